@@ -1,0 +1,93 @@
+"""`acudevice check`: the safety verdict for a program, this user and this device."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from acudevice.cli.common import build_profile, default_device, out, reports_errors
+from acudevice.plan.devices import format_level
+from acudevice.plan.library import ProgramLibrary
+from acudevice.safety.screening import Verdict, screen
+
+EXIT_CODES = {"ok": 0, "needs-confirmation": 3, "refused": 4}
+
+
+def print_verdict(verdict: Verdict, actuator: str) -> None:
+    colour = {"ok": "green", "needs-confirmation": "yellow", "refused": "red"}[verdict.status]
+    out.print(
+        f"[bold {colour}]{verdict.status.upper()}[/bold {colour}]: {verdict.program} on {verdict.device}"
+    )
+    if verdict.limits is not None:
+        binding = verdict.limits.binding
+        out.print(
+            f"  effective cap {format_level(verdict.limits.cap_level, actuator)} "
+            f"(set by {binding.rule}: {binding.why})"
+        )
+    for finding in verdict.hard:
+        out.print(f"  [red]refused[/red] {escape(str(finding))}", soft_wrap=True)
+    for finding in verdict.soft:
+        out.print(f"  [yellow]needs confirmation[/yellow] {escape(str(finding))}", soft_wrap=True)
+    for confirmation in verdict.confirmed:
+        out.print(
+            f"  confirmed {escape(confirmation.message)} — reason: {escape(confirmation.reason)}",
+            soft_wrap=True,
+        )
+    if verdict.soft:
+        out.print('  To go ahead, confirm with a reason: --confirm "REASON" (it is recorded).')
+
+
+def verdict_json(verdict: Verdict) -> str:
+    return json.dumps(
+        {
+            "program": verdict.program,
+            "device": verdict.device,
+            "status": verdict.status,
+            "cap_level": verdict.limits.cap_level if verdict.limits else None,
+            "hard": [
+                {"rule": str(f.rule), "where": f.where, "message": f.message} for f in verdict.hard
+            ],
+            "soft": [
+                {"rule": str(f.rule), "where": f.where, "message": f.message} for f in verdict.soft
+            ],
+            "confirmed": [c.model_dump(mode="json") for c in verdict.confirmed],
+        }
+    )
+
+
+@reports_errors
+def check(
+    program_name: Annotated[
+        str, typer.Argument(metavar="PROGRAM", help="program name or .toml file")
+    ],
+    pregnant: Annotated[bool, typer.Option("--pregnant", help="screen for pregnancy")] = False,
+    cap_kpa: Annotated[
+        float | None, typer.Option("--cap-kpa", help="your personal cap (only lowers)")
+    ] = None,
+    profile_file: Annotated[
+        Path | None, typer.Option("--profile", help="health profile TOML")
+    ] = None,
+    device_model: Annotated[
+        str | None, typer.Option("--device-model", help="device model name")
+    ] = None,
+    confirm: Annotated[
+        str | None,
+        typer.Option("--confirm", metavar="REASON", help="confirm soft limits, with a reason"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable verdict")] = False,
+) -> None:
+    """Safety verdict: exit 0 ok, 3 needs confirmation, 4 refused, 2 bad input."""
+    library = ProgramLibrary()
+    program = library.get(program_name)
+    device = default_device(program, device_model)
+    profile = build_profile(profile_file, pregnant=pregnant, cap_kpa=cap_kpa)
+    verdict = screen(program, device, library.catalog, profile, confirm_reason=confirm)
+    if as_json:
+        typer.echo(verdict_json(verdict))
+    else:
+        print_verdict(verdict, program.actuator)
+    raise typer.Exit(EXIT_CODES[verdict.status])

@@ -1,0 +1,65 @@
+"""What every command shares: consoles, error reporting, and the objects commands start from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from acudevice.errors import AcuDeviceError, InputError, Problem
+from acudevice.plan.devices import PressureDevice, VibrationDevice
+from acudevice.plan.library import load_device
+from acudevice.plan.program import Program
+from acudevice.safety.profile import HealthProfile, load_profile
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_BAD_INPUT = 2
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn our typed errors into a message on stderr and exit 2: no traceback for users."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except InputError as exc:
+            for problem in exc.problems:
+                err.print(f"[red]error:[/red] {escape(str(problem))}", soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except AcuDeviceError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return wrapper
+
+
+def default_device(program: Program, model: str | None) -> PressureDevice | VibrationDevice:
+    if model is not None:
+        return load_device(model)
+    return load_device("wristband-p1" if program.actuator == "pressure" else "vibepad-v1")
+
+
+def build_profile(
+    profile_file: Path | None, *, pregnant: bool, cap_kpa: float | None
+) -> HealthProfile:
+    """A profile file, with command-line flags layered on top of it."""
+    profile = load_profile(profile_file) if profile_file else HealthProfile()
+    updates: dict[str, object] = {}
+    if pregnant:
+        updates["pregnant"] = True
+    if cap_kpa is not None:
+        if cap_kpa <= 0:
+            raise InputError([Problem("--cap-kpa", "", f"must be positive, got {cap_kpa:g}")])
+        updates["cap_kpa"] = cap_kpa
+    return profile.model_copy(update=updates) if updates else profile

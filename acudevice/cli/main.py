@@ -1,0 +1,31 @@
+"""The `acudevice` command: a thin typer layer over the library."""
+
+from __future__ import annotations
+
+import typer
+
+from acudevice import __version__
+from acudevice.cli import check, programs
+
+app = typer.Typer(
+    name="acudevice",
+    help="Drive acupressure wearables safely: programs, safety checks, devices, sessions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(programs.app, name="programs")
+app.command("check")(check.check)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: bool = typer.Option(False, "--version", help="print the version and exit"),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    app(prog_name="acudevice")

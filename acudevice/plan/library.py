@@ -1,0 +1,139 @@
+"""Loading points, device models and programs from TOML, with every problem reported.
+
+Problems name the file and the field (`phases[1].duration_s`) so a user can fix a file
+without reading a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+from acudevice.errors import InputError, NotFoundError, Problem
+from acudevice.files import problems_from_validation, read_toml
+from acudevice.paths import shipped_profiles_dir, user_programs_dir
+from acudevice.plan.devices import DeviceModel
+from acudevice.plan.points import Point, PointCatalog
+from acudevice.plan.program import Program
+
+_DEVICE_ADAPTER: TypeAdapter[DeviceModel] = TypeAdapter(DeviceModel)
+
+
+def load_points(path: Path | None = None) -> PointCatalog:
+    path = path or shipped_profiles_dir() / "points.toml"
+    data = read_toml(path)
+    problems: list[Problem] = []
+    points: dict[str, Point] = {}
+    for code, body in dict(data.get("points", {})).items():
+        try:
+            points[code] = Point.model_validate({"code": code, **body})
+        except ValidationError as exc:
+            problems += [
+                Problem(str(path), f"points.{code}.{p.field}", p.message)
+                for p in problems_from_validation(str(path), exc)
+            ]
+    if problems:
+        raise InputError(problems)
+    return PointCatalog(points)
+
+
+def parse_device(path: Path) -> DeviceModel:
+    try:
+        return _DEVICE_ADAPTER.validate_python(read_toml(path))
+    except ValidationError as exc:
+        raise InputError(problems_from_validation(str(path), exc)) from None
+
+
+def load_device(name: str, directory: Path | None = None) -> DeviceModel:
+    directory = directory or shipped_profiles_dir() / "devices"
+    for path in sorted(directory.glob("*.toml")):
+        model = parse_device(path)
+        if model.name == name:
+            return model
+    known = ", ".join(m.name for m in load_devices(directory))
+    raise NotFoundError(f"unknown device model {name!r}; known models: {known}")
+
+
+def load_devices(directory: Path | None = None) -> list[DeviceModel]:
+    directory = directory or shipped_profiles_dir() / "devices"
+    return [parse_device(p) for p in sorted(directory.glob("*.toml"))]
+
+
+def parse_program(path: Path, catalog: PointCatalog | None = None) -> Program:
+    """Validate one program file; raises InputError listing every problem."""
+    data = read_toml(path)
+    catalog = catalog or load_points()
+    sites = data.get("sites")
+    problems = [
+        Problem(str(path), f"sites[{i}].point", f"unknown point or alias {site['point']!r}")
+        for i, site in enumerate(sites if isinstance(sites, list) else [])
+        if isinstance(site, dict)
+        and isinstance(site.get("point"), str)
+        and site["point"] not in catalog
+    ]
+    try:
+        program = Program.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_from_validation(str(path), exc) + problems
+    if problems:
+        raise InputError(problems)
+    return program
+
+
+class ProgramLibrary:
+    """Shipped programs plus the user's own; a user file may add, never silently replace."""
+
+    def __init__(
+        self,
+        shipped_dir: Path | None = None,
+        user_dir: Path | None = None,
+        catalog: PointCatalog | None = None,
+    ) -> None:
+        self.shipped_dir = shipped_dir or shipped_profiles_dir() / "programs"
+        self.user_dir = user_dir or user_programs_dir()
+        self.catalog = catalog or load_points()
+
+    def files(self) -> list[tuple[str, Path]]:
+        found = [("shipped", p) for p in sorted(self.shipped_dir.glob("*.toml"))]
+        if self.user_dir.is_dir():
+            found += [("user", p) for p in sorted(self.user_dir.glob("*.toml"))]
+        return found
+
+    def load_all(self) -> dict[str, tuple[str, Program]]:
+        """Every program by name with its origin; raises InputError on any bad or duplicate file."""
+        programs: dict[str, tuple[str, Program, Path]] = {}
+        problems: list[Problem] = []
+        for origin, path in self.files():
+            try:
+                program = parse_program(path, self.catalog)
+            except InputError as exc:
+                problems += exc.problems
+                continue
+            if program.name in programs:
+                _, _, first = programs[program.name]
+                problems.append(
+                    Problem(
+                        str(path),
+                        "name",
+                        f"program {program.name!r} is already defined in {first}; "
+                        "rename one of them (user programs never shadow shipped ones)",
+                    )
+                )
+                continue
+            programs[program.name] = (origin, program, path)
+        if problems:
+            raise InputError(problems)
+        return {name: (origin, prog) for name, (origin, prog, _) in programs.items()}
+
+    def get(self, name_or_path: str) -> Program:
+        """A program by name, or by path to a .toml file."""
+        path = Path(name_or_path)
+        if name_or_path.endswith(".toml") or path.is_file():
+            return parse_program(path, self.catalog)
+        programs = self.load_all()
+        if name_or_path not in programs:
+            raise NotFoundError(
+                f"unknown program {name_or_path!r}; known programs: {', '.join(sorted(programs))}"
+            )
+        return programs[name_or_path][1]

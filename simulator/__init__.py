@@ -1,0 +1,1 @@
+"""Firmware simulator: the device model that stands in for hardware in tests and demos."""
