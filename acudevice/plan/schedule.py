@@ -100,3 +100,20 @@ class Schedule(BaseModel):
             if seg.start_ms <= t_ms < seg.end_ms:
                 return seg
         return None
+
+    def from_repeat(self, repeat: int) -> Schedule:
+        """The schedule from the start of `repeat` (its ramp), re-based to time zero.
+
+        Used after a lost link: a session never resumes at pressure, it restarts the repeat.
+        """
+        kept = [s for s in self.segments if s.repeat >= repeat]
+        if not kept:
+            raise ValueError(f"no repeat {repeat} in this schedule")
+        offset = kept[0].start_ms
+        return self.model_copy(
+            update={
+                "segments": tuple(
+                    s.model_copy(update={"start_ms": s.start_ms - offset}) for s in kept
+                )
+            }
+        )
