@@ -1,0 +1,79 @@
+"""Wire field types: each `Annotated` alias carries its range and its encoding.
+
+The `Wire` marker in a field's metadata is how the codec lays the field out; the `Field`
+bounds are what pydantic refuses at construction and what `decode` reports as `BadField`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
+
+from acudevice.protocol.codes import MAX_STRING_BYTES
+
+if TYPE_CHECKING:
+    from acudevice.protocol.messages import Message
+
+
+class Wire(StrEnum):
+    """How one field is laid out; the value is its `struct` format character."""
+
+    U8 = "B"
+    U16 = "H"
+    U32 = "I"
+    I32 = "i"
+    STR = "s"  # u8 byte length, then that many bytes of UTF-8
+
+
+def _utf8_bounded(value: str) -> str:
+    size = len(value.encode("utf-8"))
+    if size > MAX_STRING_BYTES:
+        raise ValueError(f"is {size} bytes of UTF-8; at most {MAX_STRING_BYTES} allowed")
+    return value
+
+
+def _bits_in_u8(value: object) -> object:
+    # IntFlag(-1) means "every bit" in Python; on the wire it is simply out of range.
+    if isinstance(value, int) and not 0 <= value <= 0xFF:
+        raise ValueError(f"{value} does not fit in u8 flags")
+    return value
+
+
+FlagBits = BeforeValidator(_bits_in_u8)
+"""Put on IntFlag fields, before the enum check."""
+
+U8 = Annotated[int, Strict(), Field(ge=0, le=0xFF), Wire.U8]
+U16 = Annotated[int, Strict(), Field(ge=0, le=0xFFFF), Wire.U16]
+U32 = Annotated[int, Strict(), Field(ge=0, le=0xFFFF_FFFF), Wire.U32]
+I32 = Annotated[int, Strict(), Field(ge=-(2**31), le=2**31 - 1), Wire.I32]
+Text = Annotated[str, Strict(), AfterValidator(_utf8_bounded), Wire.STR]
+
+Level = Annotated[int, Strict(), Field(ge=0, le=0xFFFF, description="Pa or ‰"), Wire.U16]
+MeasuredLevel = Annotated[
+    int, Strict(), Field(ge=-(2**31), le=2**31 - 1, description="Pa or ‰"), Wire.I32
+]
+Millis = Annotated[int, Strict(), Field(ge=0, le=0xFFFF_FFFF, description="ms"), Wire.U32]
+PositiveMillis = Annotated[int, Strict(), Field(ge=1, le=0xFFFF_FFFF, description="ms"), Wire.U32]
+Percent = Annotated[int, Strict(), Field(ge=0, le=100, description="%"), Wire.U8]
+Version = Annotated[int, Strict(), Field(ge=1, le=0x7F), Wire.U8]
+SegmentIndex = Annotated[int, Strict(), Field(ge=0, le=0xFFFF), Wire.U16]
+CurrentSegment = Annotated[
+    int, Strict(), Field(ge=0, le=0xFFFF, description="0xFFFF = none"), Wire.U16
+]
+
+
+@cache
+def wire_layout(cls: type[Message]) -> tuple[tuple[str, Wire], ...]:
+    """(field name, encoding) for each body field, in wire order.
+
+    `Ack.opcode` has no `Wire` marker: it travels in the header, not the body.
+    """
+    layout: list[tuple[str, Wire]] = []
+    for name, info in cls.model_fields.items():
+        marks = [m for m in info.metadata if isinstance(m, Wire)]
+        if marks:
+            layout.append((name, marks[0]))
+    return tuple(layout)
