@@ -21,11 +21,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# A whole 8-minute nausea-relief session at 20x on the built-in simulator (about 25 s),
+# journalled in demo-output/, then its report. ACUDEVICE_HOME keeps the demo's journal apart.
 demo: install
 	@mkdir -p $(OUT)
-	$(BIN)/acudevice programs show nausea-relief
-	$(BIN)/acudevice check nausea-relief
-	$(BIN)/acudevice programs plot nausea-relief -o $(OUT)/nausea-relief-plan.png
+	ACUDEVICE_HOME=$(CURDIR)/$(OUT)/home $(BIN)/acudevice run nausea-relief --device 'sim://?speed=20&seed=1'
+	ACUDEVICE_HOME=$(CURDIR)/$(OUT)/home $(BIN)/acudevice report last -o $(OUT)/nausea-relief-session.png
+	@echo "report written to $(OUT)/nausea-relief-session.png"
 
 lint: install
 	$(BIN)/ruff check .

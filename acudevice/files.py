@@ -67,6 +67,9 @@ def atomic_output(path: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what a user expects of a plot
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

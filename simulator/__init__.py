@@ -1,1 +1,7 @@
-"""Firmware simulator: the device model that stands in for hardware in tests and demos."""
+"""A simulated acupressure band: firmware, plant, sensor, battery and faults.
+
+It speaks the real wire protocol (`acudevice.protocol`) in-process (`sim://`, module
+`simulator.loopback`), on a pseudo-terminal or on TCP (`acudevice-sim serve`). See
+`docs/simulator.md`. `acudevice` never imports this package; it finds the `sim://`
+transport through the `acudevice.transports` entry point.
+"""

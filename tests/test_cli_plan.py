@@ -97,6 +97,7 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
         code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     )
     assert list(tmp_path.iterdir()) == [png], "no temporary files left behind"
+    assert png.stat().st_mode & 0o044, "readable by others, like any file the user makes"
 
 
 def test_plot_into_a_missing_directory_fails_cleanly(tmp_path: Path) -> None:

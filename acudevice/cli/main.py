@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from acudevice import __version__
-from acudevice.cli import check, programs
+from acudevice.cli import check, conformance, history, programs, run
 
 app = typer.Typer(
     name="acudevice",
@@ -16,6 +16,10 @@ app = typer.Typer(
 )
 app.add_typer(programs.app, name="programs")
 app.command("check")(check.check)
+app.command("run")(run.run)
+app.command("history")(history.history)
+app.command("report")(history.report)
+app.command("conformance")(conformance.conformance)
 
 
 @app.callback(invoke_without_command=True)

@@ -1,0 +1,5 @@
+"""`python -m acudevice.cli`."""
+
+from acudevice.cli.main import main
+
+main()

@@ -1,0 +1,84 @@
+"""`acudevice history` and `acudevice report`: what past sessions did."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from acudevice.cli.common import out, reports_errors
+from acudevice.errors import InputError, Problem
+from acudevice.plan.devices import format_level
+from acudevice.plan.schedule import Schedule
+from acudevice.plots import Line, plot_schedule
+from acudevice.store import Journal
+
+
+@reports_errors
+def history(
+    limit: Annotated[int, typer.Option("--limit", help="most recent N sessions")] = 20,
+) -> None:
+    """A table of past sessions, newest first."""
+    with Journal() as journal:
+        sessions = journal.sessions(limit)
+    table = Table(title="Sessions", caption=str(journal.path))
+    for col in ("id", "started", "program", "outcome", "repeats", "peak / cap", "rating"):
+        table.add_column(col, no_wrap=col in ("program", "outcome", "started"))
+    for s in sessions:
+        started = dt.datetime.fromtimestamp(s.started_at).strftime("%m-%d %H:%M")
+        before = "-" if s.rating_before is None else str(s.rating_before)
+        after = "-" if s.rating_after is None else str(s.rating_after)
+        peak = "-" if s.peak_level is None else format_level(s.peak_level, s.actuator).split()[0]
+        outcome = s.outcome + (f" ({len(s.confirmations)} confirmed)" if s.confirmations else "")
+        table.add_row(
+            str(s.id),
+            started,
+            s.program,
+            outcome,
+            f"{s.repeats_done}/{s.repeats_planned}",
+            f"{peak} / {format_level(s.cap_level, s.actuator)}",
+            f"{before}→{after}",
+        )
+    out.print(table)
+
+
+@reports_errors
+def report(
+    session: Annotated[str, typer.Argument(metavar="SESSION", help="session id, or 'last'")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="PNG or SVG file to write")],
+) -> None:
+    """Planned vs measured pressure, with faults and comfort events marked."""
+    if output.suffix.lower() not in (".png", ".svg"):
+        raise InputError([Problem(str(output), "", "the report file must end in .png or .svg")])
+    with Journal() as journal:
+        if session == "last":
+            newest = journal.sessions(1)
+            if not newest:
+                raise InputError([Problem("SESSION", "", "the journal has no sessions yet")])
+            session_id = newest[0].id
+        elif session.isdigit():
+            session_id = int(session)
+        else:
+            raise InputError([Problem("SESSION", "", f"{session!r} is not a session id or 'last'")])
+        record = journal.session(session_id)
+        samples = [s for s in journal.samples(session_id) if s.channel == 0]
+        faults = journal.faults(session_id)
+        comfort = journal.comfort_events(session_id)
+    schedule = Schedule.model_validate(record.schedule)
+    measured = [(s.t_ms / 1000, float(s.measured_level)) for s in samples]
+    last_t = measured[-1][0] if measured else 0.0
+    events = [(last_t, f.code) for f in faults]
+    events += [
+        ((c.t_ms or 0) / 1000, f"too strong → {format_level(c.new_level, record.actuator)}")
+        for c in comfort
+    ]
+    lines = [
+        Line(record.cap_level, f"cap {format_level(record.cap_level, record.actuator)}", "hard")
+    ]
+    lines += [Line(c.new_level, f"comfort max {c.point}", "soft") for c in comfort]
+    title = f"Session {record.id}: {record.program} — {record.outcome}"
+    plot_schedule(schedule, output, title=title, lines=lines, measured=measured, events=events)
+    out.print(f"wrote {output}")

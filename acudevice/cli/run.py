@@ -1,0 +1,141 @@
+"""`acudevice run`: a program on a band, with a live view, journalled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.markup import escape
+
+from acudevice.cli.check import print_verdict
+from acudevice.cli.common import EXIT_BAD_INPUT, build_profile, err, out, reports_errors
+from acudevice.cli.live import PlainProgress, keys_to, render
+from acudevice.errors import InputError, Problem
+from acudevice.plan.devices import format_level
+from acudevice.plan.library import ProgramLibrary
+from acudevice.session.model import SessionRefused, SessionResult, SessionView
+from acudevice.session.runner import Session
+from acudevice.store import Journal
+
+DEFAULT_DEVICE = "sim://"
+
+
+def _rating(value: int | None, option: str) -> int | None:
+    if value is not None and not 0 <= value <= 10:
+        raise InputError([Problem(option, "", f"a rating is 0 (none) to 10 (worst), got {value}")])
+    return value
+
+
+async def _run_session(session: Session, *, live: bool) -> SessionResult:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        if not live:
+            return await session.run()
+        with Live(console=out, refresh_per_second=8, transient=False) as view_live:
+
+            def update(view: SessionView) -> None:
+                view_live.update(render(view))
+
+            session.on_update = update
+            with keys_to(session.command):
+                return await session.run()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+@reports_errors
+def run(
+    program_name: Annotated[
+        str, typer.Argument(metavar="PROGRAM", help="program name or .toml file")
+    ],
+    device: Annotated[
+        str, typer.Option("--device", help="device URL or paired alias")
+    ] = DEFAULT_DEVICE,
+    both: Annotated[
+        str | None, typer.Option("--both", metavar="URL2", help="second band, started together")
+    ] = None,
+    cap_kpa: Annotated[float | None, typer.Option("--cap-kpa", help="your personal cap")] = None,
+    pregnant: Annotated[bool, typer.Option("--pregnant")] = False,
+    profile_file: Annotated[
+        Path | None, typer.Option("--profile", help="health profile TOML")
+    ] = None,
+    confirm: Annotated[
+        str | None,
+        typer.Option("--confirm", metavar="REASON", help="confirm soft limits, with a reason"),
+    ] = None,
+    rate_before: Annotated[
+        int | None, typer.Option("--rate-before", help="symptom 0-10 now")
+    ] = None,
+    rate_after: Annotated[
+        int | None, typer.Option("--rate-after", help="symptom 0-10 after")
+    ] = None,
+    end_on_link_loss: Annotated[
+        bool, typer.Option("--end-on-link-loss", help="end instead of reconnecting")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print a machine-readable summary")
+    ] = False,
+) -> None:
+    """Run a program; Ctrl-C stops and vents before exiting."""
+    _rating(rate_before, "--rate-before")
+    _rating(rate_after, "--rate-after")
+    library = ProgramLibrary()
+    program = library.get(program_name)
+    profile = build_profile(profile_file, pregnant=pregnant, cap_kpa=cap_kpa)
+    urls = [device] + ([both] if both else [])
+    if device.startswith("sim://") and not as_json:
+        err.print(
+            "[bold yellow]SIMULATOR[/bold yellow]: no real band is connected "
+            f"({escape(device)}); pass --device to drive hardware."
+        )
+    live = sys.stdout.isatty() and not as_json
+    with Journal() as journal:
+        session = Session(
+            program,
+            urls,
+            profile=profile,
+            confirm_reason=confirm,
+            journal=journal,
+            catalog=library.catalog,
+            rating_before=rate_before,
+            end_on_link_loss=end_on_link_loss,
+            on_update=None if as_json else PlainProgress(lambda s: out.print(escape(s))),
+        )
+        try:
+            result = asyncio.run(_run_session(session, live=live))
+        except SessionRefused as refused:
+            print_verdict(refused.verdict, program.actuator)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            err.print("stopped: the band was told to vent; the session is recorded as stopped")
+            raise typer.Exit(130) from None
+        if rate_after is not None and result.session_id is not None:
+            journal.rate_after(result.session_id, rate_after)
+    if as_json:
+        typer.echo(json.dumps(result.as_json()))
+    else:
+        out.print(
+            f"session {result.session_id}: {result.outcome} — {escape(result.detail or '')}; "
+            f"{result.repeats_done}/{result.repeats_planned} repeats, peak "
+            f"{format_level(result.peak_level, result.actuator)} (cap "
+            f"{format_level(result.cap_level, result.actuator)})"
+            + (
+                f", start skew {result.start_skew_ms:.1f} ms"
+                if result.start_skew_ms is not None
+                else ""
+            )
+        )
+        out.print(
+            f"report: acudevice report {result.session_id} -o session-{result.session_id}.png"
+        )
+    if result.outcome not in ("completed", "stopped"):
+        raise typer.Exit(1)

@@ -1,0 +1,362 @@
+"""Conformance: drive any device URL through the promises of docs/protocol.md.
+
+Each check opens its own connection, so one failure cannot leave state for the next, and
+leaves the device vented. Timings that the protocol promises (vent time, watchdog) are
+measured and reported, not just passed or failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from acudevice.device import Device, DeviceError
+from acudevice.plan.schedule import PhaseKind, Schedule, Segment
+from acudevice.protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    ActuatorCode,
+    Estop,
+    FaultCode,
+    FirmwareState,
+    Heartbeat,
+    Hello,
+    HelloResponse,
+    LoadBegin,
+    LoadSegment,
+    PhaseCode,
+    Reason,
+    Result,
+    SetLimits,
+    ShapeCode,
+    Start,
+    Stop,
+    encode,
+    frame,
+)
+from acudevice.protocol.messages import FaultRaised, Telemetry, VentFinished, VentStarted
+from acudevice.protocol.schedule import load_requests
+from acudevice.safety.rules import (
+    EMERGENCY_VENT_TO_KPA,
+    EMERGENCY_VENT_WITHIN_S,
+    WATCHDOG_TIMEOUT_S,
+)
+from acudevice.transport import open_transport
+
+WATCHDOG_MARGIN_S = 0.75
+UNKNOWN_OPCODE = 0x7E
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str  # pass, fail, skip
+    detail: str
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def _device(url: str, *, heartbeats: bool = True) -> Device:
+    return Device(open_transport(url), heartbeat_interval_s=1.0 if heartbeats else None)
+
+
+def _result_of(response: object) -> Result:
+    return Result(getattr(response, "result", -1))
+
+
+async def _refused(device: Device, message: object, wanted: Result) -> None:
+    response = await device.link.request(message, deadline_s=2.0)  # type: ignore[arg-type]
+    expect(
+        _result_of(response) == wanted,
+        f"{type(message).__name__} answered {_result_of(response).name}, expected {wanted.name}",
+    )
+
+
+def _pressure_schedule(levels: list[tuple[int, int]], cap_level: int) -> Schedule:
+    """Segments from (duration_ms, to_level) pairs, starting at zero."""
+    segments, t, level = [], 0, 0
+    for i, (duration, to) in enumerate(levels):
+        phase = (
+            PhaseKind.RAMP if to > level else PhaseKind.HOLD if to == level else PhaseKind.RELEASE
+        )
+        segments.append(
+            Segment(
+                start_ms=t,
+                duration_ms=duration,
+                from_level=level,
+                to_level=to,
+                phase=phase,
+                phase_index=i,
+                repeat=0,
+            )
+        )
+        t, level = t + duration, to
+    return Schedule(
+        program="conformance", actuator="pressure", cap_level=cap_level, segments=tuple(segments)
+    )
+
+
+async def _load(device: Device, schedule: Schedule) -> None:
+    await device.set_limits(schedule.cap_level)
+    await device.load(schedule)
+
+
+def _wall_for(device: Device, device_s: float) -> float:
+    scale = device.info.time_scale
+    return 5.0 if scale == 0 else device_s / scale + 5.0
+
+
+async def check_version_negotiation(url: str) -> str:
+    async with _device(url) as device:
+        expect(device.info.protocol_version == PROTOCOL_VERSION, "INFO reports another version")
+        response = await device.link.request(
+            Hello(min_version=100, max_version=127), deadline_s=2.0
+        )
+        expect(isinstance(response, HelloResponse), "HELLO was not answered with a HelloResponse")
+        assert isinstance(response, HelloResponse)
+        expect(
+            response.result == Result.VERSION_UNSUPPORTED and response.version == 0,
+            f"HELLO 100..127 answered {response.result.name} version {response.version}",
+        )
+        return (
+            f"v{device.info.protocol_version}; 100..127 refused with the device's range "
+            f"{response.device_min_version}..{response.device_max_version}"
+        )
+
+
+async def check_unknown_opcode(url: str) -> str:
+    async with _device(url) as device:
+        seq = 0x4242
+        payload = bytes([PROTOCOL_VERSION, 1, seq & 0xFF, seq >> 8, UNKNOWN_OPCODE])
+        response = await device.link.exchange_raw(payload, seq=seq, deadline_s=2.0)
+        expect(
+            isinstance(response, Ack) and response.opcode == UNKNOWN_OPCODE,
+            f"answered {response!r}, expected an Ack echoing opcode 0x{UNKNOWN_OPCODE:02X}",
+        )
+        expect(response.result == Result.UNSUPPORTED_OPCODE, f"result {_result_of(response).name}")
+        return "UNSUPPORTED_OPCODE with the same seq and opcode"
+
+
+async def check_cap_refusals(url: str) -> str:
+    async with _device(url) as device:
+        hw = device.info.hardware_max_level
+        actuator = (
+            ActuatorCode.PRESSURE
+            if device.info.device_model.actuator == "pressure"
+            else ActuatorCode.VIBRATION
+        )
+        begin = LoadBegin(
+            actuator=actuator,
+            segment_count=1,
+            total_ms=1000,
+            cap_level=hw // 2,
+            frequency_dhz=0 if actuator is ActuatorCode.PRESSURE else 1200,
+        )
+        await _refused(device, begin, Result.LIMITS_NOT_SET)
+        if hw < 0xFFFF:
+            await _refused(device, SetLimits(cap_level=hw + 1), Result.ABOVE_HARDWARE_MAX)
+        await device.set_limits(hw // 4)
+        await _refused(device, begin, Result.ABOVE_CAP)
+        await device.link.request(begin.model_copy(update={"cap_level": hw // 4}), deadline_s=2.0)
+        segment = LoadSegment(
+            index=0,
+            duration_ms=1000,
+            from_level=0,
+            to_level=hw // 2,
+            shape=ShapeCode.LINEAR,
+            phase=PhaseCode.RAMP,
+            phase_index=0,
+            repeat=0,
+        )
+        await _refused(device, segment, Result.ABOVE_CAP)
+        status = await device.status()
+        expect(status.state == FirmwareState.IDLE, f"state {status.state.name} after refusals")
+        await _refused(device, Start(), Result.BAD_STATE)
+        return "LIMITS_NOT_SET, ABOVE_HARDWARE_MAX, ABOVE_CAP (begin and segment); stayed IDLE"
+
+
+async def check_busy_device_refuses_a_second_program(url: str) -> str:
+    async with _device(url) as device:
+        if device.info.device_model.actuator != "pressure":
+            raise CheckFailed("skip: pressure devices only")
+        schedule = _pressure_schedule([(10_000, 4_000), (10_000, 4_000), (10_000, 0)], 10_000)
+        await _load(device, schedule)
+        await device.start()
+        first, *_ = load_requests(schedule)
+        await _refused(device, first, Result.BAD_STATE)
+        await _refused(device, Start(), Result.BAD_STATE)
+        await device.estop()
+        return "LOAD_BEGIN and START refused while RUNNING"
+
+
+async def check_stop_and_estop_before_hello(url: str) -> str:
+    transport = open_transport(url)
+    device = Device(transport, heartbeat_interval_s=None)
+    await device.link.open()
+    try:
+        for message in (Stop(), Estop()):
+            response = await device.link.request(message, deadline_s=2.0)
+            expect(
+                response.result == Result.OK,
+                f"{type(message).__name__} before HELLO answered {_result_of(response).name}",
+            )
+        response = await device.link.request(Start(), deadline_s=2.0)
+        # A serial device cannot see a host connect, so an earlier host's HELLO may still
+        # hold (protocol.md section 8); START must still be refused in IDLE.
+        allowed = {Result.HELLO_REQUIRED}
+        if url.startswith("serial:"):
+            allowed.add(Result.BAD_STATE)
+        expect(
+            response.result in allowed, f"START before HELLO answered {_result_of(response).name}"
+        )
+    finally:
+        await device.link.close()
+    return f"STOP and ESTOP obeyed before HELLO; START answered {Result(response.result).name}"
+
+
+async def check_estop_vent_time(url: str) -> str:
+    async with _device(url) as device:
+        model = device.info.device_model
+        if model.actuator != "pressure":
+            raise CheckFailed("skip: pressure devices only")
+        hw = device.info.hardware_max_level
+        high = hw - 1_000
+        ramp_ms = int(high / model.max_ramp_level_per_s * 1000) + 1_000
+        schedule = _pressure_schedule([(ramp_ms, high), (60_000, high), (30_000, 0)], hw)
+        stream = device.stream()
+        await _load(device, schedule)
+        await device.start()
+        deadline = time.monotonic() + _wall_for(device, ramp_ms / 1000 + 10)
+        async for item in stream:
+            expect(time.monotonic() < deadline, f"never reached {high} Pa")
+            if isinstance(item, Telemetry) and item.measured_level >= high - 2_000:
+                break
+        await device.estop()
+        started: VentStarted | None = None
+        async for item in stream:
+            expect(
+                time.monotonic() < deadline + _wall_for(device, 2 * EMERGENCY_VENT_WITHIN_S),
+                "no VentFinished after ESTOP",
+            )
+            if isinstance(item, VentStarted) and item.reason == Reason.HOST_ESTOP:
+                started = item
+            if isinstance(item, VentFinished) and started is not None:
+                seconds = item.duration_ms / 1000
+                expect(
+                    item.measured_level < EMERGENCY_VENT_TO_KPA * 1000,
+                    f"vent finished at {item.measured_level} Pa",
+                )
+                expect(
+                    seconds <= EMERGENCY_VENT_WITHIN_S,
+                    f"vent from {started.measured_level} Pa took {seconds:.1f} s",
+                )
+                return (
+                    f"{started.measured_level / 1000:.1f} kPa to {item.measured_level / 1000:.1f} "
+                    f"kPa in {seconds:.2f} s (limit {EMERGENCY_VENT_WITHIN_S:g} s)"
+                )
+        raise CheckFailed("the event stream ended")
+
+
+async def check_watchdog_vents_without_heartbeats(url: str) -> str:
+    async with _device(url, heartbeats=False) as device:
+        if device.info.time_scale == 0:
+            # Unbounded device time ends any schedule before 3 s of wall silence can pass.
+            raise CheckFailed("skip: the device runs as fast as it can (time_scale 0); use a speed")
+        schedule = (
+            _pressure_schedule([(10_000, 5_000), (170_000, 5_000), (10_000, 0)], 10_000)
+            if device.info.device_model.actuator == "pressure"
+            else None
+        )
+        if schedule is None:
+            raise CheckFailed("skip: pressure devices only")
+        stream = device.stream()
+        await _load(device, schedule)
+        await device.start()
+        quiet_since = time.monotonic()
+        async for item in stream:
+            waited = time.monotonic() - quiet_since
+            expect(waited < WATCHDOG_TIMEOUT_S + 5, "no watchdog vent after 8 s of silence")
+            if (isinstance(item, FaultRaised) and item.fault == FaultCode.WATCHDOG) or (
+                isinstance(item, VentStarted) and item.reason == Reason.WATCHDOG
+            ):
+                expect(
+                    waited <= WATCHDOG_TIMEOUT_S + WATCHDOG_MARGIN_S,
+                    f"vented {waited:.2f} s after the last request",
+                )
+                await device.link.request(Stop(), deadline_s=2.0)  # clears the latched fault
+                return (
+                    f"vented {waited:.2f} s after the last request (limit {WATCHDOG_TIMEOUT_S:g} s)"
+                )
+        raise CheckFailed("the event stream ended")
+
+
+async def check_bad_frames_ignored_and_resynchronised(url: str) -> str:
+    async with _device(url) as device:
+        send_raw = getattr(device.link.transport, "send_raw", None)
+        if send_raw is None:
+            raise CheckFailed("skip: not a framed byte-stream transport")
+        bad_seq, good_seq = 0x5151, 0x5252
+        corrupt = bytearray(frame(encode(Heartbeat(), bad_seq)))
+        corrupt[-2] ^= 0x55  # inside the CRC, before the delimiter
+        good = frame(encode(Heartbeat(), good_seq))
+        link = device.link
+        bad_reply = link.expect(bad_seq)
+        good_reply = link.expect(good_seq)
+        try:
+            await send_raw(b"\x13\x37garbage" + bytes(corrupt) + good)
+            async with asyncio.timeout(2.0):
+                response = await good_reply
+            expect(
+                response.result == Result.OK,
+                f"HEARTBEAT after garbage: {_result_of(response).name}",
+            )
+            await asyncio.sleep(0.3)
+            expect(not bad_reply.done(), "the frame with a bad CRC was answered")
+        finally:
+            link.forget(bad_seq)
+            link.forget(good_seq)
+        return "garbage and a bad-CRC frame dropped unanswered; next frame answered"
+
+
+CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
+    ("version negotiation", check_version_negotiation),
+    ("unknown opcode", check_unknown_opcode),
+    ("cap refusals", check_cap_refusals),
+    ("busy device refuses a second program", check_busy_device_refuses_a_second_program),
+    ("stop and estop before hello", check_stop_and_estop_before_hello),
+    ("bad frames ignored, stream resynchronised", check_bad_frames_ignored_and_resynchronised),
+    ("estop vent time", check_estop_vent_time),
+    ("watchdog vents without heartbeats", check_watchdog_vents_without_heartbeats),
+]
+
+
+async def run_conformance(
+    url: str, on_result: Callable[[CheckResult], None] | None = None
+) -> list[CheckResult]:
+    results = []
+    for name, check in CHECKS:
+        try:
+            detail = await check(url)
+            result = CheckResult(name, "pass", detail)
+        except CheckFailed as exc:
+            text = str(exc)
+            result = (
+                CheckResult(name, "skip", text[6:])
+                if text.startswith("skip: ")
+                else CheckResult(name, "fail", text)
+            )
+        except (DeviceError, TimeoutError) as exc:
+            result = CheckResult(name, "fail", f"{type(exc).__name__}: {exc}")
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results

@@ -1,0 +1,271 @@
+"""`Device`: one connected band, async and always left stopped.
+
+async with acudevice.connect("sim://") as band:
+    await band.set_limits(20_000)
+    await band.load(schedule)
+    await band.start()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from acudevice.device.errors import (
+    DeviceDisconnected,
+    DeviceError,
+    IncompatibleDevice,
+    RequestRefused,
+)
+from acudevice.device.link import Link, reap
+from acudevice.errors import NotFoundError
+from acudevice.plan.devices import PressureDevice, VibrationDevice
+from acudevice.plan.library import load_device
+from acudevice.plan.schedule import Schedule
+from acudevice.protocol import (
+    MAX_PROTOCOL_VERSION,
+    MIN_PROTOCOL_VERSION,
+    Capabilities,
+    Estop,
+    FirmwareState,
+    Heartbeat,
+    Hello,
+    HelloResponse,
+    Info,
+    InfoResponse,
+    Pause,
+    Request,
+    Response,
+    Result,
+    Resume,
+    SetLimits,
+    Start,
+    Status,
+    StatusResponse,
+    Stop,
+)
+from acudevice.protocol.messages import Event, Telemetry
+from acudevice.protocol.schedule import load_requests
+from acudevice.safety.rules import HEARTBEAT_INTERVAL_S
+from acudevice.transport import Transport, open_transport
+
+log = logging.getLogger("acudevice.device")
+
+_ADVICE = {
+    Result.ABOVE_CAP: "the value is above the device's active cap",
+    Result.ABOVE_HARDWARE_MAX: "the value is above the device's hardware maximum",
+    Result.LIMITS_NOT_SET: "send the limits before loading a schedule",
+    Result.BUSY: "the device is already running a program; stop it first",
+    Result.BAD_STATE: "the device is not in a state that allows this",
+    Result.NOT_PERMITTED: "the link is not authorised for control; pair the band",
+    Result.FAULTED: "the device has a latched fault; stop it to clear",
+    Result.LOW_BATTERY: "charge the band",
+}
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    url: str
+    model: str
+    firmware_version: str
+    serial: str
+    protocol_version: int
+    capabilities: Capabilities
+    hardware_max_level: int
+    battery_percent: int
+    time_scale: int
+    device_model: PressureDevice | VibrationDevice
+
+
+class Device:
+    """A connected device. Construct with `connect(url)`; use `async with`."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        request_timeout_s: float = 2.0,
+        heartbeat_interval_s: float | None = HEARTBEAT_INTERVAL_S,
+    ) -> None:
+        """`heartbeat_interval_s=None` sends no heartbeats: the device's watchdog will vent."""
+        self.url = transport.url
+        self._link = Link(transport)
+        self._timeout = request_timeout_s
+        self._heartbeat_interval = heartbeat_interval_s
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._info: DeviceInfo | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close(vent=exc_type is not None)
+
+    async def open(self) -> None:
+        await self._link.open()
+        try:
+            hello = await self._link.request(
+                Hello(min_version=MIN_PROTOCOL_VERSION, max_version=MAX_PROTOCOL_VERSION),
+                deadline_s=self._timeout,
+            )
+            assert isinstance(hello, HelloResponse)
+            if hello.result != Result.OK or hello.version == 0:
+                raise IncompatibleDevice(
+                    f"{self.url}: the firmware speaks protocol versions {hello.device_min_version}"
+                    f"..{hello.device_max_version}; this acudevice speaks "
+                    f"{MIN_PROTOCOL_VERSION}..{MAX_PROTOCOL_VERSION} — update one of them"
+                )
+            self._info = await self._read_info()
+        except BaseException:
+            await self.close(vent=True)
+            raise
+        if self._heartbeat_interval is not None:
+            self._heartbeat_task = asyncio.create_task(
+                self._heartbeat_loop(self._heartbeat_interval), name="acudevice-heartbeat"
+            )
+
+    async def close(self, *, vent: bool = False) -> None:
+        """Leave the device stopped: STOP normally, ESTOP after an error or cancellation."""
+        if self._heartbeat_task is not None:
+            await reap([self._heartbeat_task])
+        if self._link.connected:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._leave_stopped(vent))
+        await self._link.close()
+
+    async def _leave_stopped(self, vent: bool) -> None:
+        if vent:
+            await self._link.request(Estop(), deadline_s=self._timeout)
+            return
+        status = await self.status()
+        if status.state in (FirmwareState.RUNNING, FirmwareState.PAUSED, FirmwareState.LOADED):
+            await self._link.request(Stop(), deadline_s=self._timeout)
+
+    @property
+    def link(self) -> Link:
+        """The request/response layer, for conformance checks that need raw access."""
+        return self._link
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
+    async def wait_disconnected(self) -> None:
+        await self._link.wait_closed()
+
+    # ---------------------------------------------------------------- requests
+
+    async def _request(self, message: Request[Any]) -> Response:
+        response = await self._link.request(message, deadline_s=self._timeout)
+        if response.result != Result.OK:
+            name = type(message).__name__.upper()
+            raise RequestRefused(
+                name, Result(response.result), _ADVICE.get(Result(response.result), "")
+            )
+        return response
+
+    async def _read_info(self) -> DeviceInfo:
+        info = await self._request(Info())
+        assert isinstance(info, InfoResponse)
+        try:
+            model = load_device(info.model)
+        except NotFoundError:
+            raise IncompatibleDevice(
+                f"{self.url}: the device reports model {info.model!r}, which is not in "
+                "profiles/devices/; add its model file or update acudevice"
+            ) from None
+        return DeviceInfo(
+            url=self.url,
+            model=info.model,
+            firmware_version=info.firmware_version,
+            serial=info.serial,
+            protocol_version=info.protocol_version,
+            capabilities=info.capabilities,
+            hardware_max_level=info.hardware_max_level,
+            battery_percent=info.battery_percent,
+            time_scale=info.time_scale,
+            device_model=model,
+        )
+
+    @property
+    def info(self) -> DeviceInfo:
+        if self._info is None:
+            raise DeviceError("not connected: use `async with connect(url)`")
+        return self._info
+
+    async def refresh_info(self) -> DeviceInfo:
+        self._info = await self._read_info()
+        return self._info
+
+    async def set_limits(self, cap_level: int) -> None:
+        await self._request(SetLimits(cap_level=cap_level))
+
+    async def load(self, schedule: Schedule) -> None:
+        if schedule.actuator != self.info.device_model.actuator:
+            raise DeviceError(f"a {schedule.actuator} schedule cannot run on {self.info.model}")
+        for request in load_requests(schedule):
+            await self._request(request)
+
+    async def start(self) -> float:
+        """Start the loaded schedule; returns the host monotonic time the device accepted it."""
+        await self._request(Start())
+        return time.monotonic()
+
+    async def pause(self) -> None:
+        await self._request(Pause())
+
+    async def resume(self) -> None:
+        await self._request(Resume())
+
+    async def stop(self) -> None:
+        await self._request(Stop())
+
+    async def estop(self) -> None:
+        """Vent now. Pre-encoded and sent ahead of anything queued."""
+        await self._link.request(Estop(), deadline_s=self._timeout)
+
+    async def heartbeat(self) -> None:
+        await self._request(Heartbeat())
+
+    async def status(self) -> StatusResponse:
+        status = await self._request(Status())
+        assert isinstance(status, StatusResponse)
+        return status
+
+    def stream(self) -> AsyncIterator[Telemetry | Event]:
+        """Telemetry and events as they arrive; raises DeviceDisconnected when the link drops."""
+        return self._link.stream()
+
+    async def telemetry(self) -> AsyncIterator[Telemetry]:
+        async for item in self.stream():
+            if isinstance(item, Telemetry):
+                yield item
+
+    async def _heartbeat_loop(self, interval_s: float) -> None:
+        while self._link.connected:
+            try:
+                await self._link.request(Heartbeat(), deadline_s=self._timeout)
+            except DeviceDisconnected:
+                return
+            except DeviceError as exc:
+                log.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(interval_s)
+
+
+def connect(url: str, **options: Any) -> Device:
+    """A Device for `url` (sim://, serial://, tcp://, ble://); open it with `async with`."""
+    return Device(open_transport(url), **options)

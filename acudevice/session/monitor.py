@@ -1,0 +1,105 @@
+"""The host's watch over telemetry: pure, one instance per channel.
+
+It decides; the runner acts (ESTOP, record). Rules: measured above the cap plus the sensor
+tolerance; pressure rising while the plan releases; a fault state; a flat battery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from acudevice.plan.schedule import PhaseKind, Schedule
+from acudevice.protocol import FirmwareState
+from acudevice.protocol.messages import Telemetry
+
+LOW_BATTERY_ABORT_PERCENT = 5
+LOW_BATTERY_START_PERCENT = 15
+
+
+@dataclass(frozen=True)
+class Alarm:
+    code: str  # over-pressure, rising-during-release, device-fault, low-battery
+    message: str
+
+
+@dataclass
+class ChannelMonitor:
+    schedule: Schedule
+    cap_level: int
+    tolerance_level: int
+    peak_level: int = 0
+    last: Telemetry | None = None
+    _release_floor: int | None = field(default=None, repr=False)
+    _release_segment: int | None = field(default=None, repr=False)
+    _descending_from: int | None = field(default=None, repr=False)
+
+    def lower_cap(self, level: int) -> None:
+        """A lowered cap holds once the level has come down to it; until then the old one does."""
+        if level < self.cap_level:
+            self._descending_from = max(self._descending_from or 0, self.cap_level)
+            self.cap_level = level
+
+    def phase_of(self, sample: Telemetry) -> PhaseKind | None:
+        if 0 <= sample.segment_index < len(self.schedule.segments):
+            return self.schedule.segments[sample.segment_index].phase
+        return None
+
+    def repeat_of(self, sample: Telemetry) -> int | None:
+        if 0 <= sample.segment_index < len(self.schedule.segments):
+            return self.schedule.segments[sample.segment_index].repeat
+        return None
+
+    @property
+    def current_repeat(self) -> int:
+        """0-based repeat of the latest sample: also how many repeats are complete."""
+        repeat = self.repeat_of(self.last) if self.last is not None else None
+        return repeat or 0
+
+    @property
+    def felt_level(self) -> int:
+        """The level a person is reacting to: this repeat's plateau, not the instantaneous level.
+
+        "Too strong" pressed while releasing or resting refers to the hold just felt.
+        """
+        if self.last is None:
+            return self.cap_level
+        repeat = self.current_repeat
+        plateau = max(
+            (s.peak_level for s in self.schedule.segments if s.repeat == repeat), default=0
+        )
+        return max(plateau, self.last.measured_level, self.last.target_level)
+
+    def check(self, sample: Telemetry) -> Alarm | None:
+        self.last = sample
+        self.peak_level = max(self.peak_level, sample.measured_level)
+        if (
+            self._descending_from is not None
+            and sample.measured_level <= self.cap_level + self.tolerance_level
+        ):
+            self._descending_from = None
+        limit = (self._descending_from or self.cap_level) + self.tolerance_level
+        if sample.measured_level > limit:
+            return Alarm(
+                "over-pressure",
+                f"measured {sample.measured_level} above the cap "
+                f"{self.cap_level} + tolerance {self.tolerance_level}",
+            )
+        if sample.state == FirmwareState.FAULT:
+            return Alarm("device-fault", "the device reports a fault")
+        if sample.battery_percent < LOW_BATTERY_ABORT_PERCENT:
+            return Alarm("low-battery", f"battery at {sample.battery_percent} %")
+        if sample.state == FirmwareState.RUNNING and self.phase_of(sample) is PhaseKind.RELEASE:
+            if self._release_segment != sample.segment_index:
+                self._release_segment = sample.segment_index
+                self._release_floor = sample.measured_level
+            assert self._release_floor is not None
+            self._release_floor = min(self._release_floor, sample.measured_level)
+            if sample.measured_level > self._release_floor + self.tolerance_level:
+                return Alarm(
+                    "rising-during-release",
+                    f"pressure rose to {sample.measured_level} while releasing "
+                    f"(lowest {self._release_floor})",
+                )
+        else:
+            self._release_segment = None
+        return None

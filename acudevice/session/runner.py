@@ -1,0 +1,509 @@
+"""Run a program on one device or a pair: screen, limit, load, start, watch, end safely.
+
+The runner owns the devices for the session. Whatever ends it — completion, a user stop,
+a safety alarm, a lost link, Ctrl-C — the devices are left stopped and vented, and the
+journal row says how it ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from acudevice.device import Device, DeviceDisconnected, DeviceError, connect
+from acudevice.plan.devices import (
+    FRACTION_TO_PERMILLE,
+    KPA_TO_PA,
+    PressureDevice,
+    format_level,
+)
+from acudevice.plan.library import load_points
+from acudevice.plan.points import PointCatalog
+from acudevice.plan.program import Program
+from acudevice.plan.schedule import Schedule
+from acudevice.protocol import FirmwareState
+from acudevice.protocol.messages import FaultRaised, ScheduleDone, Telemetry
+from acudevice.safety.profile import HealthProfile
+from acudevice.safety.rules import EMERGENCY_VENT_WITHIN_S
+from acudevice.safety.screening import Verdict, screen
+from acudevice.session.model import (
+    ChannelView,
+    Command,
+    SessionRefused,
+    SessionResult,
+    SessionView,
+)
+from acudevice.session.monitor import LOW_BATTERY_START_PERCENT, Alarm, ChannelMonitor
+from acudevice.store import Journal, Outcome, Sample
+from acudevice.transport import TransportError
+
+log = logging.getLogger("acudevice.session")
+
+STALL_S = 3.0
+SAMPLE_EVERY_MS = 250
+TOO_STRONG_FACTOR = 0.7
+VIBRATION_TOLERANCE = 50  # permille
+_LINK_LOST = "link-lost"
+
+
+class _Ended(Exception):
+    def __init__(self, outcome: Outcome, detail: str) -> None:
+        self.outcome = outcome
+        self.detail = detail
+
+
+class Session:
+    """One session. `run()` once; commands (`too_strong`, `stop`, …) may come from any task."""
+
+    def __init__(
+        self,
+        program: Program,
+        urls: Sequence[str],
+        *,
+        profile: HealthProfile | None = None,
+        confirm_reason: str | None = None,
+        journal: Journal | None = None,
+        catalog: PointCatalog | None = None,
+        rating_before: int | None = None,
+        reconnect_attempts: int = 3,
+        end_on_link_loss: bool = False,
+        on_update: Callable[[SessionView], None] | None = None,
+        connect_fn: Callable[[str], Device] = connect,
+    ) -> None:
+        if not 1 <= len(urls) <= 2:
+            raise ValueError("a session runs on one device or on a pair")
+        self.program = program
+        self.urls = list(urls)
+        self.profile = profile or HealthProfile()
+        self.confirm_reason = confirm_reason
+        self.journal = journal
+        self.catalog = catalog or load_points()
+        self.rating_before = rating_before
+        self.reconnect_attempts = reconnect_attempts
+        self.end_on_link_loss = end_on_link_loss
+        self.on_update = on_update
+        self._connect = connect_fn
+        self._inbox: asyncio.Queue[tuple[int, int, Any]] = asyncio.Queue()
+        self._generation = 0
+        self.point = self.catalog.resolve(program.sites[0].point).code
+        self.devices: list[Device] = []
+        self.view: SessionView | None = None
+        self.verdict: Verdict | None = None
+        self._faults: list[str] = []
+        self._comfort_level: int | None = None
+        self._session_id: int | None = None
+        self._samples: list[Sample] = []
+        self._last_sample_ms: dict[int, int] = {}
+        self._pumps: list[asyncio.Task[None]] = []
+
+    # ---------------------------------------------------------------- commands
+
+    def command(self, name: Command) -> None:
+        self._inbox.put_nowait((-1, self._generation, name))
+
+    def too_strong(self) -> None:
+        self.command("too-strong")
+
+    def pause(self) -> None:
+        self.command("pause")
+
+    def resume(self) -> None:
+        self.command("resume")
+
+    def stop(self) -> None:
+        self.command("stop")
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def run(self) -> SessionResult:
+        outcome: Outcome = "faulted"
+        detail = "ended before it started"
+        monitors: list[ChannelMonitor] = []
+        repeats_done = 0
+        skew: float | None = None
+        vent = True
+        try:
+            for url in self.urls:
+                device = self._connect(url)
+                await device.open()
+                self.devices.append(device)
+            verdict = self._screen(self.devices[0])
+            schedule = verdict.schedule
+            assert schedule is not None and verdict.limits is not None
+            for device in self.devices:
+                if device.info.battery_percent < LOW_BATTERY_START_PERCENT:
+                    raise DeviceError(
+                        f"{device.url}: battery at {device.info.battery_percent} %; "
+                        f"charge the band above {LOW_BATTERY_START_PERCENT} % first"
+                    )
+            self._begin_journal(verdict, schedule)
+            tolerance = self._tolerance(self.devices[0])
+            monitors = [
+                ChannelMonitor(schedule, verdict.limits.cap_level, tolerance) for _ in self.devices
+            ]
+            skew = await self._load_and_start(schedule, verdict.limits.cap_level)
+            outcome, detail, repeats_done = await self._watch(schedule, monitors)
+            vent = outcome not in ("completed", "stopped")
+        except asyncio.CancelledError:
+            outcome, detail = "stopped", "cancelled (Ctrl-C)"
+            await self._close_all(vent=True)  # vent first: the journal can wait
+            done = min((m.current_repeat for m in monitors), default=0)
+            self._finish(outcome, detail, monitors, done, skew)
+            raise
+        except _Ended as ended:
+            outcome, detail = ended.outcome, ended.detail
+        except (DeviceError, SessionRefused):
+            if self._session_id is not None:
+                self._finish("faulted", "device error", monitors, repeats_done, skew)
+            await self._close_all(vent=True)
+            raise
+        except BaseException:
+            self._finish("faulted", "host error", monitors, repeats_done, skew)
+            await self._close_all(vent=True)
+            raise
+        self._finish(outcome, detail, monitors, repeats_done, skew)
+        await self._close_all(vent=vent)
+        assert self.verdict is not None and self.verdict.limits is not None
+        return SessionResult(
+            session_id=self._session_id,
+            program=self.program.name,
+            outcome=outcome,
+            detail=detail,
+            peak_level=max((m.peak_level for m in monitors), default=0),
+            cap_level=self.verdict.limits.cap_level,
+            actuator=self.program.actuator,
+            repeats_done=repeats_done,
+            repeats_planned=self.program.repeats,
+            start_skew_ms=skew,
+            faults=tuple(self._faults),
+            comfort_level=self._comfort_level,
+        )
+
+    def _screen(self, device: Device) -> Verdict:
+        model = device.info.device_model
+        profile = self.profile
+        if self.journal is not None:
+            remembered = self.journal.comfort_max(model.actuator)
+            scale = KPA_TO_PA if model.actuator == "pressure" else FRACTION_TO_PERMILLE
+            key = "comfort_max_kpa" if model.actuator == "pressure" else "comfort_max_intensity"
+            merged = {**getattr(profile, key)}
+            for point, level in remembered.items():
+                merged[point] = min(merged.get(point, level / scale), level / scale)
+            profile = profile.model_copy(update={key: merged})
+        verdict = screen(
+            self.program, model, self.catalog, profile, confirm_reason=self.confirm_reason
+        )
+        self.verdict = verdict
+        if not verdict.runnable:
+            raise SessionRefused(verdict)
+        return verdict
+
+    def _tolerance(self, device: Device) -> int:
+        model = device.info.device_model
+        if isinstance(model, PressureDevice):
+            return round(model.sensor_tolerance_kpa * KPA_TO_PA)
+        return VIBRATION_TOLERANCE
+
+    def _begin_journal(self, verdict: Verdict, schedule: Schedule) -> None:
+        assert verdict.limits is not None
+        self.view = SessionView(
+            program=self.program.title,
+            actuator=self.program.actuator,
+            total_ms=schedule.total_ms,
+            repeats=self.program.repeats,
+            cap_level=verdict.limits.cap_level,
+        )
+        self.view.channels = [ChannelView(url=d.url) for d in self.devices]
+        if self.journal is None:
+            return
+        self._session_id = self.journal.begin_session(
+            program=self.program.name,
+            devices=self.urls,
+            device_model=self.devices[0].info.model,
+            actuator=self.program.actuator,
+            cap_level=verdict.limits.cap_level,
+            limits=verdict.limits.model_dump(mode="json"),
+            confirmations=[c.model_dump(mode="json") for c in verdict.confirmed],
+            schedule=schedule.model_dump(mode="json"),
+            repeats_planned=self.program.repeats,
+            rating_before=self.rating_before,
+        )
+
+    async def _load_and_start(self, schedule: Schedule, cap_level: int) -> float | None:
+        for device in self.devices:
+            await device.set_limits(cap_level)
+            await device.load(schedule)
+        self._generation += 1
+        for task in self._pumps:
+            task.cancel()
+        self._pumps = [
+            asyncio.create_task(self._pump(i, self._generation, d), name=f"acudevice-stream-{i}")
+            for i, d in enumerate(self.devices)
+        ]
+        await asyncio.sleep(0)  # let the stream readers subscribe before telemetry starts
+        started = await asyncio.gather(*(d.start() for d in self.devices))
+        return (max(started) - min(started)) * 1000 if len(started) > 1 else None
+
+    async def _pump(self, channel: int, generation: int, device: Device) -> None:
+        try:
+            async for item in device.stream():
+                if generation != self._generation:
+                    return
+                self._inbox.put_nowait((channel, generation, item))
+        except DeviceDisconnected:
+            self._inbox.put_nowait((channel, generation, _LINK_LOST))
+
+    # ---------------------------------------------------------------- watching
+
+    async def _watch(
+        self, schedule: Schedule, monitors: list[ChannelMonitor]
+    ) -> tuple[Outcome, str, int]:
+        assert self.view is not None
+        done: set[int] = set()
+        offset_ms = 0
+        last_seen = [time.monotonic()] * len(self.devices)
+        paused = False
+        while True:
+            try:
+                async with asyncio.timeout(STALL_S / 3):
+                    channel, generation, item = await self._inbox.get()
+            except TimeoutError:
+                for i, seen in enumerate(last_seen):
+                    if i not in done and time.monotonic() - seen > STALL_S:
+                        # A silent link is a lost link: reconnect rather than guess.
+                        last_seen[i] = time.monotonic()
+                        self._inbox.put_nowait((i, self._generation, _LINK_LOST))
+                continue
+            if channel >= 0 and generation != self._generation:
+                continue  # from a link we have already replaced
+            if isinstance(item, str) and channel < 0:
+                result = await self._command(item, monitors)
+                if result is not None:
+                    return (
+                        result,
+                        f"{item} by the user",
+                        self._repeats_done(monitors, done, schedule),
+                    )
+                paused = item == "pause" or (paused and item != "resume")
+                self.view.paused = paused
+                self._publish()
+                continue
+            if item == _LINK_LOST:
+                repeat = monitors[channel].current_repeat
+                schedule, offset_ms = await self._recover(channel, schedule, repeat, offset_ms)
+                monitors[:] = [
+                    ChannelMonitor(schedule, m.cap_level, m.tolerance_level, m.peak_level)
+                    for m in monitors
+                ]
+                last_seen = [time.monotonic()] * len(self.devices)
+                done.clear()
+                continue
+            last_seen[channel] = time.monotonic()
+            if isinstance(item, Telemetry):
+                alarm = monitors[channel].check(item)
+                self._track(channel, item, monitors[channel], offset_ms)
+                if alarm is not None:
+                    await self._alarm(alarm, channel)
+            elif isinstance(item, FaultRaised):
+                await self._alarm(Alarm("device-fault", f"device fault {item.fault.name}"), channel)
+            elif isinstance(item, ScheduleDone):
+                done.add(channel)
+                if len(done) == len(self.devices):
+                    self._flush_samples()
+                    return "completed", "all repeats done", self.program.repeats
+
+    def _repeats_done(
+        self, monitors: list[ChannelMonitor], done: set[int], schedule: Schedule
+    ) -> int:
+        return min((m.current_repeat for m in monitors), default=0)
+
+    async def _alarm(self, alarm: Alarm, channel: int) -> None:
+        await self._estop_all()
+        self._record_fault(channel, alarm.code, alarm.message)
+        raise _Ended("faulted", f"{alarm.code}: {alarm.message}")
+
+    async def _estop_all(self) -> None:
+        async def one(device: Device) -> None:
+            with contextlib.suppress(DeviceError):
+                await device.estop()
+
+        await asyncio.gather(*(one(d) for d in self.devices if d.connected))
+
+    async def _command(self, name: str, monitors: list[ChannelMonitor]) -> Outcome | None:
+        assert self.view is not None
+        if name == "estop":
+            await self._estop_all()
+            return "estopped"
+        if name == "stop":
+            await asyncio.gather(*(d.stop() for d in self.devices))
+            await self._wait_vented()
+            return "stopped"
+        if name == "pause":
+            await asyncio.gather(*(d.pause() for d in self.devices))
+            self.view.note("paused")
+        elif name == "resume":
+            await asyncio.gather(*(d.resume() for d in self.devices))
+            self.view.note("resumed")
+        elif name == "too-strong":
+            await self._too_strong(monitors)
+        return None
+
+    async def _too_strong(self, monitors: list[ChannelMonitor]) -> None:
+        """Drop at once to a gentler level and remember it as this point's comfortable maximum."""
+        assert self.view is not None
+        current = max(m.felt_level for m in monitors)
+        gentler = max(int(min(current, monitors[0].cap_level) * TOO_STRONG_FACTOR), 1)
+        await asyncio.gather(*(d.set_limits(gentler) for d in self.devices))
+        for m in monitors:
+            m.lower_cap(gentler)
+        self.view.cap_level = gentler
+        old = self._comfort_level
+        self._comfort_level = gentler
+        t_ms = monitors[0].last.t_ms if monitors[0].last else None
+        if self.journal is not None and self._session_id is not None:
+            self.journal.add_comfort_event(
+                self._session_id,
+                point=self.point,
+                actuator=self.program.actuator,
+                t_ms=t_ms,
+                old_level=old or current,
+                new_level=gentler,
+            )
+        self.view.note(
+            f"too strong: lowered to {format_level(gentler, self.program.actuator)}, "
+            f"remembered for {self.point}"
+        )
+
+    async def _wait_vented(self) -> None:
+        deadline = time.monotonic() + 2 * EMERGENCY_VENT_WITHIN_S
+        while time.monotonic() < deadline:
+            states = await asyncio.gather(*(d.status() for d in self.devices if d.connected))
+            if all(s.state in (FirmwareState.IDLE, FirmwareState.FAULT) for s in states):
+                return
+            await asyncio.sleep(0.05)
+
+    async def _recover(
+        self, channel: int, schedule: Schedule, repeat: int, offset_ms: int
+    ) -> tuple[Schedule, int]:
+        """Reconnect the lost device and restart the current repeat from its ramp, never at pressure."""
+        assert (
+            self.view is not None and self.verdict is not None and self.verdict.limits is not None
+        )
+        url = self.devices[channel].url
+        self._record_fault(channel, "link-lost", f"lost the link to {url} in repeat {repeat + 1}")
+        self.view.note(f"link to {url} lost")
+        self._publish()
+        await self.devices[channel].close()
+        others = [d for i, d in enumerate(self.devices) if i != channel and d.connected]
+        await asyncio.gather(*(d.stop() for d in others), return_exceptions=True)
+        if self.end_on_link_loss:
+            raise _Ended("link-lost", f"lost the link to {url}; ending as asked")
+        for attempt in range(self.reconnect_attempts):
+            await asyncio.sleep(0.5 * 2**attempt)
+            device = self._connect(url)
+            try:
+                await device.open()
+            except (DeviceError, TransportError) as exc:  # out of range, refused: try again
+                self.view.note(f"reconnect {attempt + 1}/{self.reconnect_attempts} failed: {exc}")
+                self._publish()
+                continue
+            self.devices[channel] = device
+            break
+        else:
+            raise _Ended(
+                "link-lost",
+                f"could not reconnect to {url} after {self.reconnect_attempts} attempts",
+            )
+        status = await self.devices[channel].status()
+        if status.state == FirmwareState.FAULT:
+            self._record_fault(
+                channel,
+                f"device-{status.fault.name.lower()}",
+                "the band vented on its own while the link was down",
+            )
+            await self.devices[channel].stop()  # clears the latched fault
+        await self._wait_vented()
+        remaining = schedule.from_repeat(repeat)
+        new_offset = offset_ms + next(s.start_ms for s in schedule.segments if s.repeat == repeat)
+        self.view.note(f"reconnected; restarting repeat {repeat + 1} from its ramp")
+        await self._load_and_start(
+            remaining, min(self.view.cap_level, self.verdict.limits.cap_level)
+        )
+        return remaining, new_offset
+
+    # ---------------------------------------------------------------- records
+
+    def _record_fault(self, channel: int, code: str, message: str) -> None:
+        self._faults.append(f"{code}: {message}")
+        if self.view is not None:
+            self.view.note(f"fault {code}: {message}")
+            self._publish()
+        if self.journal is not None and self._session_id is not None:
+            self.journal.add_fault(
+                self._session_id, channel=channel, t_ms=None, code=code, message=message
+            )
+
+    def _track(
+        self, channel: int, sample: Telemetry, monitor: ChannelMonitor, offset_ms: int
+    ) -> None:
+        assert self.view is not None
+        plan_ms = offset_ms + sample.t_ms
+        view = self.view.channels[channel]
+        view.measured_level, view.target_level = sample.measured_level, sample.target_level
+        view.battery_percent, view.state = sample.battery_percent, FirmwareState(sample.state).name
+        if channel == 0:
+            self.view.elapsed_ms = plan_ms
+            phase = monitor.phase_of(sample)
+            self.view.phase = str(phase) if phase else view.state.lower()
+            self.view.repeat = monitor.repeat_of(sample) or 0
+        if plan_ms - self._last_sample_ms.get(channel, -SAMPLE_EVERY_MS) >= SAMPLE_EVERY_MS:
+            self._last_sample_ms[channel] = plan_ms
+            self._samples.append(
+                Sample(
+                    channel=channel,
+                    t_ms=plan_ms,
+                    measured_level=sample.measured_level,
+                    target_level=sample.target_level,
+                    state=int(sample.state),
+                )
+            )
+            if len(self._samples) >= 200:
+                self._flush_samples()
+        self._publish()
+
+    def _flush_samples(self) -> None:
+        if self.journal is not None and self._session_id is not None:
+            self.journal.add_samples(self._session_id, self._samples)
+        self._samples = []
+
+    def _publish(self) -> None:
+        if self.on_update is not None and self.view is not None:
+            self.on_update(self.view)
+
+    def _finish(
+        self,
+        outcome: Outcome,
+        detail: str,
+        monitors: list[ChannelMonitor],
+        repeats_done: int,
+        skew: float | None,
+    ) -> None:
+        self._flush_samples()
+        if self.journal is not None and self._session_id is not None:
+            self.journal.end_session(
+                self._session_id,
+                outcome=outcome,
+                detail=detail,
+                peak_level=max((m.peak_level for m in monitors), default=None),
+                repeats_done=repeats_done,
+                start_skew_ms=skew,
+            )
+
+    async def _close_all(self, *, vent: bool) -> None:
+        for task in self._pumps:
+            task.cancel()
+        await asyncio.gather(*(d.close(vent=vent) for d in self.devices), return_exceptions=True)

@@ -1,0 +1,142 @@
+"""`acudevice-sim`: serve a simulated device on a pseudo-terminal, a TCP port or BLE.
+
+    acudevice-sim serve --pty [--model M] [--seed N] [--speed N|max] [--fault SPEC]... [-v]
+    acudevice-sim serve --tcp PORT ...
+    acudevice-sim serve --ble [HCI_PORT] ...     (docs/ble.md)
+    acudevice-sim models
+
+The first line on stdout names where it serves, e.g.
+`acudevice-sim: serving wristband-p1 on /dev/pts/7` or `... on tcp://127.0.0.1:40123`.
+SIGINT and SIGTERM vent the device first (logged on stderr), then exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from acudevice.errors import AcuDeviceError
+from acudevice.plan.library import load_devices
+from simulator.faults import FAULT_NAMES
+from simulator.options import SimOptions, parse_seed, parse_speed
+from simulator.server import PtyServer, TcpServer
+from simulator.simulation import Simulation
+
+log = logging.getLogger("acudevice-sim")
+
+FAULT_HELP = """faults (repeat --fault):
+  drop:MS          link silent MS wall ms after a client connects (pty: after start)
+  corrupt:P        flip one byte of a frame with probability P (either way)
+  duplicate:P      deliver a frame twice with probability P
+  delay:MS         deliver every frame MS wall ms late
+  stuck-pump[:MS]  pump/motor driver stuck on, MS device ms after the first START
+  drift:RATE       sensor drift per device minute (kPa/min or fraction/min)
+  brownout:MS      supply dip and reboot MS device ms after the first START
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acudevice-sim", description="Simulated acupressure wearables."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve a simulated device on a pty or TCP port",
+        epilog=FAULT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = serve.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pty", action="store_true", help="open a pseudo-terminal")
+    where.add_argument("--tcp", type=int, metavar="PORT", help="listen on 127.0.0.1:PORT (0: any)")
+    where.add_argument(
+        "--ble",
+        type=int,
+        nargs="?",
+        const=0,
+        metavar="HCI_PORT",
+        help="a BLE band on a virtual radio; hosts attach over HCI on 127.0.0.1 (docs/ble.md)",
+    )
+    serve.add_argument("--model", default=SimOptions.model, help="device model name")
+    serve.add_argument("--seed", type=parse_seed, default=0, help="random seed (default 0)")
+    serve.add_argument(
+        "--speed",
+        type=parse_speed,
+        default=1,
+        help="device seconds per wall second, or 'max' (default 1)",
+    )
+    serve.add_argument(
+        "--fault", action="append", default=[], metavar="SPEC", help=f"one of {FAULT_NAMES}"
+    )
+    serve.add_argument("--battery", type=float, default=100.0, help="initial charge, percent")
+    serve.add_argument(
+        "-v", "--verbose", action="store_true", help="log every frame in hex and decoded"
+    )
+    commands.add_parser("models", help="list the device models")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "models":
+        for model in load_devices():
+            print(f"{model.name}\t{model.actuator}\t{model.title}")
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    try:
+        options = SimOptions(
+            model=args.model,
+            seed=args.seed,
+            speed=args.speed,
+            fault_specs=tuple(args.fault),
+            battery=args.battery,
+        )
+        if args.ble is not None:
+            return asyncio.run(_serve_ble(options, args.ble))
+        return asyncio.run(_serve(options, pty=args.pty, tcp_port=args.tcp, verbose=args.verbose))
+    except AcuDeviceError as exc:
+        print(f"acudevice-sim: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _serve(options: SimOptions, *, pty: bool, tcp_port: int | None, verbose: bool) -> int:
+    sim = Simulation(options)
+    server: PtyServer | TcpServer
+    if pty:
+        server = PtyServer(sim, verbose=verbose)
+        where = await server.start()
+    else:
+        assert tcp_port is not None
+        server = TcpServer(sim, port=tcp_port, verbose=verbose)
+        where = f"tcp://127.0.0.1:{await server.start()}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"acudevice-sim: serving {options.model} on {where}", flush=True)
+    await stop.wait()
+    log.info("stopping: venting first (%s)", _level(sim, sim.device.true_level))
+    report = sim.vent_for_shutdown()
+    log.info("vented to %s in %.1f s of device time", _level(sim, report.after), report.device_s)
+    await server.close()
+    await sim.stop()
+    return 0
+
+
+async def _serve_ble(options: SimOptions, port: int) -> int:
+    from simulator.ble_serve import serve_ble
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    return await serve_ble(options, port=port, stop=stop)
+
+
+def _level(sim: Simulation, level: float) -> str:
+    if sim.device.model.actuator == "pressure":
+        return f"{level / 1000:.2f} kPa"
+    return f"intensity {level / 1000:.2f}"

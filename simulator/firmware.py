@@ -1,0 +1,386 @@
+"""The simulated firmware: state machine, control step, vents, faults, events, telemetry.
+
+It follows `docs/protocol.md` sections 5, 6 and 9. The firmware sees the world only through
+its `Board` (sensor reading, battery gauge); it returns an `Actuation` each step and never
+reads the plant's true level. Requests are decoded and dispatched by `simulator.requests`.
+
+Time: `step(dt_ms, wall)` advances device time by `dt_ms`; schedule playback, ramps, vent
+deadlines and telemetry run on device time. The watchdog alone counts `wall` seconds (the
+host's clock), so an accelerated simulation does not starve it (docs/simulator.md).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Protocol
+
+from acudevice.protocol import (
+    NO_SEGMENT,
+    Event,
+    FaultCode,
+    FaultRaised,
+    FirmwareState,
+    Reason,
+    ScheduleDone,
+    SegmentStarted,
+    StateChanged,
+    Telemetry,
+    TelemetryFlags,
+    VentFinished,
+    VentStarted,
+    encode,
+)
+from simulator.control import PressureController, SetpointLimiter, VibrationController
+from simulator.models import SimModel
+from simulator.monitors import OverLevel, RiseWhileUndriven, ZeroAtRest, sensor_plausible
+from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
+from simulator.player import Plan, Player
+from simulator.upload import Upload
+
+S = FirmwareState
+WATCHDOG_S = 3.0
+SUPERVISOR_MS = 100
+"""The slower safety checks (battery, stuck drive, sensor at rest, vent deadline) run on
+this tick of device time; the watchdog and the over-level limit are checked every step."""
+ACTIVE_TELEMETRY_MS = 100
+QUIET_TELEMETRY_MS = 1000
+_ACTIVE = frozenset({S.RUNNING, S.PAUSED, S.VENTING, S.FAULT})
+
+
+class Board(Protocol):
+    """The firmware's hardware abstraction: what the simulated device provides."""
+
+    def read_level(self) -> int: ...
+
+    def battery_charge(self) -> float: ...
+
+    def new_run(self, run: int) -> None: ...
+
+
+class VentKind(Enum):
+    GRACEFUL = "graceful"  # controlled ramp down, then the dump valve for the last bit
+    DUMP = "dump"  # dump valve open now
+
+
+class Stream:
+    """A SET_TARGET ramp: from `start` to `goal` over `ramp_ms` of device time."""
+
+    def __init__(self, start: float, goal: int, ramp_ms: int, now_ms: int) -> None:
+        self.start, self.goal, self.ramp_ms, self.t0 = start, goal, ramp_ms, now_ms
+
+    def level(self, now_ms: int) -> float:
+        if self.ramp_ms <= 0 or now_ms >= self.t0 + self.ramp_ms:
+            return float(self.goal)
+        return self.start + (self.goal - self.start) * (now_ms - self.t0) / self.ramp_ms
+
+
+class Firmware:
+    def __init__(
+        self,
+        model: SimModel,
+        board: Board,
+        *,
+        serial: str,
+        time_scale: int,
+        telemetry_factor: int = 1,
+        brownout: bool = False,
+    ) -> None:
+        self.model = model
+        self.board = board
+        self.serial = serial
+        self.time_scale = time_scale
+        self.telemetry_factor = telemetry_factor
+        self.controller = (
+            PressureController() if model.actuator == "pressure" else VibrationController()
+        )
+        self.setpoint = SetpointLimiter(model.max_ramp_level_per_s)
+        self.over_level = OverLevel(model)
+        self._battery_fault_pct = model.battery.fault_pct
+        self._lowest_plausible = -model.tolerance_level
+        self.rise = RiseWhileUndriven(model)
+        self.zero = ZeroAtRest(model)
+        self.outbox: list[bytes] = []
+        """Encoded events and telemetry waiting to be sent, oldest first."""
+        self.now_ms = 0
+        self.state = S.IDLE
+        self.fault = FaultCode.NONE
+        self.active_cap = model.hardware_max_level
+        self.limits_set = False
+        self.hello_done = False
+        self.upload: Upload | None = None
+        self.plan: Plan | None = None
+        self.player: Player | None = None
+        self.stream: Stream | None = None
+        self.target = 0.0
+        self.measured = board.read_level()
+        self.actuation: Actuation = VENT_ACTUATION
+        self.run_count = 0
+        self.last_request_wall: float | None = None
+        self.last_request: bytes | None = None
+        self.last_response: bytes | None = None
+        self._event_seq = 0
+        self._telemetry_seq = 0
+        self._telemetry_due_ms = 0
+        self._vent_kind: VentKind | None = None
+        self._vent_since_ms: int | None = None
+        self._dump_since_ms: int | None = None
+        self._last_driven_ms = -SUPERVISOR_MS
+        if brownout:
+            self.raise_fault(FaultCode.BROWNOUT, Reason.BOOT)
+
+    # ------------------------------------------------------------ outputs
+
+    def emit(self, event: Event) -> None:
+        self.outbox.append(encode(event, self._event_seq))
+        self._event_seq = (self._event_seq + 1) & 0xFFFF
+
+    def take_outbox(self) -> list[bytes]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    def transition(self, new: FirmwareState, reason: Reason) -> None:
+        old, self.state = self.state, new
+        self.emit(StateChanged(old=old, new=new, reason=reason))
+        self._telemetry_due_ms = self.now_ms
+
+    def link_reset(self) -> None:
+        """A new connection: HELLO and SET_LIMITS are needed again (protocol section 8)."""
+        self.hello_done = False
+        self.limits_set = False
+
+    # ------------------------------------------------------------ session control
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream is not None
+
+    @property
+    def segment_index(self) -> int:
+        if self.player is None or self.player.done:
+            return NO_SEGMENT
+        return self.player.index
+
+    @property
+    def elapsed_ms(self) -> int:
+        return self.player.elapsed_ms if self.player is not None else 0
+
+    def _forget_session(self) -> None:
+        self.upload = None
+        self.plan = None
+        self.player = None
+        self.stream = None
+
+    def start_schedule(self) -> None:
+        assert self.plan is not None
+        self.run_count += 1
+        self.board.new_run(self.run_count)
+        self.player = Player(self.plan)
+        self.setpoint.reset(0.0)
+        self.transition(S.RUNNING, Reason.HOST_REQUEST)
+        self.emit(SegmentStarted(index=0, elapsed_ms=0))
+
+    def start_stream(self, level: int, ramp_ms: int) -> None:
+        if self.stream is None:
+            self.run_count += 1
+            self.board.new_run(self.run_count)
+            self.setpoint.reset(0.0)
+        self.stream = Stream(self.setpoint.level, level, ramp_ms, self.now_ms)
+        if self.state is not S.RUNNING:
+            self.transition(S.RUNNING, Reason.HOST_REQUEST)
+
+    def set_cap(self, cap: int) -> None:
+        """SET_LIMITS accepted: the new cap applies from the next step."""
+        self.over_level.set_cap(cap, measured=self.measured, now_ms=self.now_ms)
+        self.active_cap = cap
+
+    def begin_vent(self, kind: VentKind, reason: Reason) -> None:
+        """STOP, ESTOP and schedule end: into VENTING (or a faster vent while VENTING)."""
+        if self.state is S.VENTING and (kind is VentKind.GRACEFUL or self._vent_kind is kind):
+            return
+        self.emit(VentStarted(reason=reason, measured_level=self.measured))
+        if self._vent_since_ms is None:
+            self._vent_since_ms = self.now_ms
+        self._vent_kind = kind
+        self._dump_since_ms = self.now_ms if kind is VentKind.DUMP else None
+        self.target = min(max(float(self.measured), 0.0), self.target)
+        self._forget_session()
+        if self.state is not S.VENTING:
+            self.transition(S.VENTING, reason)
+
+    def raise_fault(self, code: FaultCode, reason: Reason) -> None:
+        self.emit(FaultRaised(fault=code, measured_level=self.measured))
+        if self._dump_since_ms is None:
+            self.emit(VentStarted(reason=reason, measured_level=self.measured))
+            self._vent_since_ms = self.now_ms
+            self._dump_since_ms = self.now_ms
+        self._vent_kind = VentKind.DUMP
+        self.fault = code
+        self._forget_session()
+        self.transition(S.FAULT, reason)
+
+    def fault_cleared(self) -> bool:
+        """STOP in FAULT: is the cause gone? A stuck driver or a failed vent needs service."""
+        if self.fault in (FaultCode.STUCK_PUMP, FaultCode.VENT_TIMEOUT):
+            return False
+        if self.board.battery_charge() < self.model.battery.fault_pct:
+            return False
+        if self.measured >= self.model.vented_level:
+            return False
+        at_rest = self.fault is FaultCode.SENSOR_FAULT
+        return sensor_plausible(self.measured, self.model, at_rest=at_rest)
+
+    def clear_fault(self) -> None:
+        self.fault = FaultCode.NONE
+        self._vent_kind = None
+        self._vent_since_ms = None
+        self._dump_since_ms = None
+        self.transition(S.IDLE, Reason.HOST_REQUEST)
+
+    # ------------------------------------------------------------ the control step
+
+    def step(self, dt_ms: int, wall: float) -> Actuation:
+        self.now_ms += dt_ms
+        self.measured = self.board.read_level()
+        if self.state is not S.FAULT:
+            self._check_safety(wall)
+        state = self.state
+        if state is S.RUNNING:
+            self._run(dt_ms)
+        elif state is S.PAUSED:
+            self.target = min(self.target, float(self.active_cap))
+            self.actuation = self.controller.command(self.target, self.measured)
+        elif state is S.VENTING:
+            self._vent(dt_ms)
+        elif state is S.FAULT:
+            self.target = 0.0
+            self.actuation = SAFE_ACTUATION
+            self._note_vented()
+        else:
+            self.target = 0.0
+            self.actuation = VENT_ACTUATION
+        if self.actuation.drive > 0.0:
+            self._last_driven_ms = self.now_ms
+        self._telemetry()
+        return self.actuation
+
+    def _check_safety(self, wall: float) -> None:
+        """Every step: watchdog, plausibility, over-level. Every 100 ms: the rest."""
+        state = self.state
+        code = FaultCode.NONE
+        if (
+            (state is S.RUNNING or state is S.PAUSED)
+            and self.last_request_wall is not None
+            and wall - self.last_request_wall > WATCHDOG_S
+        ):
+            self.raise_fault(FaultCode.WATCHDOG, Reason.WATCHDOG)
+            return
+        if self.measured < self._lowest_plausible:
+            code = FaultCode.SENSOR_FAULT
+        elif self.measured > self.over_level.limit:
+            code = FaultCode.OVER_PRESSURE
+        elif self.now_ms % SUPERVISOR_MS == 0:
+            if self.board.battery_charge() < self._battery_fault_pct:
+                self.raise_fault(FaultCode.LOW_BATTERY, Reason.LOW_BATTERY)
+                return
+            code = self._supervise()
+        if code is not FaultCode.NONE:
+            self.raise_fault(code, Reason.FAULT)
+
+    def _supervise(self) -> FaultCode:
+        now = self.now_ms
+        self.over_level.refresh(now)
+        undriven = self.actuation.power and now - self._last_driven_ms > SUPERVISOR_MS
+        code = self.rise.sample(self.measured, undriven=undriven)
+        if code is FaultCode.NONE:
+            at_rest = self.state in (S.IDLE, S.LOADED)
+            code = self.zero.check(self.measured, at_rest=at_rest, now_ms=now)
+        if code is FaultCode.NONE and self._dump_since_ms is not None:
+            overdue = now - self._dump_since_ms > self.model.vent_deadline_s * 1000
+            if overdue and self.measured >= self.model.vented_level:
+                code = FaultCode.VENT_TIMEOUT
+        return code
+
+    def _follow(self, requested: float, dt_ms: int) -> None:
+        level = self.setpoint.follow(requested, dt_ms / 1000.0)
+        self.target = min(level, float(self.active_cap))
+        self.actuation = self.controller.command(self.target, self.measured)
+
+    def _run(self, dt_ms: int) -> None:
+        if self.stream is not None:
+            self._follow(self.stream.level(self.now_ms), dt_ms)
+            return
+        player = self.player
+        assert player is not None
+        self._follow(player.target(), dt_ms)
+        for index in player.advance(dt_ms):
+            self.emit(SegmentStarted(index=index, elapsed_ms=player.elapsed_ms))
+        if player.done:
+            self.emit(ScheduleDone(elapsed_ms=player.elapsed_ms))
+            self.begin_vent(VentKind.GRACEFUL, Reason.SCHEDULE_DONE)
+
+    def _vent(self, dt_ms: int) -> None:
+        if self._vent_kind is VentKind.GRACEFUL:
+            rate = self.model.max_ramp_level_per_s
+            self.target = max(self.target - rate * dt_ms / 1000.0, 0.0)
+            if self.target > 0.0:
+                command = self.controller.command(self.target, self.measured)
+                if self.model.actuator == "pressure":
+                    # A release never pumps: only the valve follows the falling ramp.
+                    command = Actuation(release=command.release)
+                self.actuation = command
+                return
+            self._vent_kind = VentKind.DUMP
+            self._dump_since_ms = self.now_ms
+        self.target = 0.0
+        self.actuation = VENT_ACTUATION
+        if self._note_vented():
+            self._vent_kind = None
+            self._dump_since_ms = None
+            self.transition(S.IDLE, Reason.VENT_DONE)
+
+    def _note_vented(self) -> bool:
+        """Emit VentFinished once the level is under the release threshold."""
+        if self._vent_since_ms is None or self.measured >= self.model.vented_level:
+            return False
+        duration = self.now_ms - self._vent_since_ms
+        self.emit(VentFinished(measured_level=self.measured, duration_ms=duration))
+        self._vent_since_ms = None
+        return True
+
+    def _telemetry(self) -> None:
+        if self.now_ms < self._telemetry_due_ms:
+            return
+        period = ACTIVE_TELEMETRY_MS if self.state in _ACTIVE else QUIET_TELEMETRY_MS
+        self._telemetry_due_ms = self.now_ms + period * self.telemetry_factor
+        sample = Telemetry(
+            t_ms=self.now_ms & 0xFFFF_FFFF,
+            measured_level=self.measured,
+            target_level=min(round(self.target), 0xFFFF),
+            state=self.state,
+            segment_index=self.segment_index,
+            battery_percent=self.battery_percent,
+            flags=self.flags(),
+        )
+        self.outbox.append(encode(sample, self._telemetry_seq))
+        self._telemetry_seq = (self._telemetry_seq + 1) & 0xFFFF
+
+    @property
+    def battery_percent(self) -> int:
+        return min(100, max(0, int(self.board.battery_charge() + 0.5)))
+
+    def flags(self) -> TelemetryFlags:
+        act = self.actuation
+        flags = TelemetryFlags(0)
+        if act.power and act.drive > 0.0:
+            flags |= (
+                TelemetryFlags.PUMP_ON
+                if self.model.actuator == "pressure"
+                else TelemetryFlags.MOTOR_ON
+            )
+        if self.model.actuator == "pressure" and (act.vent or act.release > 0.0):
+            flags |= TelemetryFlags.VALVE_OPEN
+        if self.board.battery_charge() < self.model.battery.low_warning_pct:
+            flags |= TelemetryFlags.LOW_BATTERY
+        if self.stream is not None:
+            flags |= TelemetryFlags.STREAMING
+        return flags

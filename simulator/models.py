@@ -1,0 +1,150 @@
+"""Simulated device models: the host-side DeviceModel plus the physics only a simulator needs.
+
+What the host plans against (hardware maximum, ramp-rate limit, sensor resolution and
+tolerance) is read from `profiles/devices/*.toml` through `acudevice.plan`, so the simulator
+and the planner cannot disagree. The physical constants below (pump flow, valve orifices,
+motor lag, battery drain) exist only here: a real device has them in its hardware.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from acudevice.plan.devices import PressureDevice, VibrationDevice
+from acudevice.plan.library import load_device
+from acudevice.protocol import Capabilities
+
+FIRMWARE_VERSION = "sim-1.0"
+DEFAULT_MODEL = "wristband-p1"
+
+
+@dataclass(frozen=True)
+class PneumaticPhysics:
+    """A bladder inflated by a pump, emptied by leak, a bleed valve and a dump valve (Pa, s)."""
+
+    pump_rate_pa_s: float = 5000.0
+    """Inflation rate at full pump duty into an empty bladder."""
+    pump_stall_pa: float = 100000.0
+    """Back-pressure at which the pump delivers nothing (flow falls linearly towards it)."""
+    leak_per_s: float = 0.002
+    """Leak through seams and fittings, as a fraction of pressure per second."""
+    bleed_tau_s: float = 4.0
+    """Time constant of the proportional release valve when fully open. It is smaller than
+    the pump: with the pump stuck on, the bleed alone cannot hold pressure down."""
+    vent_tau_s: float = 2.7
+    """Time constant of the dump valve: 40 kPa to 2 kPa takes 2.7 s x ln 20 = 8.1 s."""
+    relief_margin: float = 0.10
+    """The mechanical relief valve cracks at hardware maximum x (1 + margin)."""
+    relief_tau_s: float = 0.2
+    sensor_noise_pa: float = 30.0
+    sensor_offset_pa: float = 100.0
+    """Largest calibration residual; each seed picks one within +/- this."""
+    sensor_range_pa: tuple[float, float] = (-5000.0, 60000.0)
+
+
+@dataclass(frozen=True)
+class MotorPhysics:
+    """An eccentric-mass motor whose intensity lags its drive (permille, s)."""
+
+    spin_up_tau_s: float = 0.15
+    spin_down_tau_s: float = 0.25
+    brake_tau_s: float = 0.08
+    sensor_noise: float = 3.0
+    sensor_offset: float = 5.0
+    sensor_range: tuple[float, float] = (0.0, 1100.0)
+
+
+@dataclass(frozen=True)
+class BatteryPhysics:
+    """Drain in percent of full charge."""
+
+    idle_pct_per_h: float = 0.5
+    active_pct_per_h: float = 2.0
+    """Electronics awake: any state but IDLE."""
+    actuator_pct_per_min: float = 1.2
+    """Pump or motor at full duty."""
+    valve_pct_per_min: float = 0.1
+    """A valve held open (solenoid current)."""
+    low_warning_pct: float = 15.0
+    """Below this the telemetry LOW_BATTERY flag is set."""
+    start_refused_pct: float = 7.0
+    """Below this START and SET_TARGET are refused with LOW_BATTERY."""
+    fault_pct: float = 5.0
+    """Below this the firmware vents and faults (LOW_BATTERY)."""
+
+
+@dataclass(frozen=True)
+class SimModel:
+    """Everything the simulated firmware and plant need to know about one device model."""
+
+    name: str
+    title: str
+    actuator: Literal["pressure", "vibration"]
+    hardware_max_level: int
+    """Pa or permille; SET_LIMITS above it is refused."""
+    max_ramp_level_per_s: float
+    """Fastest the firmware moves a streamed (SET_TARGET) setpoint, and STOP's release rate."""
+    resolution_level: int
+    tolerance_level: int
+    """Measured above the active cap by more than this is an over-pressure fault."""
+    vented_level: int
+    """Below this the actuator counts as released (2 kPa / 2 % intensity)."""
+    vent_deadline_s: float
+    """A vent that has not reached `vented_level` by then is a VENT_TIMEOUT fault."""
+    physics: PneumaticPhysics | MotorPhysics
+    battery: BatteryPhysics
+    firmware_version: str = FIRMWARE_VERSION
+
+    @property
+    def capabilities(self) -> Capabilities:
+        kind = Capabilities.PRESSURE if self.actuator == "pressure" else Capabilities.VIBRATION
+        return kind | Capabilities.SCHEDULE_MEMORY | Capabilities.STREAMING
+
+
+def _pressure_model(device: PressureDevice) -> SimModel:
+    physics = PneumaticPhysics()
+    worst_vent_s = physics.vent_tau_s * math.log(device.hardware_max_level / 2000)
+    if worst_vent_s > device.vent_time_s:
+        raise ValueError(
+            f"{device.name}: the simulated dump valve needs {worst_vent_s:.1f} s to vent, "
+            f"the profile promises {device.vent_time_s:g} s"
+        )
+    return SimModel(
+        name=device.name,
+        title=device.title,
+        actuator="pressure",
+        hardware_max_level=device.hardware_max_level,
+        max_ramp_level_per_s=device.max_ramp_level_per_s,
+        resolution_level=max(1, round(device.sensor_resolution_kpa * 1000)),
+        tolerance_level=round(device.sensor_tolerance_kpa * 1000),
+        vented_level=2000,
+        vent_deadline_s=device.vent_time_s,
+        physics=physics,
+        battery=BatteryPhysics(),
+    )
+
+
+def _vibration_model(device: VibrationDevice) -> SimModel:
+    return SimModel(
+        name=device.name,
+        title=device.title,
+        actuator="vibration",
+        hardware_max_level=device.hardware_max_level,
+        max_ramp_level_per_s=device.max_ramp_level_per_s,
+        resolution_level=1,
+        tolerance_level=50,
+        vented_level=20,
+        vent_deadline_s=2.0,
+        physics=MotorPhysics(),
+        battery=BatteryPhysics(actuator_pct_per_min=0.6),
+    )
+
+
+def load_model(name: str = DEFAULT_MODEL) -> SimModel:
+    """The simulated model for a device profile name; raises `NotFoundError` for unknown."""
+    device = load_device(name)
+    if isinstance(device, PressureDevice):
+        return _pressure_model(device)
+    return _vibration_model(device)

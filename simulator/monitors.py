@@ -1,0 +1,106 @@
+"""The firmware's own safety checks on its sensor reading, independent of the host.
+
+Each check is small and stateful. `Firmware.step` compares every reading with the
+over-level limit and the plausibility floor, and runs the slower checks on a 100 ms tick,
+as a firmware's supervisor task would; it raises the fault they name. They see only what real firmware sees: its commands and its
+sensor, never the true level of the plant.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from acudevice.protocol import FaultCode
+from simulator.models import SimModel
+
+_RISE_WINDOW = 6
+"""Samples (one per 100 ms) in the rise-while-undriven window: 0.5 s."""
+
+
+class OverLevel:
+    """Measured above the active cap by more than the sensor tolerance.
+
+    `limit` is a plain number the firmware compares every reading with. Right after the host
+    lowers the cap below the present level, the firmware releases towards the new cap; for
+    one vent deadline the limit is the level at that moment, so lowering the cap is a
+    release, not a fault. `refresh` (every slow tick) ends that grace.
+    """
+
+    def __init__(self, model: SimModel) -> None:
+        self.hardware_max = model.hardware_max_level
+        self.tolerance = model.tolerance_level
+        self.grace_ms = round(model.vent_deadline_s * 1000)
+        self.cap = model.hardware_max_level
+        self._grace_level = 0
+        self._grace_until_ms = -1
+        self.limit = self.hardware_max + self.tolerance
+
+    def set_cap(self, cap: int, *, measured: int, now_ms: int) -> None:
+        if measured > cap:
+            self._grace_level = measured
+            self._grace_until_ms = now_ms + self.grace_ms
+        self.cap = cap
+        self.refresh(now_ms)
+
+    def refresh(self, now_ms: int) -> None:
+        limit = self.cap
+        if now_ms < self._grace_until_ms:
+            limit = max(limit, self._grace_level)
+        self.limit = min(limit, self.hardware_max) + self.tolerance
+
+
+class RiseWhileUndriven:
+    """The level keeps rising for 0.5 s although the pump or motor is commanded off.
+
+    Sampled every 100 ms: `sample(measured, undriven)` where `undriven` says the actuator
+    was commanded off for the whole last 100 ms. That is a driver stuck on (reported as
+    STUCK_PUMP for either actuator). A sensor drifting upwards faster than the threshold
+    looks the same to a single sensor.
+    """
+
+    def __init__(self, model: SimModel) -> None:
+        self.threshold = 400 if model.actuator == "pressure" else 40
+        self._samples: deque[int] = deque(maxlen=_RISE_WINDOW)
+
+    def sample(self, measured: int, *, undriven: bool) -> FaultCode:
+        if not undriven:
+            self._samples.clear()
+            return FaultCode.NONE
+        self._samples.append(measured)
+        if len(self._samples) == _RISE_WINDOW and (
+            self._samples[-1] - self._samples[0] > self.threshold
+        ):
+            return FaultCode.STUCK_PUMP
+        return FaultCode.NONE
+
+
+class ZeroAtRest:
+    """Vented and undriven for a whole vent deadline, the reading must be near zero.
+
+    This is the sensor's self-test: a reading that stays up with the valve open and nothing
+    driving is a sensor that drifted (SENSOR_FAULT). Residual pressure right after a vent
+    is not a fault: the check waits one vent deadline.
+    """
+
+    def __init__(self, model: SimModel) -> None:
+        self.tolerance = model.tolerance_level
+        self.deadline_ms = round(model.vent_deadline_s * 1000)
+        self._since_ms: int | None = None
+
+    def check(self, measured: int, *, at_rest: bool, now_ms: int) -> FaultCode:
+        if not at_rest:
+            self._since_ms = None
+            return FaultCode.NONE
+        if self._since_ms is None:
+            self._since_ms = now_ms
+        if now_ms - self._since_ms >= self.deadline_ms and measured > self.tolerance:
+            return FaultCode.SENSOR_FAULT
+        return FaultCode.NONE
+
+
+def sensor_plausible(measured: int, model: SimModel, *, at_rest: bool) -> bool:
+    """A reading below zero by more than the tolerance is never physical; at rest (vented
+    for a while, actuator off) it must also be near zero."""
+    if measured < -model.tolerance_level:
+        return False
+    return not (at_rest and measured > model.tolerance_level)

@@ -1,0 +1,141 @@
+"""Simulator options, from a `sim://` URL query or from command-line flags.
+
+    sim://?model=wristband-p1&seed=7&speed=max&fault=corrupt:0.05&fault=stuck-pump:20000
+
+| option  | default        | meaning                                                   |
+|---------|----------------|-----------------------------------------------------------|
+| model   | wristband-p1   | a device profile name (profiles/devices/*.toml)           |
+| seed    | 0              | seeds sensor noise, calibration offset and link faults    |
+| speed   | 1              | device seconds per wall second (whole number), or `max`   |
+| fault   | none           | repeatable; see `simulator.faults`                        |
+| battery | 100            | initial charge in percent                                 |
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from simulator.errors import SimOptionError
+from simulator.faults import FaultPlan
+from simulator.models import DEFAULT_MODEL
+
+MAX_SPEED = 0xFFFF
+"""INFO's time_scale is a u16."""
+WALL_TELEMETRY_FLOOR_S = 0.02
+"""At a numeric speed, telemetry is spaced at least this much wall time apart."""
+BASE_TELEMETRY_MS = 100
+OPTION_NAMES = ("model", "seed", "speed", "fault", "battery")
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    model: str = DEFAULT_MODEL
+    seed: int = 0
+    speed: int | None = 1
+    """Device seconds per wall second; None is `max` (as fast as the CPU allows)."""
+    fault_specs: tuple[str, ...] = ()
+    battery: float = 100.0
+    faults: FaultPlan = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "faults", FaultPlan.parse(self.fault_specs))
+        if not 0.0 <= self.battery <= 100.0:
+            raise SimOptionError(f"battery={self.battery:g}: must be a percentage 0..100")
+        if self.speed is not None and not 1 <= self.speed <= MAX_SPEED:
+            raise SimOptionError(f"speed={self.speed}: must be 1..{MAX_SPEED} or 'max'")
+
+    @property
+    def time_scale(self) -> int:
+        """What INFO reports: the speed, or 0 for unbounded."""
+        return 0 if self.speed is None else self.speed
+
+    @property
+    def telemetry_factor(self) -> int:
+        """Telemetry periods are multiplied by this so samples stay >= 20 ms wall apart.
+
+        Speed 1..5 keeps the protocol's 100 ms; speed 20 sends every 400 ms of device time.
+        At speed=max wall time has no fixed relation to device time, so the protocol period
+        is kept (in-process consumers take every sample; determinism needs them all).
+        """
+        if self.speed is None:
+            return 1
+        return max(1, math.ceil(self.speed * WALL_TELEMETRY_FLOOR_S * 1000 / BASE_TELEMETRY_MS))
+
+    @classmethod
+    def from_url(cls, url: str) -> SimOptions:
+        parts = urlsplit(url)
+        if parts.scheme != "sim":
+            raise SimOptionError(f"{url!r} is not a sim:// URL")
+        return cls.from_query(parse_qs(parts.query, keep_blank_values=True))
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, Sequence[str]]) -> SimOptions:
+        unknown = sorted(set(query) - set(OPTION_NAMES))
+        if unknown:
+            raise SimOptionError(
+                f"unknown sim option(s) {', '.join(unknown)}; known: {', '.join(OPTION_NAMES)}"
+            )
+
+        def single(name: str) -> str | None:
+            values = query.get(name)
+            if not values:
+                return None
+            if len(values) > 1:
+                raise SimOptionError(f"sim option {name!r} given {len(values)} times")
+            return values[0]
+
+        model = single("model") or DEFAULT_MODEL
+        seed = single("seed")
+        speed = single("speed")
+        battery = single("battery")
+        return cls(
+            model=model,
+            seed=parse_seed(seed) if seed is not None else 0,
+            speed=parse_speed(speed) if speed is not None else 1,
+            fault_specs=tuple(query.get("fault", ())),
+            battery=_number("battery", battery) if battery is not None else 100.0,
+        )
+
+    def to_url(self) -> str:
+        query: list[tuple[str, str]] = [("model", self.model), ("seed", str(self.seed))]
+        query.append(("speed", "max" if self.speed is None else str(self.speed)))
+        query += [("fault", spec) for spec in self.fault_specs]
+        if self.battery != 100.0:
+            query.append(("battery", f"{self.battery:g}"))
+        return "sim://?" + urlencode(query)
+
+
+def _number(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SimOptionError(f"{name}={text!r}: not a number") from None
+    if not math.isfinite(value):
+        raise SimOptionError(f"{name}={text!r}: must be finite")
+    return value
+
+
+def parse_seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        raise SimOptionError(f"seed={text!r}: must be a whole number") from None
+    if seed < 0:
+        raise SimOptionError(f"seed={text!r}: must not be negative")
+    return seed
+
+
+def parse_speed(text: str) -> int | None:
+    """`max` -> None; otherwise a whole number of device seconds per wall second."""
+    if text.strip().lower() == "max":
+        return None
+    value = _number("speed", text)
+    if value != int(value) or not 1 <= value <= MAX_SPEED:
+        raise SimOptionError(
+            f"speed={text!r}: must be a whole number 1..{MAX_SPEED} (device seconds per "
+            "wall second) or 'max'"
+        )
+    return int(value)

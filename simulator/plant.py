@@ -1,0 +1,112 @@
+"""The physical plant: a pneumatic bladder or a vibration motor, stepped in device time.
+
+Pure and deterministic: no randomness, no clocks. `step(dt, actuation)` advances the true
+level (Pa or permille) by `dt` device seconds under the given actuator commands. Faults that
+live in the hardware (a pump driver stuck on) are plant state, so the firmware can only see
+them through the sensor, as on a real device.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Protocol
+
+from simulator.models import MotorPhysics, PneumaticPhysics
+
+
+class Actuation(NamedTuple):
+    """What the firmware drives this step.
+
+    `drive`: pump duty or motor drive, 0..1. `release`: proportional bleed valve opening,
+    0..1 (ignored by a motor). `vent`: dump valve open / motor brake. `power`: the actuator
+    power switch, independent of the driver; cutting it stops even a stuck driver.
+    """
+
+    drive: float = 0.0
+    release: float = 0.0
+    vent: bool = False
+    power: bool = True
+
+
+IDLE_ACTUATION = Actuation()
+VENT_ACTUATION = Actuation(vent=True)
+SAFE_ACTUATION = Actuation(vent=True, power=False)
+
+
+class Plant(Protocol):
+    level: float
+    drive_stuck: bool
+
+    def step(self, dt: float, actuation: Actuation) -> float:
+        """Advance by `dt` seconds; returns the drive actually applied (0..1)."""
+        ...
+
+    def effective_drive(self, actuation: Actuation) -> float: ...
+
+
+class Bladder:
+    """Pump in, leak + bleed valve + dump valve + relief valve out.
+
+    Every flow is linear in pressure, so one step is solved exactly:
+    dP/dt = a - k P  =>  P(t + dt) = P_eq + (P - P_eq) exp(-k dt),  P_eq = a / k.
+    """
+
+    def __init__(self, physics: PneumaticPhysics, hardware_max_pa: float) -> None:
+        self.physics = physics
+        self.relief_pa = hardware_max_pa * (1 + physics.relief_margin)
+        self.level = 0.0
+        self.drive_stuck = False
+
+    def effective_drive(self, actuation: Actuation) -> float:
+        if not actuation.power:
+            return 0.0
+        if self.drive_stuck:
+            return 1.0
+        return min(max(actuation.drive, 0.0), 1.0)
+
+    def step(self, dt: float, actuation: Actuation) -> float:
+        ph = self.physics
+        duty = self.effective_drive(actuation)
+        release = min(max(actuation.release, 0.0), 1.0)
+        inflow = duty * ph.pump_rate_pa_s
+        k = duty * ph.pump_rate_pa_s / ph.pump_stall_pa + ph.leak_per_s
+        k += release / ph.bleed_tau_s
+        if actuation.vent:
+            k += 1.0 / ph.vent_tau_s
+        if self.level > self.relief_pa:
+            inflow += self.relief_pa / ph.relief_tau_s
+            k += 1.0 / ph.relief_tau_s
+        equilibrium = inflow / k
+        self.level = max(equilibrium + (self.level - equilibrium) * math.exp(-k * dt), 0.0)
+        return duty
+
+
+class Motor:
+    """Intensity follows the drive with a first-order lag; braking stops it faster."""
+
+    def __init__(self, physics: MotorPhysics) -> None:
+        self.physics = physics
+        self.level = 0.0
+        self.drive_stuck = False
+
+    def effective_drive(self, actuation: Actuation) -> float:
+        if not actuation.power:
+            return 0.0
+        if self.drive_stuck:
+            return 1.0
+        if actuation.vent:
+            return 0.0
+        return min(max(actuation.drive, 0.0), 1.0)
+
+    def step(self, dt: float, actuation: Actuation) -> float:
+        ph = self.physics
+        drive = self.effective_drive(actuation)
+        goal = drive * 1000.0
+        if goal > self.level:
+            tau = ph.spin_up_tau_s
+        elif actuation.vent or not actuation.power:
+            tau = ph.brake_tau_s
+        else:
+            tau = ph.spin_down_tau_s
+        self.level = goal + (self.level - goal) * math.exp(-dt / tau)
+        return drive

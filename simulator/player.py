@@ -1,0 +1,70 @@
+"""Schedule playback in device time: which segment is active and what level it asks for.
+
+The firmware stores a loaded schedule as plain tuples (no validation on the hot path) and
+advances an integer clock of device milliseconds, so playback is exact and the same at any
+simulation speed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSegment:
+    start_ms: int
+    end_ms: int
+    from_level: int
+    to_level: int
+    step: bool
+
+    def level_at(self, t_ms: int) -> float:
+        if self.step:
+            return float(self.to_level)
+        frac = (t_ms - self.start_ms) / (self.end_ms - self.start_ms)
+        return self.from_level + (self.to_level - self.from_level) * frac
+
+
+@dataclass(frozen=True)
+class Plan:
+    segments: tuple[PlanSegment, ...]
+
+    @property
+    def total_ms(self) -> int:
+        return self.segments[-1].end_ms
+
+    @property
+    def peak_level(self) -> int:
+        return max(max(s.from_level, s.to_level) for s in self.segments)
+
+
+class Player:
+    """Plays one `Plan`; `advance` reports the segments that started."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.elapsed_ms = 0
+        self.index = 0
+        self._count = len(plan.segments)
+
+    @property
+    def done(self) -> bool:
+        return self.index >= self._count
+
+    def target(self) -> float:
+        if self.index >= self._count:
+            return float(self.plan.segments[-1].to_level)
+        return self.plan.segments[self.index].level_at(self.elapsed_ms)
+
+    def advance(self, dt_ms: int) -> tuple[int, ...]:
+        """Move the clock on; return indices of segments that began (not index 0)."""
+        self.elapsed_ms += dt_ms
+        segments = self.plan.segments
+        if self.index >= self._count or self.elapsed_ms < segments[self.index].end_ms:
+            return ()
+        started: list[int] = []
+        while self.index < self._count and self.elapsed_ms >= segments[self.index].end_ms:
+            self.index += 1
+            if self.index < self._count:
+                started.append(self.index)
+        return tuple(started)

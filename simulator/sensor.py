@@ -1,0 +1,45 @@
+"""The level sensor: true level + calibration offset + drift + gaussian noise, quantised.
+
+The noise generator is seeded, so a seed reproduces every reading. `reseed` restarts the
+noise stream (the firmware does it at START) so a run does not depend on how many idle
+readings came before it.
+"""
+
+from __future__ import annotations
+
+import random
+
+
+class Sensor:
+    def __init__(
+        self,
+        *,
+        noise: float,
+        offset: float,
+        resolution: int,
+        span: tuple[float, float],
+        seed: int,
+    ) -> None:
+        self.noise = noise
+        self.offset = offset
+        self.resolution = resolution
+        self.span = span
+        self.drift = 0.0
+        """Accumulated drift (level units), grown by a sensor-drift fault."""
+        self.drift_rate_per_s = 0.0
+        self._rng = random.Random(seed)
+
+    def reseed(self, seed: int | str) -> None:
+        self._rng = random.Random(seed)
+
+    def advance(self, dt: float) -> None:
+        self.drift += self.drift_rate_per_s * dt
+
+    def read(self, true_level: float) -> int:
+        raw = true_level + self.offset + self.drift + self._rng.gauss(0.0, self.noise)
+        low, high = self.span
+        if raw < low:
+            raw = low
+        elif raw > high:
+            raw = high
+        return round(raw / self.resolution) * self.resolution

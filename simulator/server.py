@@ -1,0 +1,227 @@
+"""Serving a simulated device over a byte stream: a pseudo-terminal or TCP on 127.0.0.1.
+
+Both speak the serial framing of `docs/protocol.md` section 4 (COBS + CRC-16, 0x00
+delimited) through `acudevice.protocol`'s `frame` and `Deframer`. Link faults (drop,
+corrupt, duplicate, delay) act on whole frames in both directions. At speed=max a byte
+stream gets at most one telemetry sample per 20 ms of wall time (the rest are skipped; at a
+numeric speed the firmware already spaces them), so a serial reader is not flooded.
+
+- PTY: `os.openpty()` in raw mode; a host opens the slave path with pyserial. The server
+  keeps its own slave descriptor open, so a host closing and reopening the port is seen as
+  the same connection (as on a real UART) and reads never fail with EIO.
+- TCP: one client at a time; a new connection replaces the previous one and counts as a
+  new connection for the firmware (HELLO and SET_LIMITS again). The device keeps running
+  between clients, so a client that vanishes mid-session trips the watchdog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tty
+from collections.abc import Callable
+
+from acudevice.protocol import Deframer, Kind, ProtocolError, decode, frame, opcode_name
+from simulator.link import DelayLine, LinkImpairment
+from simulator.options import WALL_TELEMETRY_FLOOR_S
+from simulator.simulation import Simulation
+
+log = logging.getLogger("acudevice-sim")
+
+Writer = Callable[[bytes], None]
+
+
+def describe(payload: bytes) -> str:
+    """One payload in hex with its decoded form, for `-v` logs."""
+    hexed = payload.hex(" ")
+    try:
+        env = decode(payload)
+    except ProtocolError as exc:
+        return f"{hexed} | undecodable: {exc}"
+    name = opcode_name(int(env.kind), env.opcode)
+    return f"{hexed} | {env.kind.name} {name} seq={env.seq} {env.message!r}"
+
+
+class StreamLink:
+    """One byte-stream connection: frames out, deframes in, impairs both ways."""
+
+    def __init__(self, sim: Simulation, write: Writer, *, name: str, verbose: bool = False) -> None:
+        self.sim = sim
+        self._write = write
+        self.name = name
+        self.verbose = verbose
+        loop = asyncio.get_running_loop()
+        faults = sim.options.faults
+        self._impair = LinkImpairment(faults, seed=sim.options.seed, clock=loop.time)
+        self._deframer = Deframer()
+        self._partial = bytearray()
+        self._open = True
+        self._late = DelayLine()
+        self._unbounded = sim.options.speed is None
+        self._last_telemetry = -1.0
+        self.telemetry_skipped = 0
+        """At speed=max, samples dropped to keep >= 20 ms of wall time between two."""
+
+    def lose(self, why: str) -> None:
+        if self._open:
+            log.info("%s: link closed: %s", self.name, why)
+        self._open = False
+        self._late.close()
+
+    # device -> host
+    def from_device(self, payload: bytes) -> None:
+        if not self._open:
+            return
+        if self._unbounded and payload[1] == Kind.TELEMETRY:
+            now = asyncio.get_running_loop().time()
+            if now - self._last_telemetry < WALL_TELEMETRY_FLOOR_S:
+                self.telemetry_skipped += 1
+                return
+            self._last_telemetry = now
+        if self.verbose:
+            log.info("%s <- %s", self.name, describe(payload))
+        self._emit(frame(payload), self._write)
+
+    # host -> device
+    def from_host(self, data: bytes) -> None:
+        if not self._open:
+            return
+        if not self.sim.options.faults.link_faults:
+            self._deliver(data)
+            return
+        self._partial += data
+        while (end := self._partial.find(0)) >= 0:
+            one = bytes(self._partial[: end + 1])
+            del self._partial[: end + 1]
+            self._emit(one, self._deliver)
+
+    def _emit(self, data: bytes, to: Writer) -> None:
+        for delivery in self._impair.impair(data):
+            if delivery.delay_s > 0:
+                self._late.put(delivery.delay_s, delivery.data, to)
+            else:
+                to(delivery.data)
+
+    def _deliver(self, data: bytes) -> None:
+        for payload in self._deframer.feed(data):
+            if self.verbose:
+                log.info("%s -> %s", self.name, describe(payload))
+            self.sim.clock.deliver(payload)
+        for error in self._deframer.drain_errors():
+            log.info("%s: dropped a bad frame: %s", self.name, error)
+
+
+class PtyServer:
+    def __init__(self, sim: Simulation, *, verbose: bool = False) -> None:
+        self.sim = sim
+        self.verbose = verbose
+        self._master = -1
+        self._slave = -1
+        self.path = ""
+        self._link: StreamLink | None = None
+        self.overruns = 0
+
+    async def start(self) -> str:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        self._link = StreamLink(self.sim, self._write, name="pty", verbose=self.verbose)
+        self.sim.attach(self._link)
+        asyncio.get_running_loop().add_reader(self._master, self._readable)
+        self.sim.start()
+        return self.path
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._master, 4096)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            log.warning("pty read failed: %s", exc)
+            return
+        if data and self._link is not None:
+            self._link.from_host(data)
+
+    def _write(self, data: bytes) -> None:
+        # Like a UART with nobody reading: when the terminal's buffer is full, bytes are lost.
+        try:
+            written = os.write(self._master, data)
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            log.warning("pty write failed: %s", exc)
+            return
+        if written < len(data):
+            self.overruns += 1
+
+    async def close(self) -> None:
+        if self._master >= 0:
+            asyncio.get_running_loop().remove_reader(self._master)
+        if self._link is not None:
+            self._link.lose("server closing")
+            self.sim.detach(self._link)
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = -1
+
+
+class TcpServer:
+    def __init__(self, sim: Simulation, *, port: int = 0, verbose: bool = False) -> None:
+        self.sim = sim
+        self.port = port
+        self.verbose = verbose
+        self._server: asyncio.Server | None = None
+        self._current: tuple[StreamLink, asyncio.StreamWriter] | None = None
+        self._clients = 0
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.sim.start()
+        return self.port
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients += 1
+        peer = writer.get_extra_info("peername")
+        name = f"tcp#{self._clients}"
+        if self._current is not None:
+            old_link, old_writer = self._current
+            old_link.lose("replaced by a new connection")
+            old_writer.close()
+        link = StreamLink(self.sim, writer.write, name=name, verbose=self.verbose)
+        self._current = (link, writer)
+        self.sim.attach(link)
+        log.info("%s: connected from %s", name, peer)
+        try:
+            while data := await reader.read(4096):
+                link.from_host(data)
+        except (ConnectionError, OSError) as exc:
+            log.info("%s: %s", name, exc)
+        finally:
+            link.lose("the client disconnected")
+            self.sim.detach(link)
+            if self._current is not None and self._current[0] is link:
+                self._current = None
+            writer.close()
+
+    async def close(self) -> None:
+        if self._current is not None:
+            link, writer = self._current
+            self._current = None
+            link.lose("server closing")
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await writer.drain()  # the shutdown vent's events reach the client
+            writer.close()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()

@@ -1,0 +1,92 @@
+"""A simulated device running on the current event loop, with one link to a host at a time.
+
+A link is anything with `from_device(payload)` and `lose(why)`: the in-process transport
+(`simulator.loopback`) or a byte-stream server (`simulator.server`). A new link replaces the
+previous one and counts as a new connection for the firmware (HELLO and SET_LIMITS again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from simulator.clock import Clock
+from simulator.device import SimDevice, VentReport
+from simulator.options import SimOptions
+
+log = logging.getLogger(__name__)
+
+
+class DeviceLink(Protocol):
+    def from_device(self, payload: bytes) -> None: ...
+
+    def lose(self, why: str) -> None: ...
+
+
+class Simulation:
+    def __init__(self, options: SimOptions | None = None) -> None:
+        self.options = options or SimOptions()
+        opts = self.options
+        self.device = SimDevice(
+            opts.model,
+            seed=opts.seed,
+            faults=opts.faults,
+            battery=opts.battery,
+            time_scale=opts.time_scale,
+            telemetry_factor=opts.telemetry_factor,
+        )
+        self.clock = Clock(self.device, speed=opts.speed, send=self._to_host)
+        self._task: asyncio.Task[None] | None = None
+        self._link: DeviceLink | None = None
+
+    @property
+    def link(self) -> DeviceLink | None:
+        return self._link
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.clock.run())
+            self._task.add_done_callback(self._clock_ended)
+
+    def _clock_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("simulator clock crashed", exc_info=task.exception())
+            if self._link is not None:
+                self._link.lose("the simulated device crashed")
+
+    async def stop(self) -> None:
+        """Stop the clock (the device freezes where it is) and drop the link."""
+        self.clock.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        link, self._link = self._link, None
+        if link is not None:
+            link.lose("the simulator stopped")
+
+    def vent_for_shutdown(self) -> VentReport:
+        """Vent (as ESTOP) and run device time until released; call before `stop`."""
+        wall = asyncio.get_running_loop().time()
+        report = self.device.power_off_vent(wall)
+        for payload in self.device.take_output():
+            self._to_host(payload)
+        return report
+
+    def attach(self, link: DeviceLink | None) -> None:
+        if self._link is not None and self._link is not link:
+            self._link.lose("another link connected to the simulated device")
+        self._link = link
+        if link is not None:
+            self.device.firmware.link_reset()
+
+    def detach(self, link: DeviceLink) -> None:
+        if self._link is link:
+            self._link = None
+
+    def _to_host(self, payload: bytes) -> None:
+        if self._link is not None:
+            self._link.from_device(payload)

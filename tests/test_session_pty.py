@@ -1,0 +1,79 @@
+"""Sessions over a real pseudo-terminal, the simulator in another process: what a USB band does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from acudevice.device import connect
+from acudevice.plan.compiler import compile_program
+from acudevice.protocol import FaultCode, FirmwareState
+from acudevice.safety.limits import effective_limits
+from acudevice.session.runner import Session
+from acudevice.store import Journal
+from tests.session_helpers import NAUSEA
+from tests.sim_server import serve
+
+pytestmark = pytest.mark.wire
+
+
+async def test_nausea_relief_completes_over_a_pty(tmp_path: Path) -> None:
+    with serve("--pty", "--speed", "50") as url, Journal(tmp_path / "j.sqlite3") as journal:
+        result = await Session(NAUSEA, [url], journal=journal).run()
+    assert result.outcome == "completed" and result.repeats_done == 4
+    assert 11_000 < result.peak_level < 13_000
+
+
+async def test_a_frozen_host_is_vented_by_the_band_within_three_seconds() -> None:
+    with serve("--pty", "--speed", "1") as url:
+        async with connect(url) as band:
+            schedule = compile_program(
+                NAUSEA, effective_limits(band.info.device_model), band.info.device_model
+            )
+            await band.set_limits(schedule.cap_level)
+            await band.load(schedule)
+            await band.start()
+            time.sleep(3.6)  # the whole host process stops: no heartbeats, no reads  # noqa: ASYNC251
+            status = await band.status()
+            assert status.state == FirmwareState.FAULT and status.fault == FaultCode.WATCHDOG
+            await band.stop()
+
+
+def test_ctrl_c_mid_hold_vents_and_records_stopped(isolated_home: Path) -> None:
+    with serve("--pty", "--speed", "20") as url:
+        env = {**os.environ, "ACUDEVICE_HOME": str(isolated_home)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "acudevice.cli", "run", "nausea-relief", "--device", url],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if " hold " in line:
+                break
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, err
+        assert "vent" in err
+        time.sleep(10 / 20 + 0.3)  # the vent time at 20x
+
+        async def vented() -> tuple[FirmwareState, int]:
+            async with connect(url) as band:
+                status = await band.status()
+                return status.state, status.measured_level
+
+        state, level = asyncio.run(vented())
+        assert state in (FirmwareState.IDLE, FirmwareState.VENTING) and level < 2_000
+    with Journal(isolated_home / "data" / "journal.sqlite3") as journal:
+        [record] = journal.sessions()
+        assert record.outcome == "stopped"

@@ -1,0 +1,158 @@
+"""The main job against the simulator: a session that completes, stops, eases off, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from acudevice.device import Device, RequestRefused
+from acudevice.plan.compiler import compile_program
+from acudevice.plan.schedule import PhaseKind, Schedule
+from acudevice.protocol import FaultCode, FirmwareState, Result
+from acudevice.protocol.messages import FaultRaised
+from acudevice.safety.limits import effective_limits
+from acudevice.session.runner import Session
+from acudevice.store import Journal
+from simulator.loopback import SimTransport
+from tests.session_helpers import NAUSEA, Watch, connector, session, simulated
+
+pytestmark = pytest.mark.sim
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    with Journal(tmp_path / "journal.sqlite3") as j:
+        yield j
+
+
+async def test_completed_session_follows_the_plan(journal: Journal) -> None:
+    async with simulated("sim://?speed=max&seed=3") as sim:
+        result = await session(sim, journal, Watch()).run()
+    assert result.outcome == "completed" and result.repeats_done == 4
+    assert 11_000 < result.peak_level <= 12_000 + 1_000
+    record = journal.session(result.session_id)
+    schedule = Schedule.model_validate(record.schedule)
+    samples = journal.samples(result.session_id)
+    assert len(samples) > 1000
+    for s in samples:  # hold phases: within the sensor tolerance of the plan
+        seg = schedule.segment_at(s.t_ms - 100)
+        if seg is not None and seg.phase is PhaseKind.HOLD and s.t_ms - seg.start_ms > 2_000:
+            assert abs(s.measured_level - seg.to_level) < 1_000, s
+
+
+async def test_cancelling_mid_hold_vents_and_records_stopped(journal: Journal) -> None:
+    async with simulated("sim://?speed=20") as sim:
+        watch = Watch()
+        task = asyncio.create_task(session(sim, journal, watch).run())
+        await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
+        assert sim.device.true_level > 10_000
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(10 / 20 + 0.2)  # the vent time, in wall seconds at speed 20
+        assert sim.device.true_level < 2_000
+    [record] = journal.sessions()
+    assert record.outcome == "stopped"
+
+
+async def test_too_strong_drops_at_once_and_is_remembered(journal: Journal) -> None:
+    async with simulated("sim://?speed=20") as sim:
+        watch = Watch()
+        runner = session(sim, journal, watch)
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
+        before = len(watch.views)
+        runner.too_strong()
+        await watch.until(lambda: len(watch.views) > before + 1)
+        gentler = round(12_000 * 0.7)
+        assert watch.views[before + 1][3] <= gentler, "target lowered within one telemetry period"
+        await watch.until(lambda: sim.device.true_level < gentler + 500)
+        runner.stop()
+        result = await task
+    assert result.outcome == "stopped" and result.comfort_level == gentler
+    assert journal.comfort_max("pressure") == {"PC6": gentler}
+    # The next session meets the remembered maximum as a soft limit.
+    async with simulated("sim://?speed=max") as sim:
+        verdict_session = session(sim, journal, Watch())
+        with pytest.raises(Exception, match="comfort-max"):
+            await verdict_session.run()
+
+
+async def test_stuck_pump_is_estopped_recorded_faulted_and_vented(journal: Journal) -> None:
+    async with simulated("sim://?speed=20&fault=stuck-pump:45000") as sim:
+        result = await session(sim, journal, Watch()).run()
+        assert result.outcome == "faulted"
+        await asyncio.sleep(10 / 20 + 0.2)
+        assert sim.device.true_level < 2_000
+    assert result.faults and journal.faults(result.session_id)
+
+
+async def test_link_drop_mid_hold_reconnects_and_restarts_the_repeat_vented(
+    journal: Journal,
+) -> None:
+    async with simulated("sim://?speed=20&fault=drop:2500") as sim:
+        watch = Watch()
+        runner = session(sim, journal, watch, reconnect_attempts=2)
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: any("restarting repeat" in n for n in watch.notes), within_s=30)
+        assert sim.device.true_level < 2_000, "restarted from a ramp, never at pressure"
+        runner.stop()
+        result = await task
+    codes = [f.code for f in journal.faults(result.session_id)]
+    assert "link-lost" in codes and "device-watchdog" in codes
+
+
+async def test_a_busy_device_refuses_a_second_program() -> None:
+    async with simulated("sim://?speed=20") as sim, connector(sim)("sim://") as band:
+        schedule = compile_program(
+            NAUSEA, effective_limits(band.info.device_model), band.info.device_model
+        )
+        await band.set_limits(schedule.cap_level)
+        await band.load(schedule)
+        await band.start()
+        with pytest.raises(RequestRefused) as refused:
+            await band.load(schedule)
+        assert refused.value.result == Result.BAD_STATE
+
+
+async def test_two_wrists_start_together_and_report_their_skew(journal: Journal) -> None:
+    async with (
+        simulated("sim://?speed=max&seed=1") as left,
+        simulated("sim://?speed=max&seed=2") as right,
+    ):
+        sims = {"left": left, "right": right}
+        runner = Session(
+            NAUSEA,
+            ["left", "right"],
+            journal=journal,
+            connect_fn=lambda url: connector(sims[url])(url),
+        )
+        result = await runner.run()
+    assert result.outcome == "completed"
+    assert result.start_skew_ms is not None and 0 <= result.start_skew_ms < 100
+    assert journal.session(result.session_id).start_skew_ms == result.start_skew_ms
+
+
+async def test_heartbeat_loss_alone_vents_within_three_seconds() -> None:
+    async with simulated("sim://?speed=1") as sim:
+        band = Device(SimTransport.to(sim), heartbeat_interval_s=None)
+        async with band:
+            schedule = compile_program(
+                NAUSEA, effective_limits(band.info.device_model), band.info.device_model
+            )
+            events = band.stream()
+            await band.set_limits(schedule.cap_level)
+            await band.load(schedule)
+            await band.start()
+            silent_since = time.monotonic()
+            async with asyncio.timeout(6):
+                async for item in events:
+                    if isinstance(item, FaultRaised) and item.fault == FaultCode.WATCHDOG:
+                        break
+            waited = time.monotonic() - silent_since
+            assert 2.5 < waited < 3.5
+            assert (await band.status()).state == FirmwareState.FAULT

@@ -1,0 +1,249 @@
+"""The in-process `sim://` transport: entry point, clock speeds, watchdog, link faults."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from acudevice.protocol import (
+    FaultCode,
+    FaultRaised,
+    FirmwareState,
+    Hello,
+    Info,
+    InfoResponse,
+    Reason,
+    Result,
+    ScheduleDone,
+    SetLimits,
+    StateChanged,
+    Status,
+    StatusResponse,
+    Stop,
+    Telemetry,
+)
+from acudevice.transport import Transport, TransportClosed, TransportError, open_transport
+from simulator.client import ProtocolClient, ramp_hold_release
+from simulator.loopback import SimTransport, Simulation
+from simulator.options import SimOptions
+
+pytestmark = pytest.mark.sim
+
+S = FirmwareState
+SHORT = ramp_hold_release(peak_level=2_000, ramp_ms=1_000, hold_ms=500, release_ms=1_000)
+NAUSEA = ramp_hold_release(
+    peak_level=12_000, ramp_ms=30_000, hold_ms=60_000, release_ms=30_000, repeats=4
+)
+
+
+def vent_done(c: ProtocolClient) -> bool:
+    return any(
+        isinstance(e, StateChanged) and e.reason is Reason.VENT_DONE
+        for e in c.events_of(StateChanged)
+    )
+
+
+async def test_sim_scheme_is_found_through_the_entry_point() -> None:
+    transport = open_transport("sim://?model=vibepad-v1&seed=4&speed=max")
+    assert isinstance(transport, SimTransport) and isinstance(transport, Transport)
+    async with ProtocolClient(transport) as c:
+        await c.call(Hello())
+        info = await c.call(Info())
+        assert isinstance(info, InfoResponse)
+        assert info.model == "vibepad-v1" and info.time_scale == 0
+        assert info.serial == "SIM-00000004"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sim://?colour=red", "unknown sim option"),
+        ("sim://?speed=fast", "speed"),
+        ("sim://?speed=2.5", "whole number"),
+        ("sim://?fault=meteor", "unknown fault"),
+        ("sim://?seed=-1", "seed"),
+        ("sim://?battery=120", "battery"),
+    ],
+)
+def test_bad_options_are_refused_with_advice(url: str, message: str) -> None:
+    with pytest.raises(TransportError, match=message):
+        open_transport(url)
+
+
+async def test_an_unknown_model_is_refused_at_connect() -> None:
+    transport = open_transport("sim://?model=no-such-band")
+    with pytest.raises(TransportError, match="known models"):
+        await transport.connect()
+
+
+def test_options_round_trip_through_a_url() -> None:
+    options = SimOptions(
+        model="vibepad-v1", seed=9, speed=None, fault_specs=("drop:5", "delay:3"), battery=50
+    )
+    assert SimOptions.from_url(options.to_url()) == options
+    assert options.faults.drop_after_ms == 5 and options.time_scale == 0
+
+
+async def test_time_scale_in_info_is_the_speed() -> None:
+    async with ProtocolClient(open_transport("sim://?speed=20")) as c:
+        info = await c.call(Info())
+        assert isinstance(info, InfoResponse) and info.time_scale == 20
+    assert SimOptions.from_url("sim://?speed=20").telemetry_factor == 4
+    assert SimOptions.from_url("sim://?speed=max").telemetry_factor == 1
+
+
+async def test_closed_transport_raises_transport_closed() -> None:
+    transport = SimTransport("sim://")
+    c = ProtocolClient(transport)
+    async with c:
+        await c.call(Hello())
+    await transport.close()  # twice is fine
+    with pytest.raises(TransportClosed):
+        await transport.send(b"\x01\x01\x01\x00\x0b")
+    assert isinstance(c.closed, TransportClosed)
+
+
+async def test_nausea_shape_simulates_eight_minutes_in_under_a_second() -> None:
+    async with ProtocolClient(SimTransport("sim://?speed=max&seed=3")) as c:
+        await c.prepare(NAUSEA)
+        began = time.perf_counter()
+        await c.start()
+        await c.wait_event(ScheduleDone, wait_s=5)
+        wall = time.perf_counter() - began
+        await c.wait_for(vent_done, wait_s=5)
+    assert wall < 1.0, f"8 simulated minutes took {wall:.2f} s"
+    samples = c.samples()
+    assert len(samples) > 4_700
+    assert max(s.measured_level for s in samples) < 13_000
+
+
+def _run_telemetry(samples: list[Telemetry]) -> list[tuple[object, ...]]:
+    start = next(i for i, s in enumerate(samples) if s.state is S.RUNNING)
+    t0 = samples[start].t_ms
+    return [
+        (
+            s.t_ms - t0,
+            s.measured_level,
+            s.target_level,
+            s.state,
+            s.segment_index,
+            s.battery_percent,
+            s.flags,
+        )
+        for s in samples[start:]
+    ]
+
+
+async def _short_session(speed: str) -> list[tuple[object, ...]]:
+    async with ProtocolClient(SimTransport(f"sim://?speed={speed}&seed=11")) as c:
+        await c.prepare(SHORT)
+        await c.start()
+        await c.wait_for(vent_done, wait_s=10)
+        return _run_telemetry(c.samples())
+
+
+async def test_speed_max_gives_the_same_telemetry_as_real_time() -> None:
+    real = await _short_session("1")
+    fast = await _short_session("max")
+    assert len(real) > 25
+    assert real == fast
+    assert {row[3] for row in real} == {S.RUNNING, S.VENTING, S.IDLE}
+
+
+async def test_watchdog_vents_after_three_wall_seconds_without_a_heartbeat() -> None:
+    async with ProtocolClient(SimTransport("sim://?speed=1")) as c:
+        await c.prepare(NAUSEA)
+        await c.start(heartbeat_s=None)
+        silent_since = time.monotonic()
+        fault = await c.wait_event(FaultRaised, wait_s=5)
+        waited = time.monotonic() - silent_since
+        assert fault.fault is FaultCode.WATCHDOG
+        assert 2.95 < waited < 3.5
+        status = await c.call(Status())
+        assert isinstance(status, StatusResponse) and status.state is S.FAULT
+
+
+async def test_an_accelerated_session_with_wall_clock_heartbeats_keeps_running() -> None:
+    async with ProtocolClient(SimTransport("sim://?speed=40")) as c:
+        await c.prepare(NAUSEA)
+        await c.start(heartbeat_s=1.0)
+        await asyncio.sleep(3.6)  # 144 s of device time, four heartbeats
+        status = await c.call(Status())
+        assert isinstance(status, StatusResponse)
+        assert status.state is S.RUNNING and status.elapsed_ms > 120_000
+        assert not c.events_of(FaultRaised)
+
+
+async def test_reconnecting_after_a_watchdog_vent_clears_it_with_stop() -> None:
+    sim = Simulation(SimOptions(speed=20))
+    try:
+        first = ProtocolClient(SimTransport.to(sim))
+        async with first:
+            await first.prepare(NAUSEA)
+            await first.start(heartbeat_s=None)
+            await first.wait_event(FaultRaised, wait_s=5)
+        assert sim.device.firmware.state is S.FAULT
+        async with ProtocolClient(SimTransport.to(sim)) as second:
+            assert await second.result(SetLimits(cap_level=1_000)) is Result.HELLO_REQUIRED
+            await second.call(Hello())
+            await second.wait_for(lambda _: sim.device.firmware.measured < 2_000, wait_s=5)
+            assert await second.result(Stop()) is Result.OK
+            status = await second.call(Status())
+            assert isinstance(status, StatusResponse) and status.state is S.IDLE
+    finally:
+        await sim.stop()
+
+
+async def test_link_drop_silences_the_link_and_the_watchdog_vents() -> None:
+    async with ProtocolClient(SimTransport("sim://?speed=10&fault=drop:400")) as c:
+        await c.prepare(NAUSEA)
+        await c.start()
+        device = c.transport.device  # type: ignore[attr-defined]
+        await asyncio.sleep(0.45)
+        with pytest.raises(TimeoutError):
+            await c.request(Status(), wait_s=0.3)
+        assert device.firmware.state is S.RUNNING, "the device cannot tell yet"
+        await c.wait_for(lambda _: device.firmware.state is S.FAULT, wait_s=5)
+        assert device.firmware.fault is FaultCode.WATCHDOG
+        assert not c.events_of(FaultRaised), "the host heard nothing: the link is down"
+
+
+async def test_corrupted_frames_are_dropped_by_the_crc_never_acted_on() -> None:
+    transport = SimTransport("sim://?speed=max&seed=2&fault=corrupt:0.3")
+    async with ProtocolClient(transport) as c:
+        answered = timeouts = 0
+        for _ in range(60):
+            try:
+                await c.request(Status(), wait_s=0.2)
+                answered += 1
+            except TimeoutError:
+                timeouts += 1
+        assert answered > 20 and timeouts > 5
+        assert transport._up is not None and transport._up.deframer.error_count > 0
+        assert transport._down is not None and transport._down.deframer.error_count > 0
+        assert not c.undecodable, "the CRC caught every damaged frame"
+        assert transport.device.firmware.state is S.IDLE
+
+
+async def test_duplicated_frames_are_answered_twice_and_executed_once() -> None:
+    transport = SimTransport("sim://?speed=max&fault=duplicate:1")
+    async with ProtocolClient(transport) as c:
+        await c.prepare(SHORT)
+        await c.start()
+        await c.wait_for(vent_done, wait_s=5)
+    assert len(c.strays) >= len(SHORT.segments) + 3, "every response came twice"
+    transitions = [(e.old, e.new) for e in c.events_of(StateChanged) if isinstance(e, StateChanged)]
+    assert transitions.count((S.LOADED, S.RUNNING)) == 2, "each event was duplicated too"
+    assert len(set(transitions)) == len(transitions) // 2
+
+
+async def test_delayed_frames_arrive_late_and_in_order() -> None:
+    async with ProtocolClient(SimTransport("sim://?fault=delay:60")) as c:
+        began = time.monotonic()
+        await c.call(Hello())
+        assert time.monotonic() - began >= 0.12, "60 ms each way"
+        results = await asyncio.gather(*(c.request(Status(), wait_s=1) for _ in range(5)))
+        assert all(isinstance(r, StatusResponse) for r in results)
+        assert not c.strays
