@@ -1,0 +1,308 @@
+"""A Bumble host stack acting as this computer's Bluetooth LE central.
+
+A `Radio` is what an operating system's Bluetooth service is to bleak's built-in backends:
+one HCI transport, one host stack, one identity address and one bond store, shared by every
+scanner and client that uses it. The HCI transport is named by a Bumble transport spec:
+
+    tcp-client:127.0.0.1:PORT   the virtual controller `acudevice-sim serve --ble` exposes
+    usb:0                       a USB Bluetooth dongle (driver detached; see docs/ble.md)
+    local:NAME                  a controller object registered in this process (tests)
+
+`Radios` opens a radio on first use and closes it when its last user leaves, one per event
+loop and spec. Bonds live in a Bumble JSON key store, namespaced by our identity address.
+
+Identity: LE links use a random static address that stays the same across runs (saved next
+to the bonds), so a band recognises this computer after a restart. The IRK is derived from
+it; we do not use resolvable private addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bumble import hci, pairing
+from bumble.controller import Controller
+from bumble.device import Connection, Device
+from bumble.host import Host
+from bumble.keys import JsonKeyStore, KeyStore, MemoryKeyStore, PairingKeys
+from bumble.transport import open_transport
+from bumble.transport.common import AsyncPipeSink, Transport
+
+from acudevice.ble.errors import BleakConnectTimeout, BleakRadioError, BleakRadioResetting
+
+log = logging.getLogger("acudevice.ble")
+
+PREFERRED_MTU = 247
+CANCEL_GRACE_S = 1.0
+"""How long a controller gets to confirm a cancelled connection attempt."""
+
+PasskeySource = Callable[[], Awaitable[int | None]]
+"""Asked for the passkey the peer displays; None refuses the pairing."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    address: str
+    """A random static address, e.g. `C3:12:...`; the two top bits are set."""
+
+    @property
+    def irk(self) -> bytes:
+        raw = bytes(hci.Address(self.address))
+        return (raw * 3)[:16]
+
+    @classmethod
+    def generate(cls) -> Identity:
+        raw = bytearray(secrets.token_bytes(6))
+        raw[5] |= 0xC0  # static random: the most significant bits are 0b11
+        return cls(hci.Address(bytes(raw), hci.Address.RANDOM_DEVICE_ADDRESS).to_string(False))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Identity:
+        try:
+            return cls(str(json.loads(path.read_text(encoding="utf-8"))["address"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            identity = cls.generate()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps({"address": identity.address}) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+            return identity
+
+
+@dataclass(frozen=True)
+class RadioConfig:
+    identity: Identity
+    keystore_path: Path | None = None
+    """A Bumble JSON key store file; None keeps bonds in memory (tests, one-off tools)."""
+
+
+class _Delegate(pairing.PairingDelegate):
+    """This computer's side of pairing: a keyboard, so passkey entry gives MITM protection."""
+
+    def __init__(self, passkey: PasskeySource | None) -> None:
+        io = pairing.PairingDelegate.IoCapability
+        super().__init__(io.KEYBOARD_INPUT_ONLY if passkey else io.NO_OUTPUT_NO_INPUT)
+        self._passkey = passkey
+
+    async def get_number(self) -> int | None:
+        return await self._passkey() if self._passkey else None
+
+
+class Radio:
+    """One Bumble `Device` in the central role on one HCI transport. Use through `Radios`."""
+
+    def __init__(self, spec: str, config: RadioConfig, controller: Controller | None) -> None:
+        self.spec = spec
+        self.config = config
+        self._controller = controller
+        self._transport: Transport | None = None
+        self._passkeys: dict[Connection, PasskeySource | None] = {}
+        self.address_types: dict[str, hci.AddressType] = {}
+        """Address type of each advertiser seen, so a later connect uses the right one."""
+        self.device: Device = self._make_device()
+        self.wedged = False
+
+    def _make_device(self) -> Device:
+        address = hci.Address(self.config.identity.address, hci.Address.RANDOM_DEVICE_ADDRESS)
+        device = Device(name="acudevice", address=address)
+        device.irk = self.config.identity.irk
+        device.pairing_config_factory = self._pairing_config
+        return device
+
+    def _pairing_config(self, connection: Connection) -> pairing.PairingConfig:
+        return pairing.PairingConfig(
+            sc=True,
+            mitm=True,
+            bonding=True,
+            delegate=_Delegate(self._passkeys.get(connection)),
+            identity_address_type=pairing.PairingConfig.AddressType.RANDOM,
+        )
+
+    @property
+    def keystore(self) -> KeyStore:
+        assert self.device.keystore is not None, "radio not open"
+        return self.device.keystore
+
+    async def open(self) -> None:
+        if self._controller is not None:
+            controller = self._controller
+            host = Host(controller, AsyncPipeSink(controller))
+        else:
+            try:
+                self._transport = await open_transport(self.spec)
+            except Exception as exc:  # Bumble raises many kinds; all mean "no radio here"
+                raise BleakRadioError(
+                    f"cannot open the HCI transport {self.spec!r}: {exc}"
+                ) from exc
+            host = Host(self._transport.source, self._transport.sink)
+        self.device.host = host
+        path = self.config.keystore_path
+        self.device.keystore = (
+            JsonKeyStore(self.config.identity.address, str(path)) if path else MemoryKeyStore()
+        )
+        try:
+            async with asyncio.timeout(10.0):
+                await self.device.power_on()
+        except Exception as exc:
+            await self.close()
+            raise BleakRadioError(f"the radio at {self.spec!r} did not power on: {exc}") from exc
+        log.debug("radio %s up as %s", self.spec, self.config.identity.address)
+
+    async def close(self) -> None:
+        """Drop every link and release the transport; never raises."""
+        for connection in list(self.device.connections.values()):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await connection.disconnect()
+        if self._controller is not None:
+            self._controller.host = None
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                await self._transport.close()
+            self._transport = None
+
+    # ------------------------------------------------------------------ bonds
+
+    async def bond(self, address: str) -> PairingKeys | None:
+        return await self.keystore.get(_key(address))
+
+    async def forget(self, address: str) -> bool:
+        if await self.bond(address) is None:
+            return False
+        await self.keystore.delete(_key(address))
+        return True
+
+    def use_passkey(self, connection: Connection, source: PasskeySource | None) -> None:
+        self._passkeys[connection] = source
+
+    # ------------------------------------------------------------------ links
+
+    def peer_address(self, address: str) -> hci.Address:
+        kind = self.address_types.get(address.upper(), hci.Address.RANDOM_DEVICE_ADDRESS)
+        return hci.Address(address, kind)
+
+    async def connect(self, address: str, timeout_s: float) -> Connection:
+        """A link to `address` within `timeout_s`; a late link is dropped, never leaked.
+
+        On the deadline the attempt is cancelled with LE Create Connection Cancel and the
+        controller's confirmation awaited briefly: a controller that never confirms (Bumble's
+        virtual one, when the address does not exist) would otherwise refuse every later
+        connect, so the radio is marked wedged and reopened by its next user.
+        """
+        if self.wedged:
+            raise BleakRadioResetting(f"the radio at {self.spec!r} is being reset")
+        peer = self.peer_address(address)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self.device.connect(peer, timeout=None)
+        except TimeoutError:
+            await self._cancel_connect(peer)
+            raise BleakConnectTimeout(address, timeout_s) from None
+
+    async def _cancel_connect(self, peer: hci.Address) -> None:
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[Connection | None] = loop.create_future()
+
+        def on_connection(connection: Connection) -> None:
+            if connection.peer_address == peer and not settled.done():
+                settled.set_result(connection)
+
+        def on_failure(_error: object) -> None:
+            if not settled.done():
+                settled.set_result(None)
+
+        self.device.on(Device.EVENT_CONNECTION, on_connection)
+        self.device.on(Device.EVENT_CONNECTION_FAILURE, on_failure)
+        try:
+            async with asyncio.timeout(CANCEL_GRACE_S):
+                await self.device.send_sync_command(hci.HCI_LE_Create_Connection_Cancel_Command())
+                late = await settled
+            if late is not None:  # it connected just as we gave up: do not leak the link
+                with contextlib.suppress(Exception):
+                    await late.disconnect()
+        except (TimeoutError, hci.HCI_Error) as exc:
+            log.warning(
+                "%s: the controller did not confirm the cancelled connect (%s); "
+                "resetting the radio",
+                self.spec,
+                type(exc).__name__,
+            )
+            self.wedged = True
+        finally:
+            self.device.remove_listener(Device.EVENT_CONNECTION, on_connection)
+            self.device.remove_listener(Device.EVENT_CONNECTION_FAILURE, on_failure)
+
+
+def _key(address: str) -> str:
+    """Bumble's key store names a random-address peer by the bare address, upper case."""
+    return address.upper()
+
+
+@dataclass
+class _Entry:
+    radio: Radio
+    users: int = 0
+
+
+class Radios:
+    """Open radios (per event loop and spec) and in-process controllers (by name).
+
+    `acudevice.ble.radios` is the process-wide instance; tests register a controller under a
+    name and address it as `local:NAME`.
+    """
+
+    def __init__(self) -> None:
+        self._local: dict[str, Controller] = {}
+        self._open: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Entry]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def register_local(self, name: str, controller: Controller) -> str:
+        """Make `controller` reachable as `local:NAME`; returns that spec."""
+        self._local[name] = controller
+        return f"local:{name}"
+
+    def unregister_local(self, name: str) -> None:
+        self._local.pop(name, None)
+
+    def _controller_for(self, spec: str) -> Controller | None:
+        if not spec.startswith("local:"):
+            return None
+        name = spec.removeprefix("local:")
+        try:
+            return self._local[name]
+        except KeyError:
+            known = ", ".join(sorted(self._local)) or "none"
+            raise BleakRadioError(
+                f"no in-process controller named {name!r} (known: {known})"
+            ) from None
+
+    @contextlib.asynccontextmanager
+    async def use(self, spec: str, config: RadioConfig) -> AsyncIterator[Radio]:
+        opened = self._open.setdefault(asyncio.get_running_loop(), {})
+        entry = opened.get(spec)
+        if entry is None or (entry.radio.wedged and entry.users == 0):
+            radio = Radio(spec, config, self._controller_for(spec))
+            await radio.open()
+            entry = opened[spec] = _Entry(radio)
+        entry.users += 1
+        try:
+            yield entry.radio
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                if opened.get(spec) is entry:
+                    del opened[spec]
+                await entry.radio.close()
+
+
+radios = Radios()

@@ -1,0 +1,150 @@
+"""Link failures: deadlines, stale bonds, forgetting a band, and alias resolution."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+from bleak import BleakClient
+from bumble import hci
+from bumble.controller import Controller
+from bumble.device import Device
+from bumble.host import Host
+from bumble.transport.common import AsyncPipeSink
+
+from acudevice import bands
+from acudevice.ble import BleakConnectTimeout, BleakRadioError, BumbleClient, Radio, radios
+from acudevice.device import Device as Band
+from acudevice.errors import NotFoundError
+from acudevice.store.devices import DeviceRegistry
+from acudevice.transport import TransportError, open_transport
+from acudevice.transport.ble import BleTransport, radio_config
+from acudevice.transport.ble_errors import BleNotFound, BleStaleBond
+from simulator.ble_radio import HciServer, VirtualRadio
+from tests.ble_helpers import ble_rig, bonds_in
+
+pytestmark = pytest.mark.wire
+
+MISSING = "C2:00:00:00:0B:AD"
+
+
+async def test_connect_to_a_missing_address_meets_its_deadline_and_the_radio_recovers() -> None:
+    async with ble_rig() as rig, radios.use(rig.hci, radio_config()) as radio:
+        started = time.monotonic()
+        with pytest.raises(BleakConnectTimeout):
+            await BleakClient(MISSING, backend=BumbleClient, radio=radio, timeout=0.3).connect()
+        assert time.monotonic() - started < 1.5, "the deadline held (plus the cancel's grace)"
+        assert not radio.wedged, "the controller confirmed the cancel"
+        async with BleakClient(rig.band.address, backend=BumbleClient, radio=radio) as client:
+            assert client.is_connected, "a later connect works"
+
+
+async def test_the_transport_reports_a_missing_band_as_not_found_after_its_attempts() -> None:
+    async with ble_rig() as rig:
+        await rig.pair()
+        await rig.band.drop_link(silent_s=30)  # no advertising: as if switched off
+        transport = BleTransport(rig.url(timeout_s=0.3, attempts=2))
+        started = time.monotonic()
+        with pytest.raises(BleNotFound, match="acudevice scan"):
+            await transport.connect()
+        assert 0.3 * 2 + 0.5 <= time.monotonic() - started < 3.0, "two attempts, one backoff"
+
+
+async def test_bumbles_stock_controller_still_never_cancels_a_connect() -> None:
+    # Canary for the trap `RadioController` fixes: if this starts failing, Bumble fixed
+    # LE Create Connection Cancel upstream and the workaround can go.
+    link = VirtualRadio().link
+    controller = Controller("stock", link=link, public_address="A0:00:00:00:00:01")
+    host = Device(
+        address=hci.Address("F0:00:00:00:00:01"), host=Host(controller, AsyncPipeSink(controller))
+    )
+    await host.power_on()
+    missing = hci.Address(MISSING, hci.Address.RANDOM_DEVICE_ADDRESS)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await host.connect(missing, timeout=None)
+    await host.send_sync_command(hci.HCI_LE_Create_Connection_Cancel_Command())
+    await host.power_on()  # even an HCI Reset does not clear it
+    assert controller.pending_le_connection is not None
+
+
+async def test_a_stale_bond_advises_forgetting_and_pairing_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with ble_rig() as rig:
+        monkeypatch.setenv("ACUDEVICE_BLE_HCI", rig.hci)
+        await rig.pair(alias="left-wrist")
+        await rig.band.forget_bonds()  # the band was reset: it no longer knows us
+        transport = open_transport("left-wrist")
+        with pytest.raises(BleStaleBond) as stale:
+            async with Band(transport):
+                pass
+    assert "the band has forgotten this computer" in str(stale.value)
+    assert "acudevice devices forget left-wrist, then pair again" in str(stale.value)
+
+
+async def test_forgetting_a_band_removes_its_bond_and_its_registry_entry() -> None:
+    async with ble_rig() as rig:
+        entry = await rig.pair(alias="left-wrist")
+        assert rig.band.address in bonds_in(entry.bond.keystore, entry.bond.identity)
+        forgotten = await bands.forget("left-wrist")
+        assert forgotten.address == rig.band.address
+        assert rig.band.address not in bonds_in(entry.bond.keystore, entry.bond.identity)
+        assert DeviceRegistry().all() == []
+        with pytest.raises(NotFoundError, match="no paired band"):
+            await bands.forget("left-wrist")
+        with pytest.raises(TransportError, match="acudevice pair"):
+            await BleTransport(rig.url(timeout_s=1)).connect()
+
+
+async def test_pairing_again_after_a_band_reset_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with ble_rig() as rig:
+        monkeypatch.setenv("ACUDEVICE_BLE_HCI", rig.hci)
+        await rig.pair(alias="left-wrist")
+        await rig.band.forget_bonds()
+        await bands.forget("left-wrist")
+        await rig.pair(alias="left-wrist")
+        async with Band(open_transport("left-wrist")) as band:
+            assert band.info.serial == rig.sim.device.serial
+
+
+async def test_aliases_and_bare_addresses_resolve_to_ble_urls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with ble_rig() as rig:
+        await rig.pair(alias="left-wrist")
+    monkeypatch.setenv("ACUDEVICE_BLE_HCI", "local:nowhere")
+    by_alias = open_transport("LEFT-wrist")
+    assert isinstance(by_alias, BleTransport)
+    assert (by_alias.address, by_alias.label, by_alias.hci) == (
+        rig.band.address,
+        "left-wrist",
+        "local:nowhere",
+    )
+    bare = open_transport(rig.band.address.lower())
+    assert isinstance(bare, BleTransport) and bare.url == f"ble://{rig.band.address}"
+    with pytest.raises(TransportError, match="no paired band's alias"):
+        open_transport("right-wrist")
+    with pytest.raises(TransportError, match="unknown scheme"):
+        open_transport("bluetooth://x")
+
+
+async def test_over_tcp_hci_a_host_may_reattach_at_once_but_not_attach_twice() -> None:
+    async with ble_rig() as rig:
+        server = HciServer(rig.radio.controller("tcp-host"))
+        await server.start(0)
+        try:
+            assert re.fullmatch(r"tcp-client:127\.0\.0\.1:\d+", server.spec) and server.port
+            for _ in range(3):  # close and reopen back to back, as a reconnect does
+                async with radios.use(server.spec, radio_config()) as radio:
+                    client = BleakClient(rig.band.address, backend=BumbleClient, radio=radio)
+                    await client.connect()
+                    await client.disconnect()
+            async with radios.use(server.spec, radio_config()):
+                second = Radio(server.spec, radio_config(), None)
+                with pytest.raises(BleakRadioError, match="did not power on"):
+                    await second.open()
+        finally:
+            await server.close()
