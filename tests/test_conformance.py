@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from acudevice.conformance import CHECKS, check_version_negotiation, run_conformance
+from tests.ble_helpers import ble_rig
 from tests.sim_server import serve
 
 pytestmark = pytest.mark.wire
@@ -44,3 +45,9 @@ async def test_closing_never_hangs_when_a_reply_races_the_cancel() -> None:
     for _ in range(10):
         async with asyncio.timeout(5):
             await check_version_negotiation("sim://?speed=20")
+
+
+async def test_simulated_band_over_ble_is_conformant() -> None:
+    async with ble_rig("sim://?speed=20&seed=5") as rig:
+        await rig.pair()
+        await assert_conformant(rig.url(), framed=False)
