@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,12 +22,17 @@ from acudevice.store import Journal
 SPEED = 20
 
 
-async def main() -> None:
-    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the loop does any work[sys.executable, "-m", "simulator", "serve", "--pty", "--speed", str(SPEED)],
-        stdout=subprocess.PIPE, text=True
+def start_simulator() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "serve", "--pty", "--speed", str(SPEED)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
-    url = "serial://" + proc.stdout.readline().rsplit(" on ", 1)[-1].strip()
+    return proc, "serial://" + proc.stdout.readline().rsplit(" on ", 1)[-1].strip()
+
+
+async def main(proc: subprocess.Popen[str], url: str) -> None:
     try:
         with tempfile.TemporaryDirectory() as home, Journal(Path(home) / "j.sqlite3") as journal:
             program = ProgramLibrary().get("nausea-relief")
@@ -49,4 +55,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(*start_simulator()))
