@@ -6,11 +6,9 @@ Requests go straight into a `SimDevice` (no transport); device time is stepped b
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import pytest
 
-from acudevice.plan.schedule import Schedule
 from acudevice.protocol import (
     ActuatorCode,
     Estop,
@@ -36,27 +34,12 @@ from acudevice.protocol import (
     Stop,
     TelemetryFlags,
 )
-from simulator.client import DirectClient, ramp_hold_release, states
-from simulator.device import SimDevice
+from simulator.client import ramp_hold_release, states
+from tests.sim_helpers import NAUSEA, SHORT, client, loaded
 
 pytestmark = pytest.mark.sim
 
 S = FirmwareState
-SHORT = ramp_hold_release(peak_level=8_000, ramp_ms=8_000, hold_ms=5_000, release_ms=8_000)
-NAUSEA = ramp_hold_release(
-    peak_level=12_000, ramp_ms=30_000, hold_ms=60_000, release_ms=30_000, repeats=4
-)
-
-
-def client(model: str = "wristband-p1", **kwargs: Any) -> DirectClient:
-    return DirectClient(SimDevice(model, **kwargs))
-
-
-def loaded(schedule: Schedule = SHORT, **kwargs: Any) -> DirectClient:
-    c = client(**kwargs)
-    c.prepare(schedule)
-    assert c.state is S.LOADED
-    return c
 
 
 def segment(index: int, level: int, duration_ms: int = 10_000, start: int = 0) -> LoadSegment:

@@ -104,17 +104,22 @@ class Link:
 
     async def request(self, message: Request[Any], *, deadline_s: float) -> Response:
         """Send and wait for the reply with the same seq; raises on timeout or disconnect."""
+        if isinstance(message, Estop):
+            return await self._exchange(self._estop_payload, ESTOP_SEQ, "ESTOP", deadline_s)
+        seq = self._next_seq()
+        name = type(message).__name__.upper()
+        return await self._exchange(encode(message, seq), seq, name, deadline_s)
+
+    async def exchange_raw(self, payload: bytes, *, seq: int, deadline_s: float) -> Response:
+        """Send hand-made payload bytes and wait for the reply to `seq` (conformance, fuzzing)."""
+        return await self._exchange(payload, seq, f"raw payload {payload.hex()}", deadline_s)
+
+    async def _exchange(self, payload: bytes, seq: int, what: str, deadline_s: float) -> Response:
         if self._closed.is_set():
             raise DeviceDisconnected(f"link lost: {self.close_reason}")
-        if isinstance(message, Estop):
-            seq, payload = ESTOP_SEQ, self._estop_payload
-        else:
-            seq = self._next_seq()
-            payload = encode(message, seq)
-        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._pending[seq] = fut
+        fut = self.expect(seq)
         if seq == ESTOP_SEQ:
-            self._estop_wanted.set()
+            self._estop_wanted.set()  # jumps the queue: the writer sends it next
         else:
             self._outbox.put_nowait(payload)
         self._wakeup.set()
@@ -122,21 +127,7 @@ class Link:
             async with asyncio.timeout(deadline_s):
                 return await fut
         except TimeoutError:
-            raise RequestTimeout(type(message).__name__.upper(), deadline_s) from None
-        finally:
-            if self._pending.get(seq) is fut:
-                del self._pending[seq]
-
-    async def exchange_raw(self, payload: bytes, *, seq: int, deadline_s: float) -> Response:
-        """Send hand-made payload bytes and wait for the reply to `seq` (conformance, fuzzing)."""
-        fut = self.expect(seq)
-        self._outbox.put_nowait(payload)
-        self._wakeup.set()
-        try:
-            async with asyncio.timeout(deadline_s):
-                return await fut
-        except TimeoutError:
-            raise RequestTimeout(f"raw payload {payload.hex()}", deadline_s) from None
+            raise RequestTimeout(what, deadline_s) from None
         finally:
             if self._pending.get(seq) is fut:
                 del self._pending[seq]

@@ -19,7 +19,6 @@ from acudevice.plan.devices import (
     FRACTION_TO_PERMILLE,
     KPA_TO_PA,
     PressureDevice,
-    format_level,
 )
 from acudevice.plan.library import load_points
 from acudevice.plan.points import PointCatalog
@@ -31,20 +30,19 @@ from acudevice.safety.profile import HealthProfile
 from acudevice.safety.rules import EMERGENCY_VENT_WITHIN_S
 from acudevice.safety.screening import Verdict, screen
 from acudevice.session.model import (
-    ChannelView,
     Command,
     SessionRefused,
     SessionResult,
     SessionView,
 )
 from acudevice.session.monitor import LOW_BATTERY_START_PERCENT, Alarm, ChannelMonitor
-from acudevice.store import Journal, Outcome, Sample
+from acudevice.session.recorder import Recorder
+from acudevice.store import Journal, Outcome
 from acudevice.transport import TransportError
 
 log = logging.getLogger("acudevice.session")
 
 STALL_S = 3.0
-SAMPLE_EVERY_MS = 250
 TOO_STRONG_FACTOR = 0.7
 VIBRATION_TOLERANCE = 50  # permille
 _LINK_LOST = "link-lost"
@@ -91,13 +89,8 @@ class Session:
         self._generation = 0
         self.point = self.catalog.resolve(program.sites[0].point).code
         self.devices: list[Device] = []
-        self.view: SessionView | None = None
         self.verdict: Verdict | None = None
-        self._faults: list[str] = []
-        self._comfort_level: int | None = None
-        self._session_id: int | None = None
-        self._samples: list[Sample] = []
-        self._last_sample_ms: dict[int, int] = {}
+        self.record = Recorder(program, journal, self._publish)
         self._pumps: list[asyncio.Task[None]] = []
 
     # ---------------------------------------------------------------- commands
@@ -140,7 +133,9 @@ class Session:
                         f"{device.url}: battery at {device.info.battery_percent} %; "
                         f"charge the band above {LOW_BATTERY_START_PERCENT} % first"
                     )
-            self._begin_journal(verdict, schedule)
+            self.record.begin(
+                verdict, schedule, self.urls, self.devices[0].info.model, self.rating_before
+            )
             tolerance = self._tolerance(self.devices[0])
             monitors = [
                 ChannelMonitor(schedule, verdict.limits.cap_level, tolerance) for _ in self.devices
@@ -152,24 +147,24 @@ class Session:
             outcome, detail = "stopped", "cancelled (Ctrl-C)"
             await self._close_all(vent=True)  # vent first: the journal can wait
             done = min((m.current_repeat for m in monitors), default=0)
-            self._finish(outcome, detail, monitors, done, skew)
+            self.record.finish(outcome, detail, monitors, done, skew)
             raise
         except _Ended as ended:
             outcome, detail = ended.outcome, ended.detail
         except (DeviceError, SessionRefused):
-            if self._session_id is not None:
-                self._finish("faulted", "device error", monitors, repeats_done, skew)
+            if self.record.session_id is not None:
+                self.record.finish("faulted", "device error", monitors, repeats_done, skew)
             await self._close_all(vent=True)
             raise
         except BaseException:
-            self._finish("faulted", "host error", monitors, repeats_done, skew)
+            self.record.finish("faulted", "host error", monitors, repeats_done, skew)
             await self._close_all(vent=True)
             raise
-        self._finish(outcome, detail, monitors, repeats_done, skew)
+        self.record.finish(outcome, detail, monitors, repeats_done, skew)
         await self._close_all(vent=vent)
         assert self.verdict is not None and self.verdict.limits is not None
         return SessionResult(
-            session_id=self._session_id,
+            session_id=self.record.session_id,
             program=self.program.name,
             outcome=outcome,
             detail=detail,
@@ -179,8 +174,8 @@ class Session:
             repeats_done=repeats_done,
             repeats_planned=self.program.repeats,
             start_skew_ms=skew,
-            faults=tuple(self._faults),
-            comfort_level=self._comfort_level,
+            faults=tuple(self.record.faults),
+            comfort_level=self.record.comfort_level,
         )
 
     def _screen(self, device: Device) -> Verdict:
@@ -207,31 +202,6 @@ class Session:
         if isinstance(model, PressureDevice):
             return round(model.sensor_tolerance_kpa * KPA_TO_PA)
         return VIBRATION_TOLERANCE
-
-    def _begin_journal(self, verdict: Verdict, schedule: Schedule) -> None:
-        assert verdict.limits is not None
-        self.view = SessionView(
-            program=self.program.title,
-            actuator=self.program.actuator,
-            total_ms=schedule.total_ms,
-            repeats=self.program.repeats,
-            cap_level=verdict.limits.cap_level,
-        )
-        self.view.channels = [ChannelView(url=d.url) for d in self.devices]
-        if self.journal is None:
-            return
-        self._session_id = self.journal.begin_session(
-            program=self.program.name,
-            devices=self.urls,
-            device_model=self.devices[0].info.model,
-            actuator=self.program.actuator,
-            cap_level=verdict.limits.cap_level,
-            limits=verdict.limits.model_dump(mode="json"),
-            confirmations=[c.model_dump(mode="json") for c in verdict.confirmed],
-            schedule=schedule.model_dump(mode="json"),
-            repeats_planned=self.program.repeats,
-            rating_before=self.rating_before,
-        )
 
     async def _load_and_start(self, schedule: Schedule, cap_level: int) -> float | None:
         for device in self.devices:
@@ -262,11 +232,9 @@ class Session:
     async def _watch(
         self, schedule: Schedule, monitors: list[ChannelMonitor]
     ) -> tuple[Outcome, str, int]:
-        assert self.view is not None
         done: set[int] = set()
         offset_ms = 0
         last_seen = [time.monotonic()] * len(self.devices)
-        paused = False
         while True:
             try:
                 async with asyncio.timeout(STALL_S / 3):
@@ -283,14 +251,7 @@ class Session:
             if isinstance(item, str) and channel < 0:
                 result = await self._command(item, monitors)
                 if result is not None:
-                    return (
-                        result,
-                        f"{item} by the user",
-                        self._repeats_done(monitors, done, schedule),
-                    )
-                paused = item == "pause" or (paused and item != "resume")
-                self.view.paused = paused
-                self._publish()
+                    return result, f"{item} by the user", min(m.current_repeat for m in monitors)
                 continue
             if item == _LINK_LOST:
                 repeat = monitors[channel].current_repeat
@@ -305,7 +266,7 @@ class Session:
             last_seen[channel] = time.monotonic()
             if isinstance(item, Telemetry):
                 alarm = monitors[channel].check(item)
-                self._track(channel, item, monitors[channel], offset_ms)
+                self.record.sample(channel, item, monitors[channel], offset_ms)
                 if alarm is not None:
                     await self._alarm(alarm, channel)
             elif isinstance(item, FaultRaised):
@@ -313,17 +274,12 @@ class Session:
             elif isinstance(item, ScheduleDone):
                 done.add(channel)
                 if len(done) == len(self.devices):
-                    self._flush_samples()
+                    self.record.flush()
                     return "completed", "all repeats done", self.program.repeats
-
-    def _repeats_done(
-        self, monitors: list[ChannelMonitor], done: set[int], schedule: Schedule
-    ) -> int:
-        return min((m.current_repeat for m in monitors), default=0)
 
     async def _alarm(self, alarm: Alarm, channel: int) -> None:
         await self._estop_all()
-        self._record_fault(channel, alarm.code, alarm.message)
+        self.record.fault(channel, alarm.code, alarm.message)
         raise _Ended("faulted", f"{alarm.code}: {alarm.message}")
 
     async def _estop_all(self) -> None:
@@ -334,7 +290,6 @@ class Session:
         await asyncio.gather(*(one(d) for d in self.devices if d.connected))
 
     async def _command(self, name: str, monitors: list[ChannelMonitor]) -> Outcome | None:
-        assert self.view is not None
         if name == "estop":
             await self._estop_all()
             return "estopped"
@@ -344,39 +299,29 @@ class Session:
             return "stopped"
         if name == "pause":
             await asyncio.gather(*(d.pause() for d in self.devices))
-            self.view.note("paused")
+            self._set_paused(True)
         elif name == "resume":
             await asyncio.gather(*(d.resume() for d in self.devices))
-            self.view.note("resumed")
+            self._set_paused(False)
         elif name == "too-strong":
             await self._too_strong(monitors)
         return None
 
     async def _too_strong(self, monitors: list[ChannelMonitor]) -> None:
         """Drop at once to a gentler level and remember it as this point's comfortable maximum."""
-        assert self.view is not None
-        current = max(m.felt_level for m in monitors)
-        gentler = max(int(min(current, monitors[0].cap_level) * TOO_STRONG_FACTOR), 1)
+        felt = max(m.felt_level for m in monitors)
+        gentler = max(int(min(felt, monitors[0].cap_level) * TOO_STRONG_FACTOR), 1)
         await asyncio.gather(*(d.set_limits(gentler) for d in self.devices))
         for m in monitors:
             m.lower_cap(gentler)
-        self.view.cap_level = gentler
-        old = self._comfort_level
-        self._comfort_level = gentler
-        t_ms = monitors[0].last.t_ms if monitors[0].last else None
-        if self.journal is not None and self._session_id is not None:
-            self.journal.add_comfort_event(
-                self._session_id,
-                point=self.point,
-                actuator=self.program.actuator,
-                t_ms=t_ms,
-                old_level=old or current,
-                new_level=gentler,
-            )
-        self.view.note(
-            f"too strong: lowered to {format_level(gentler, self.program.actuator)}, "
-            f"remembered for {self.point}"
+        self.record.comfort(
+            self.point, monitors[0].last.t_ms if monitors[0].last else None, felt, gentler
         )
+
+    def _set_paused(self, paused: bool) -> None:
+        if self.record.view is not None:
+            self.record.view.paused = paused
+        self.record.note("paused" if paused else "resumed")
 
     async def _wait_vented(self) -> None:
         deadline = time.monotonic() + 2 * EMERGENCY_VENT_WITHIN_S
@@ -390,13 +335,9 @@ class Session:
         self, channel: int, schedule: Schedule, repeat: int, offset_ms: int
     ) -> tuple[Schedule, int]:
         """Reconnect the lost device and restart the current repeat from its ramp, never at pressure."""
-        assert (
-            self.view is not None and self.verdict is not None and self.verdict.limits is not None
-        )
+        assert self.verdict is not None and self.verdict.limits is not None
         url = self.devices[channel].url
-        self._record_fault(channel, "link-lost", f"lost the link to {url} in repeat {repeat + 1}")
-        self.view.note(f"link to {url} lost")
-        self._publish()
+        self.record.fault(channel, "link-lost", f"lost the link to {url} in repeat {repeat + 1}")
         await self.devices[channel].close()
         others = [d for i, d in enumerate(self.devices) if i != channel and d.connected]
         await asyncio.gather(*(d.stop() for d in others), return_exceptions=True)
@@ -408,8 +349,7 @@ class Session:
             try:
                 await device.open()
             except (DeviceError, TransportError) as exc:  # out of range, refused: try again
-                self.view.note(f"reconnect {attempt + 1}/{self.reconnect_attempts} failed: {exc}")
-                self._publish()
+                self.record.note(f"reconnect {attempt + 1}/{self.reconnect_attempts} failed: {exc}")
                 continue
             self.devices[channel] = device
             break
@@ -420,7 +360,7 @@ class Session:
             )
         status = await self.devices[channel].status()
         if status.state == FirmwareState.FAULT:
-            self._record_fault(
+            self.record.fault(
                 channel,
                 f"device-{status.fault.name.lower()}",
                 "the band vented on its own while the link was down",
@@ -429,79 +369,17 @@ class Session:
         await self._wait_vented()
         remaining = schedule.from_repeat(repeat)
         new_offset = offset_ms + next(s.start_ms for s in schedule.segments if s.repeat == repeat)
-        self.view.note(f"reconnected; restarting repeat {repeat + 1} from its ramp")
-        await self._load_and_start(
-            remaining, min(self.view.cap_level, self.verdict.limits.cap_level)
+        self.record.note(f"reconnected; restarting repeat {repeat + 1} from its ramp")
+        cap = min(
+            self.verdict.limits.cap_level,
+            self.record.comfort_level or self.verdict.limits.cap_level,
         )
+        await self._load_and_start(remaining, cap)
         return remaining, new_offset
 
-    # ---------------------------------------------------------------- records
-
-    def _record_fault(self, channel: int, code: str, message: str) -> None:
-        self._faults.append(f"{code}: {message}")
-        if self.view is not None:
-            self.view.note(f"fault {code}: {message}")
-            self._publish()
-        if self.journal is not None and self._session_id is not None:
-            self.journal.add_fault(
-                self._session_id, channel=channel, t_ms=None, code=code, message=message
-            )
-
-    def _track(
-        self, channel: int, sample: Telemetry, monitor: ChannelMonitor, offset_ms: int
-    ) -> None:
-        assert self.view is not None
-        plan_ms = offset_ms + sample.t_ms
-        view = self.view.channels[channel]
-        view.measured_level, view.target_level = sample.measured_level, sample.target_level
-        view.battery_percent, view.state = sample.battery_percent, FirmwareState(sample.state).name
-        if channel == 0:
-            self.view.elapsed_ms = plan_ms
-            phase = monitor.phase_of(sample)
-            self.view.phase = str(phase) if phase else view.state.lower()
-            self.view.repeat = monitor.repeat_of(sample) or 0
-        if plan_ms - self._last_sample_ms.get(channel, -SAMPLE_EVERY_MS) >= SAMPLE_EVERY_MS:
-            self._last_sample_ms[channel] = plan_ms
-            self._samples.append(
-                Sample(
-                    channel=channel,
-                    t_ms=plan_ms,
-                    measured_level=sample.measured_level,
-                    target_level=sample.target_level,
-                    state=int(sample.state),
-                )
-            )
-            if len(self._samples) >= 200:
-                self._flush_samples()
-        self._publish()
-
-    def _flush_samples(self) -> None:
-        if self.journal is not None and self._session_id is not None:
-            self.journal.add_samples(self._session_id, self._samples)
-        self._samples = []
-
-    def _publish(self) -> None:
-        if self.on_update is not None and self.view is not None:
-            self.on_update(self.view)
-
-    def _finish(
-        self,
-        outcome: Outcome,
-        detail: str,
-        monitors: list[ChannelMonitor],
-        repeats_done: int,
-        skew: float | None,
-    ) -> None:
-        self._flush_samples()
-        if self.journal is not None and self._session_id is not None:
-            self.journal.end_session(
-                self._session_id,
-                outcome=outcome,
-                detail=detail,
-                peak_level=max((m.peak_level for m in monitors), default=None),
-                repeats_done=repeats_done,
-                start_skew_ms=skew,
-            )
+    def _publish(self, view: SessionView) -> None:
+        if self.on_update is not None:
+            self.on_update(view)
 
     async def _close_all(self, *, vent: bool) -> None:
         for task in self._pumps:

@@ -1,0 +1,159 @@
+"""What a session keeps of itself: the live view, the journal row, samples and faults.
+
+The runner drives devices; the recorder only writes down and publishes what happened, so
+every ending — completed, stopped, faulted, cancelled — is recorded the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from acudevice.plan.devices import format_level
+from acudevice.plan.program import Program
+from acudevice.plan.schedule import Schedule
+from acudevice.protocol import FirmwareState
+from acudevice.protocol.messages import Telemetry
+from acudevice.safety.screening import Verdict
+from acudevice.session.model import ChannelView, SessionView
+from acudevice.session.monitor import ChannelMonitor
+from acudevice.store import Journal, Outcome, Sample
+
+SAMPLE_EVERY_MS = 250
+FLUSH_EVERY = 200
+
+
+class Recorder:
+    def __init__(
+        self, program: Program, journal: Journal | None, publish: Callable[[SessionView], None]
+    ) -> None:
+        self.program = program
+        self.journal = journal
+        self._publish = publish
+        self.view: SessionView | None = None
+        self.session_id: int | None = None
+        self.faults: list[str] = []
+        self.comfort_level: int | None = None
+        self._samples: list[Sample] = []
+        self._last_sample_ms: dict[int, int] = {}
+
+    def begin(
+        self,
+        verdict: Verdict,
+        schedule: Schedule,
+        urls: Sequence[str],
+        model: str,
+        rating_before: int | None,
+    ) -> SessionView:
+        """Open the view and write the journal row before anything moves."""
+        assert verdict.limits is not None
+        self.view = SessionView(
+            program=self.program.title,
+            actuator=self.program.actuator,
+            total_ms=schedule.total_ms,
+            repeats=self.program.repeats,
+            cap_level=verdict.limits.cap_level,
+        )
+        self.view.channels = [ChannelView(url=url) for url in urls]
+        if self.journal is not None:
+            self.session_id = self.journal.begin_session(
+                program=self.program.name,
+                devices=urls,
+                device_model=model,
+                actuator=self.program.actuator,
+                cap_level=verdict.limits.cap_level,
+                limits=verdict.limits.model_dump(mode="json"),
+                confirmations=[c.model_dump(mode="json") for c in verdict.confirmed],
+                schedule=schedule.model_dump(mode="json"),
+                repeats_planned=self.program.repeats,
+                rating_before=rating_before,
+            )
+        return self.view
+
+    def note(self, message: str) -> None:
+        if self.view is not None:
+            self.view.note(message)
+            self.publish()
+
+    def publish(self) -> None:
+        if self.view is not None:
+            self._publish(self.view)
+
+    def fault(self, channel: int, code: str, message: str) -> None:
+        self.faults.append(f"{code}: {message}")
+        self.note(f"fault {code}: {message}")
+        if self.journal is not None and self.session_id is not None:
+            self.journal.add_fault(
+                self.session_id, channel=channel, t_ms=None, code=code, message=message
+            )
+
+    def comfort(self, point: str, t_ms: int | None, felt: int, gentler: int) -> None:
+        """A "too strong": the new level becomes the remembered maximum for the point."""
+        old, self.comfort_level = self.comfort_level, gentler
+        if self.view is not None:
+            self.view.cap_level = gentler
+        if self.journal is not None and self.session_id is not None:
+            self.journal.add_comfort_event(
+                self.session_id,
+                point=point,
+                actuator=self.program.actuator,
+                t_ms=t_ms,
+                old_level=old or felt,
+                new_level=gentler,
+            )
+        self.note(
+            f"too strong: lowered to {format_level(gentler, self.program.actuator)}, "
+            f"remembered for {point}"
+        )
+
+    def sample(
+        self, channel: int, sample: Telemetry, monitor: ChannelMonitor, offset_ms: int
+    ) -> None:
+        """Update the view; keep one sample per SAMPLE_EVERY_MS of plan time per channel."""
+        assert self.view is not None
+        plan_ms = offset_ms + sample.t_ms
+        view = self.view.channels[channel]
+        view.measured_level, view.target_level = sample.measured_level, sample.target_level
+        view.battery_percent, view.state = sample.battery_percent, FirmwareState(sample.state).name
+        if channel == 0:
+            self.view.elapsed_ms = plan_ms
+            phase = monitor.phase_of(sample)
+            self.view.phase = str(phase) if phase else view.state.lower()
+            self.view.repeat = monitor.repeat_of(sample) or 0
+        if plan_ms - self._last_sample_ms.get(channel, -SAMPLE_EVERY_MS) >= SAMPLE_EVERY_MS:
+            self._last_sample_ms[channel] = plan_ms
+            self._samples.append(
+                Sample(
+                    channel=channel,
+                    t_ms=plan_ms,
+                    measured_level=sample.measured_level,
+                    target_level=sample.target_level,
+                    state=int(sample.state),
+                )
+            )
+            if len(self._samples) >= FLUSH_EVERY:
+                self.flush()
+        self.publish()
+
+    def flush(self) -> None:
+        if self.journal is not None and self.session_id is not None:
+            self.journal.add_samples(self.session_id, self._samples)
+        self._samples = []
+
+    def finish(
+        self,
+        outcome: Outcome,
+        detail: str,
+        monitors: list[ChannelMonitor],
+        repeats_done: int,
+        skew: float | None,
+    ) -> None:
+        self.flush()
+        if self.journal is not None and self.session_id is not None:
+            self.journal.end_session(
+                self.session_id,
+                outcome=outcome,
+                detail=detail,
+                peak_level=max((m.peak_level for m in monitors), default=None),
+                repeats_done=repeats_done,
+                start_skew_ms=skew,
+            )
