@@ -22,7 +22,6 @@ import contextlib
 import logging
 import os
 import re
-from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +43,7 @@ from acudevice.transport.ble_errors import (
     with_backoff,
 )
 from acudevice.transport.framed import number_option, query_options
+from acudevice.transport.inbox import Inbox
 
 log = logging.getLogger("acudevice.transport")
 
@@ -105,8 +105,7 @@ class BleTransport:
         self._client: BleakClient | None = None
         self._radio_stack = contextlib.AsyncExitStack()
         self._gatt_lock = asyncio.Lock()
-        self._queue: deque[bytes] = deque(maxlen=2048)
-        self._wakeup = asyncio.Event()
+        self._inbox = Inbox(2048)
         self._reassembler = Reassembler()
         self._segmenter: Segmenter | None = None
         self.att_mtu = 23
@@ -192,8 +191,7 @@ class BleTransport:
         self.notifications += 1
         payload = self._reassembler.feed(bytes(data))
         if payload is not None:
-            self._queue.append(payload)
-            self._wakeup.set()
+            self._inbox.put(payload)
 
     def _on_disconnected(self, client: BleakClient) -> None:
         if client is not self._client:
@@ -205,7 +203,7 @@ class BleTransport:
     def _mark_closed(self, reason: str) -> None:
         self._state = "closed"
         self._closed_reason = self._closed_reason or reason
-        self._wakeup.set()
+        self._inbox.close(self._closed_reason)
 
     # ------------------------------------------------------------------ Transport API
 
@@ -243,14 +241,8 @@ class BleTransport:
     async def payloads(self) -> AsyncIterator[bytes]:
         if self._state == "new":
             raise TransportClosed(f"{self.url}: not connected; call connect() first")
-        while True:
-            if self._queue:
-                yield self._queue.popleft()
-                continue
-            if self._state == "closed":
-                raise TransportClosed(f"{self.url}: {self._closed_reason}")
-            self._wakeup.clear()
-            await self._wakeup.wait()
+        async for payload in self._inbox.drain(self.url):
+            yield payload
 
     async def close(self) -> None:
         """Best effort and idempotent; never raises, never writes (no unsubscribe)."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 from acudevice.protocol.codes import MAX_PAYLOAD
 from acudevice.protocol.framing import DELIMITER, Deframer, frame
 from acudevice.transport.base import TransportClosed, TransportError
+from acudevice.transport.inbox import Inbox
 
 log = logging.getLogger("acudevice.transport")
 
@@ -70,16 +70,18 @@ class FramedStreamTransport(ABC):
         self.write_timeout_s = write_timeout_s
         self.min_gap_s = min_gap_s
         self._deframer = Deframer()
-        self._queue: deque[bytes] = deque(maxlen=max_queued)
-        self._wakeup = asyncio.Event()
+        self._inbox = Inbox(max_queued)
         self._send_lock = asyncio.Lock()
         self._last_write = 0.0
         self._state = "new"  # new -> open -> closed
         self._closed_reason = ""
         self._logged_bad = 0
         self._background: asyncio.Task[None] | None = None
-        self.dropped_payloads = 0
+
+    @property
+    def dropped_payloads(self) -> int:
         """Payloads discarded because nobody consumed `payloads()` fast enough."""
+        return self._inbox.dropped
 
     @property
     def mtu(self) -> int:
@@ -112,10 +114,7 @@ class FramedStreamTransport(ABC):
         if self._state != "open":
             return
         for payload in self._deframer.feed(data):
-            if len(self._queue) == self._queue.maxlen:
-                self.dropped_payloads += 1
-            self._queue.append(payload)
-            self._wakeup.set()
+            self._inbox.put(payload)
         for error in self._deframer.drain_errors():
             self._logged_bad += 1
             level = logging.WARNING if self._logged_bad <= MAX_LOGGED_BAD_FRAMES else logging.DEBUG
@@ -170,14 +169,8 @@ class FramedStreamTransport(ABC):
         """Received payloads in order; raises `TransportClosed` once the link is gone."""
         if self._state == "new":
             raise TransportClosed(f"{self.url}: not connected; call connect() first")
-        while True:
-            if self._queue:
-                yield self._queue.popleft()
-                continue
-            if self._state == "closed":
-                raise TransportClosed(f"{self.url}: {self._closed_reason}")
-            self._wakeup.clear()
-            await self._wakeup.wait()
+        async for payload in self._inbox.drain(self.url):
+            yield payload
 
     async def close(self) -> None:
         """Best effort and idempotent; never raises."""
@@ -216,7 +209,7 @@ class FramedStreamTransport(ABC):
     def _mark_closed(self, reason: str) -> None:
         self._state = "closed"
         self._closed_reason = self._closed_reason or reason
-        self._wakeup.set()
+        self._inbox.close(self._closed_reason)
 
     async def _quiet_close_io(self) -> None:
         try:
