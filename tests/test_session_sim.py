@@ -11,9 +11,10 @@ import pytest
 
 from acudevice.device import Device, RequestRefused
 from acudevice.plan.compiler import compile_program
-from acudevice.plan.schedule import PhaseKind, Schedule
+from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import FaultCode, FirmwareState, Result
 from acudevice.protocol.messages import FaultRaised
+from acudevice.safety.findings import PlanRefused
 from acudevice.safety.limits import effective_limits
 from acudevice.session.runner import Session
 from acudevice.store import Journal
@@ -156,3 +157,29 @@ async def test_heartbeat_loss_alone_vents_within_three_seconds() -> None:
             waited = time.monotonic() - silent_since
             assert 2.5 < waited < 3.5
             assert (await band.status()).state == FirmwareState.FAULT
+
+
+async def test_the_host_refuses_a_hand_made_schedule_above_its_cap_before_sending() -> None:
+    """Layer 2 with the plan layer bypassed: nothing reaches the band, it stays idle."""
+    async with simulated("sim://?speed=20") as sim, connector(sim)("sim://") as band:
+        over = Schedule(
+            program="hand-made",
+            actuator="pressure",
+            cap_level=10_000,
+            segments=(
+                Segment(
+                    start_ms=0,
+                    duration_ms=20_000,
+                    from_level=0,
+                    to_level=15_000,
+                    phase=PhaseKind.RAMP,
+                    phase_index=0,
+                    repeat=0,
+                ),
+            ),
+        )
+        await band.set_limits(20_000)
+        with pytest.raises(PlanRefused, match="effective-cap"):
+            await band.load(over)
+        status = await band.status()
+        assert status.state == FirmwareState.IDLE and sim.device.true_level < 500

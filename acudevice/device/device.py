@@ -25,7 +25,7 @@ from acudevice.device.errors import (
 )
 from acudevice.device.link import Link, reap
 from acudevice.errors import NotFoundError
-from acudevice.plan.devices import PressureDevice, VibrationDevice
+from acudevice.plan.devices import PressureDevice, VibrationDevice, format_level
 from acudevice.plan.library import load_device
 from acudevice.plan.schedule import Schedule
 from acudevice.protocol import (
@@ -52,7 +52,8 @@ from acudevice.protocol import (
 )
 from acudevice.protocol.messages import Event, Telemetry
 from acudevice.protocol.schedule import load_requests
-from acudevice.safety.rules import HEARTBEAT_INTERVAL_S
+from acudevice.safety.findings import Finding, PlanRefused
+from acudevice.safety.rules import HEARTBEAT_INTERVAL_S, RuleId
 from acudevice.transport import Transport, open_transport
 
 log = logging.getLogger("acudevice.device")
@@ -215,8 +216,36 @@ class Device:
         await self._request(SetLimits(cap_level=cap_level))
 
     async def load(self, schedule: Schedule) -> None:
+        """Send a schedule; refused here, before any byte, if it breaks its own cap.
+
+        The host checks what the firmware will check too: a schedule built by hand (not by
+        the compiler) must not reach the device above its cap or the hardware maximum.
+        """
         if schedule.actuator != self.info.device_model.actuator:
             raise DeviceError(f"a {schedule.actuator} schedule cannot run on {self.info.model}")
+        refusals = []
+        if schedule.peak_level > schedule.cap_level:
+            refusals.append(
+                Finding(
+                    rule=RuleId.EFFECTIVE_CAP,
+                    message=(
+                        f"schedule peaks at {format_level(schedule.peak_level, schedule.actuator)}, above "
+                        f"its cap {format_level(schedule.cap_level, schedule.actuator)}"
+                    ),
+                )
+            )
+        if schedule.cap_level > self.info.hardware_max_level:
+            refusals.append(
+                Finding(
+                    rule=RuleId.HARDWARE_MAX,
+                    message=(
+                        f"cap {format_level(schedule.cap_level, schedule.actuator)} is above "
+                        f"{self.info.model}'s hardware maximum"
+                    ),
+                )
+            )
+        if refusals:
+            raise PlanRefused(refusals)
         for request in load_requests(schedule):
             await self._request(request)
 
