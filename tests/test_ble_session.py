@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -23,14 +22,11 @@ async def test_nausea_relief_runs_to_completion_over_ble_by_alias(
         await rig.pair(alias="left-wrist")
         monkeypatch.setenv("ACUDEVICE_BLE_HCI", rig.hci)
         with Journal() as journal:
-            started = time.monotonic()
             result = await Session(NAUSEA, ["left-wrist"], journal=journal).run()
-            took = time.monotonic() - started
             samples = journal.samples(result.session_id) if result.session_id else []
         run_link = rig.band.links[-1]
     assert (result.outcome, result.repeats_done, result.faults) == ("completed", 4, ())
     assert 11_000 < result.peak_level <= result.cap_level
-    assert took < 30, f"8 minutes of program in {took:.1f} s at speed=max"
     assert len(samples) > 100
     assert run_link.subscriptions == 1 and rig.band.stats["unsent"] == 0
 
