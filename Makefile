@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 OUT := demo-output
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench clean mosquitto
 
 # Debian's python3 ships without ensurepip; install the venv module when it is missing.
 $(BIN)/python:
@@ -36,10 +36,16 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+# The MQTT tests run a real Mosquitto broker (Debian packages); install it when missing.
+mosquitto:
+	@command -v mosquitto >/dev/null && command -v mosquitto_pub >/dev/null || { \
+	  echo "installing mosquitto and mosquitto-clients (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients; }
+
+test: lint typecheck mosquitto
 	$(BIN)/pytest
 
-bench: install
+bench: install mosquitto
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:

@@ -1,0 +1,70 @@
+"""The bridge on a real Mosquitto: retained status, availability and state; stop; discovery."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bridge_helpers import GW, LONG, command, payload, running_bridge, start_body, topic
+from tests.mqtt_broker import Broker, Watcher
+
+pytestmark = pytest.mark.mqtt
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()
+
+
+async def test_retained_status_availability_and_state_have_the_documented_payloads(
+    broker: Broker,
+) -> None:
+    async with running_bridge(broker, {"left": "sim://?speed=10&seed=1"}) as bridge:
+        async with Watcher(broker, f"acudevice/{GW}/#") as watch:
+            await watch.wait_for(lambda s: s.topic == topic("left", "state") and s.retained)
+        retained = await broker.retained(f"acudevice/{GW}/#")
+        assert retained[f"acudevice/{GW}/status"] == "online"
+        assert retained[topic("left", "availability")] == "online"
+        state = json.loads(retained[topic("left", "state")])
+        assert state["model"] == "wristband-p1" and state["actuator"] == "pressure"
+        assert state["unit"] == "kPa" and state["session"] == "idle"
+        assert 0 < state["battery_percent"] <= 100 and state["ts"] > 0
+        assert {"firmware", "device_state", "program", "phase", "measured", "target", "cap"} <= set(
+            state
+        )
+        assert bridge.agents["left"].connected.is_set()
+    # A clean shutdown says offline itself: a clean DISCONNECT discards the will.
+    assert (await broker.retained(f"acudevice/{GW}/status"))[f"acudevice/{GW}/status"] == "offline"
+
+
+async def test_mosquitto_pub_stop_ends_a_running_session_and_the_band_vents(broker: Broker) -> None:
+    async with (
+        running_bridge(
+            broker, {"left": "sim://?speed=10&seed=2"}, allow_remote_start=True, telemetry_hz=10
+        ) as bridge,
+        Watcher(broker, f"acudevice/{GW}/#") as watch,
+    ):
+        reply = await command(broker, watch, "left", "start", start_body(LONG, "go-1"), "go-1")
+        assert reply["status"] == "ok", reply
+        await watch.wait_for(
+            lambda s: s.topic == topic("left", "telemetry") and payload(s)["measured"] > 5.0
+        )
+        await broker.pub(topic("left", "cmd/stop"), "")  # no body: stop is always honoured
+        finished = await watch.wait_for(
+            lambda s: (
+                s.topic == topic("left", "events") and payload(s)["event"] == "session-finished"
+            )
+        )
+        assert payload(finished)["outcome"] == "stopped"
+        vented = await watch.wait_for(
+            lambda s: s.topic == topic("left", "telemetry") and payload(s)["measured"] < 1.0,
+            since=watch.seen.index(finished),
+        )
+        assert payload(vented)["state"] == "IDLE"
+        assert bridge.agents["left"].session is None
