@@ -31,8 +31,8 @@ side = "left"
 
 [[phases]]
 kind = "ramp"
-duration_s = 2
-target_kpa = 8.0
+duration_s = 10
+target_kpa = 6.0
 
 [[phases]]
 kind = "hold"
@@ -40,13 +40,18 @@ duration_s = 2
 
 [[phases]]
 kind = "release"
-duration_s = 2
+duration_s = 10
 """
 
 
 def install_quick_program() -> Path:
+    """quick-test (24 s, passes screening) and abrupt-test (needs a soft-limit confirmation)."""
     directory = user_programs_dir()
     directory.mkdir(parents=True, exist_ok=True)
+    abrupt = QUICK_TOML.replace("quick-test", "abrupt-test").replace(
+        "duration_s = 10", "duration_s = 5"
+    )
+    (directory / "abrupt-test.toml").write_text(abrupt)
     path = directory / "quick-test.toml"
     path.write_text(QUICK_TOML)
     return path

@@ -187,16 +187,21 @@ class Watcher:
             self.pattern,
             "-q",
             "1",
-            "-d",
             "-F",
             "MSG\t%r\t%t\t%p",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        subscribed = asyncio.Event()
-        self._reader = asyncio.create_task(self._read(subscribed))
+        self._reader = asyncio.create_task(self._read())
+        # Subscribed once a probe of our own comes back (mosquitto_sub has no ready signal).
+        probe = self.pattern.rstrip("#").rstrip("/") + "/_watcher-probe"
         async with asyncio.timeout(10):
-            await subscribed.wait()
+            while not any(s.topic == probe for s in self.seen):
+                await self.broker.pub(probe, "probe", user=self.user)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        await self._changed.wait()
+                self._changed.clear()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -208,12 +213,10 @@ class Watcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
 
-    async def _read(self, subscribed: asyncio.Event) -> None:
+    async def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
         async for raw in self._proc.stdout:
             line = raw.decode(errors="replace").rstrip("\n")
-            if "SUBACK" in line:
-                subscribed.set()
             if line.startswith("MSG\t"):
                 _, retained, topic, payload = line.split("\t", 3)
                 self.seen.append(Seen(topic, payload, retained == "1"))

@@ -72,18 +72,23 @@ def parse_command(verb: str, raw: bytes) -> Command:
     if len(raw) > MAX_COMMAND_BYTES:
         raise BadCommand(f"payload is {len(raw)} bytes; commands are at most {MAX_COMMAND_BYTES}")
     model = _MODELS.get(verb)
-    if model is None:
-        raise BadCommand(f"unknown command {verb!r}; known: {', '.join(_MODELS)}")
-    if not raw.strip() and model is PlainCommand:
-        return PlainCommand()
+    unknown = f"unknown command {verb!r}; known: {', '.join(_MODELS)}"
+    if not raw.strip():
+        if model is PlainCommand:
+            return PlainCommand()
+        raise BadCommand(
+            unknown if model is None else "payload is empty; this command needs a JSON body"
+        )
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadCommand(f"payload is not JSON: {exc}") from None
+        raise BadCommand(unknown if model is None else f"payload is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise BadCommand("payload must be a JSON object")
+        raise BadCommand(unknown if model is None else "payload must be a JSON object")
     request_id = data.get("request_id")
     request_id = request_id if isinstance(request_id, str) and len(request_id) <= 64 else None
+    if model is None:
+        raise BadCommand(unknown, request_id)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
