@@ -65,8 +65,7 @@ async def running_bridge(
         broker=BrokerAddress.parse(broker.url),
         gateway=GW,
         bands=bands,
-        backoff_initial_s=0.2,
-        **options,
+        **{"backoff_initial_s": 0.2, **options},
     )
     bridge = Bridge(opts)
     task = asyncio.create_task(bridge.run())

@@ -65,7 +65,7 @@ def test_wrong_credentials_are_refused_by_the_broker_and_the_bridge_exits_in_one
         "--password-file",
         str(password_file(tmp_path, "wrong")),
     )
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "refused" in lines[0], err
