@@ -195,13 +195,17 @@ class Watcher:
         self._reader = asyncio.create_task(self._read())
         # Subscribed once a probe of our own comes back (mosquitto_sub has no ready signal).
         probe = self.pattern.rstrip("#").rstrip("/") + "/_watcher-probe"
-        async with asyncio.timeout(10):
-            while not any(s.topic == probe for s in self.seen):
-                await self.broker.pub(probe, "probe", user=self.user)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.2):
-                        await self._changed.wait()
-                self._changed.clear()
+        try:
+            async with asyncio.timeout(10):
+                while not any(s.topic == probe for s in self.seen):
+                    await self.broker.pub(probe, "probe", user=self.user)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.2):
+                            await self._changed.wait()
+                    self._changed.clear()
+        except BaseException:
+            await self.__aexit__()  # never leave a mosquitto_sub behind
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -32,6 +32,7 @@ log = logging.getLogger("acudevice.bridge")
 Origin = Literal["local", "remote"]
 LEVEL_SCALE = 1000.0  # Pa -> kPa, permille -> fraction
 STATE_PERIOD_S = 1.0
+BAND_PERIOD_S = 0.1  # a band's own telemetry period while running
 
 
 class Outlet(Protocol):
@@ -54,6 +55,8 @@ class AgentSettings:
     broker_grace_s: float = 10.0
     remote_max_s: float = 3600.0
     make_session: Callable[[Program, GatewayDevice], Session] | None = None
+    connecting: asyncio.Semaphore | None = None
+    """Shared by a gateway's agents: a fleet connects a few bands at a time, not all at once."""
 
 
 class BandAgent:
@@ -70,7 +73,7 @@ class BandAgent:
         self._guards: list[asyncio.Task[None]] = []
         self._last: Telemetry | None = None
         self._view: SessionView | None = None
-        self._last_telemetry = 0.0
+        self._next_telemetry = 0.0
         self._last_state = 0.0
         self._state_later: asyncio.TimerHandle | None = None
         self._grace_task: asyncio.Task[None] | None = None
@@ -84,12 +87,15 @@ class BandAgent:
         backoff = backoff or Backoff(0.5, 30.0)
         try:
             while True:
-                device = GatewayDevice(open_transport(self.url))
+                device = None
                 try:
-                    await device.open()
+                    async with self.settings.connecting or contextlib.nullcontext():
+                        device = GatewayDevice(open_transport(self.url))
+                        await device.open()
                 except (DeviceError, TransportError) as exc:
                     log.warning("%s: cannot connect to %s: %s", self.band, self.url, exc)
-                    await device.shutdown()
+                    if device is not None:
+                        await device.shutdown()
                     await asyncio.sleep(backoff.delay())
                     continue
                 backoff.reset()
@@ -130,8 +136,11 @@ class BandAgent:
     def _telemetry(self, sample: Telemetry) -> None:
         self._last = sample
         now = time.monotonic()
-        if now - self._last_telemetry >= 0.95 / self.settings.telemetry_hz:
-            self._last_telemetry = now
+        period = 1.0 / self.settings.telemetry_hz
+        # Due times advance by the period, with half a band period of slack for jitter, so
+        # 10 Hz from a 10 Hz band passes every sample and 2 Hz passes every fifth.
+        if now >= self._next_telemetry - BAND_PERIOD_S / 2:
+            self._next_telemetry = max(self._next_telemetry + period, now - period / 2)
             payload = TelemetryPayload(
                 t_ms=sample.t_ms,
                 measured=sample.measured_level / LEVEL_SCALE,
@@ -147,7 +156,10 @@ class BandAgent:
         self.publish_state()
 
     def publish_state(self, *, force: bool = False) -> None:
-        """Retained state, at most once a second; a change in between goes out at the next slot."""
+        """Retained state, at most once a second; a change in between goes out at the next slot.
+
+        `force` (connects, session start) sends now: a state dropped while the broker was away
+        must not wait for the next change."""
         now = time.monotonic()
         wait = self._last_state + STATE_PERIOD_S - now
         if wait > 0 and not force:
@@ -155,8 +167,7 @@ class BandAgent:
                 loop = asyncio.get_running_loop()
                 self._state_later = loop.call_later(wait, self._state_due)
             return
-        if wait > 0:  # forced inside the period: still never faster than 1 Hz
-            return
+        # Forced: on (re)connect and session start/end, when the last one may not have gone out.
         self._last_state = now
         self.outlet.publish("state", self.band, self.state().model_dump_json(), qos=0, retain=True)
 
@@ -221,6 +232,7 @@ class BandAgent:
         session.on_update = self._on_view
         self.session, self.origin, self.program = session, origin, program
         task = asyncio.create_task(session.run(), name=f"acudevice-bridge-session-{self.band}")
+        task.add_done_callback(_retrieve)  # a failure is reported by _finished or start, not lost
         self._session_task = task
         started = asyncio.create_task(device.started.wait())
         try:
@@ -353,6 +365,11 @@ class BandAgent:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _retrieve(task: asyncio.Task[SessionResult]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _reason(task: asyncio.Task[SessionResult]) -> str:

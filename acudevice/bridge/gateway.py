@@ -42,8 +42,9 @@ from acudevice.store import Journal
 log = logging.getLogger("acudevice.bridge")
 
 OUTBOX = 20_000
-WRITERS = 8
+WRITERS = 8  # aiomqtt warns past 10 concurrent publishes; 8 keeps the socket busy
 KEPT_EVENTS = 200
+CONNECTING = 16
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Bridge:
             broker_grace_s=options.broker_grace_s,
             remote_max_s=options.remote_max_s,
             make_session=self._make_session,
+            connecting=asyncio.Semaphore(CONNECTING),
         )
         self.agents = {
             band: BandAgent(band, url, self, settings) for band, url in options.bands.items()

@@ -140,11 +140,14 @@ async def _start_fleet(instance: object, program: str, runner: asyncio.Task[None
 
     assert isinstance(instance, Bridge)
 
+    slots = asyncio.Semaphore(16)  # a few starts at a time: each is a handful of requests
+
     async def one(band: str) -> None:
         agent = instance.agents[band]
         await agent.connected.wait()
         try:
-            await instance.start_local(band, program)
+            async with slots:
+                await instance.start_local(band, program)
         except StartRefused as exc:
             err.print(f"{band}: {exc}")
 
