@@ -298,10 +298,8 @@ class BandAgent:
     async def _time_limit(self, session: Session) -> None:
         await asyncio.sleep(self.settings.remote_max_s)
         if self.session is session:
-            self._event(
-                "session-finished",
-                detail=f"remote session reached its {self.settings.remote_max_s:g} s limit; stopping",
-            )
+            limit = self.settings.remote_max_s
+            self._event("session-limit", detail=f"remote session reached its {limit:g} s limit")
             session.stop()
 
     # ---------------------------------------------------------------- broker up and down

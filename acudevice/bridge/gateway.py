@@ -102,7 +102,6 @@ class Bridge:
             self._reply,
         )
         self.connected = asyncio.Event()
-        self.fatal: BrokerRefused | None = None
         self._link: MqttLink | None = None
         self._outbox: asyncio.Queue[_Out] = asyncio.Queue(OUTBOX)
         self._kept_events: deque[EventPayload] = deque(maxlen=KEPT_EVENTS)
@@ -187,9 +186,8 @@ class Bridge:
                 async with client.connect() as link:
                     backoff.reset()
                     await self._serve(link)
-            except BrokerRefused as exc:
-                self.fatal = exc
-                raise
+            except BrokerRefused:
+                raise  # the same credentials will not work next time either
             except BrokerError as exc:
                 log.warning("broker %s: %s", o.broker, exc)
             delay = backoff.delay()

@@ -20,6 +20,7 @@ EventKind = Literal[
     "session-started",
     "session-finished",
     "session-refused",
+    "session-limit",
     "fault",
     "vent",
     "comfort",

@@ -6,11 +6,14 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from acudevice.cli.common import build_profile, err, out, reports_errors
+
+if TYPE_CHECKING:  # the bridge (and aiomqtt) load only when the command runs
+    from acudevice.bridge.gateway import Bridge
 
 
 @reports_errors
@@ -115,10 +118,7 @@ def bridge(
             raise typer.Exit(130) from None
 
 
-async def _serve(instance: object, fleet_run: str | None) -> None:
-    from acudevice.bridge.gateway import Bridge
-
-    assert isinstance(instance, Bridge)
+async def _serve(instance: Bridge, fleet_run: str | None) -> None:
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
@@ -127,18 +127,15 @@ async def _serve(instance: object, fleet_run: str | None) -> None:
     runner = asyncio.create_task(instance.run())
     try:
         if fleet_run is not None:
-            await _start_fleet(instance, fleet_run, runner)
+            await _start_fleet(instance, fleet_run)
         await runner
     except asyncio.CancelledError:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
 
 
-async def _start_fleet(instance: object, program: str, runner: asyncio.Task[None]) -> None:
+async def _start_fleet(instance: Bridge, program: str) -> None:
     from acudevice.bridge.band import StartRefused
-    from acudevice.bridge.gateway import Bridge
-
-    assert isinstance(instance, Bridge)
 
     slots = asyncio.Semaphore(16)  # a few starts at a time: each is a handful of requests
 
