@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from acudevice import __version__
-from acudevice.cli import ble, check, conformance, history, programs, run
+from acudevice.cli import ble, check, conformance, export, history, programs, run
 
 app = typer.Typer(
     name="acudevice",
@@ -19,6 +19,7 @@ app.command("check")(check.check)
 app.command("run")(run.run)
 app.command("history")(history.history)
 app.command("report")(history.report)
+app.command("export")(export.export)
 app.command("scan")(ble.scan)
 app.command("pair")(ble.pair)
 app.add_typer(ble.devices_app, name="devices")
