@@ -114,7 +114,7 @@ async def rig(attach: str) -> None:
     await band.start()
     server: HciServer | None = None
     if attach == "tcp":
-        server = HciServer(radio.controller("host"))
+        server = HciServer(radio)
         await server.start(0)
         hci = server.spec
     else:

@@ -45,6 +45,10 @@ class BleakRadioError(BleakError):
     """The HCI transport to the radio could not be opened or stopped answering."""
 
 
+class BleakRadioRefused(BleakRadioError):
+    """The radio answered but refused this host (no room for another, or in use)."""
+
+
 class BleakRadioResetting(BleakRadioError):
     """The radio is being reset (a connect attempt got stuck); its next user reopens it."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from acudevice import __version__
@@ -36,4 +38,7 @@ def _root(
 
 
 def main() -> None:
+    # Bumble logs a failed HCI command with a traceback through Python's last-resort
+    # handler; our errors already say what went wrong in one line.
+    logging.getLogger("bumble").addHandler(logging.NullHandler())
     app(prog_name="acudevice")

@@ -23,6 +23,7 @@ from acudevice.ble.errors import (
     BleakLinkLost,
     BleakPairingFailed,
     BleakRadioError,
+    BleakRadioRefused,
     BleakRadioResetting,
 )
 from acudevice.transport.base import TransportClosed, TransportError
@@ -116,6 +117,12 @@ def translate(exc: BaseException, address: str, label: str, timeout_s: float) ->
         )
     if isinstance(exc, BleakRadioResetting):
         return BleRadioBusy(str(exc), "retrying")
+    if isinstance(exc, BleakRadioRefused):
+        return BleRadioUnavailable(
+            str(exc),
+            "close another program attached to that radio (the simulator serves "
+            "up to 8 hosts at once), or use another adapter",
+        )
     if isinstance(exc, BleakRadioError):
         return BleRadioUnavailable(
             str(exc),
