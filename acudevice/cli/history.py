@@ -36,7 +36,8 @@ def history(
             return
     table = Table(
         title="Sessions",
-        caption=f"symptom: your 0 (none) to 10 (worst) rating before → after; - not rated\n"
+        caption="symptom: your rating before → after the session, 0 (none) to 10 (worst); "
+        "- not rated\n"
         f"journal: {journal.path}",
     )
     columns = ("id", "started", "program", "device", "outcome", "repeats", "peak / cap")
@@ -56,7 +57,7 @@ def history(
             outcome,
             f"{s.repeats_done}/{s.repeats_planned}",
             f"{peak} / {format_level(s.cap_level, s.actuator)}",
-            f"{before}→{after}",
+            "-" if s.rating_before is None and s.rating_after is None else f"{before} → {after}",
         )
     out.print(table)
 

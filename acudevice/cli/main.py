@@ -7,7 +7,19 @@ import logging
 import typer
 
 from acudevice import __version__
-from acudevice.cli import ble, check, conformance, export, history, programs, run
+from acudevice.cli import (
+    ble,
+    check,
+    conformance,
+    export,
+    help_format,
+    history,
+    profile,
+    programs,
+    run,
+)
+
+help_format.install()
 
 app = typer.Typer(
     name="acudevice",
@@ -17,6 +29,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(programs.app, name="programs")
+app.add_typer(profile.app, name="profile")
 app.command("check")(check.check)
 app.command("run")(run.run)
 app.command("history")(history.history)
