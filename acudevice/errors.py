@@ -34,11 +34,9 @@ class NotFoundError(AcuDeviceError):
     """A named program, point or device model does not exist."""
 
 
-class SafetyRefusal(AcuDeviceError):
-    """A plan breaks a hard rule; it is refused, never clamped."""
+class TransportError(AcuDeviceError):
+    """A link could not be opened (bad URL, unreachable port, missing device)."""
 
-    def __init__(self, rule: str, message: str, *, phase: str | None = None) -> None:
-        self.rule = rule
-        self.phase = phase
-        where = f" (phase {phase})" if phase else ""
-        super().__init__(f"[{rule}]{where} {message}")
+
+class TransportClosed(TransportError):
+    """The link is gone: closed by us, by the peer, or lost."""

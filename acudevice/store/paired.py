@@ -1,39 +1,28 @@
-"""Paired bands: a small JSON file in the user data directory.
+"""Paired bands, in the store's SQLite database beside the journal.
 
 Each entry records what pairing learnt (address, alias, model, firmware, serial) and where
-the bond is (the Bumble key store file and this computer's identity address). Writes are
-atomic (a temporary file, fsync, rename) and serialised by a lock file, so two commands
-cannot interleave a read-modify-write. An alias names a band anywhere a device URL is
-expected (`acudevice run nausea-relief --device left-wrist`).
+the bond is (the Bumble key store file and this computer's identity address). SQLite
+serialises writers, so two commands cannot interleave a read-modify-write. An alias names a
+band anywhere a device URL is expected (`acudevice run nausea-relief --device left-wrist`).
+Bands paired by an acudevice that kept them in `devices.json` are imported on first open.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from acudevice.errors import AcuDeviceError, InputError, NotFoundError, Problem
-from acudevice.paths import user_data_dir
+from acudevice.errors import InputError, NotFoundError, Problem
+from acudevice.store.database import StoreError, open_database
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: single-user use, no lock
-    fcntl = None  # type: ignore[assignment]
-
-VERSION = 1
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _ADDRESS_LIKE = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
-
-
-class RegistryError(AcuDeviceError):
-    """The registry file is unreadable; the message says where it is."""
+LEGACY_FILE = "devices.json"
 
 
 class Bond(BaseModel):
@@ -66,13 +55,6 @@ class PairedDevice(BaseModel):
         return self.alias or self.address
 
 
-class _File(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = VERSION
-    devices: list[PairedDevice] = []
-
-
 def check_alias(alias: str) -> str:
     if not _ALIAS.match(alias) or _ADDRESS_LIKE.match(alias):
         raise InputError(
@@ -88,34 +70,45 @@ def check_alias(alias: str) -> str:
     return alias
 
 
-class DeviceRegistry:
+class PairedDevices:
+    """The paired-band table; use as a context manager (it holds a database connection)."""
+
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or user_data_dir() / "devices.json"
+        self._db, self.path = open_database(path)
+        self._import_legacy(self.path.parent / LEGACY_FILE)
+
+    def __enter__(self) -> PairedDevices:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
 
     # ------------------------------------------------------------------ reading
 
-    def _load(self) -> _File:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return _File()
-        except OSError as exc:
-            raise RegistryError(f"cannot read {self.path}: {exc.strerror}") from None
-        try:
-            data = _File.model_validate(json.loads(text))
-        except (ValueError, ValidationError) as exc:
-            raise RegistryError(
-                f"{self.path} is damaged ({type(exc).__name__}); move it aside and pair again"
-            ) from None
-        return data
-
     def all(self) -> list[PairedDevice]:
-        return list(self._load().devices)
+        rows = self._db.execute("SELECT entry FROM paired_devices ORDER BY rowid").fetchall()
+        devices = []
+        for row in rows:
+            try:
+                devices.append(PairedDevice.model_validate_json(row["entry"]))
+            except ValidationError:
+                raise StoreError(
+                    f"{self.path}: a paired-band entry is damaged; forget the band and pair again"
+                ) from None
+        return devices
 
     def find(self, name: str) -> PairedDevice | None:
         """By alias (case-insensitive) or by address."""
         key = name.casefold()
-        for device in self._load().devices:
+        for device in self.all():
             if key in (device.address.casefold(), (device.alias or "").casefold()):
                 return device
         return None
@@ -132,34 +125,32 @@ class DeviceRegistry:
 
     # ------------------------------------------------------------------ writing
 
-    @contextlib.contextmanager
-    def _editing(self) -> Iterator[_File]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "a+b") as lock:
-            if fcntl is not None:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            data = self._load()
-            yield data
-            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as out:
-                out.write(data.model_dump_json(indent=2) + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
+    def _put(self, device: PairedDevice) -> None:
+        self._db.execute(
+            "INSERT INTO paired_devices (address, alias, entry) VALUES (?, ?, ?) "
+            "ON CONFLICT(address) DO UPDATE SET alias=excluded.alias, entry=excluded.entry",
+            (device.address, device.alias, device.model_dump_json()),
+        )
 
     def add(self, device: PairedDevice) -> PairedDevice:
         """Record a pairing; replaces an earlier entry for the same address."""
         if device.alias is not None:
             check_alias(device.alias)
-        with self._editing() as data:
-            others = [d for d in data.devices if d.address.casefold() != device.address.casefold()]
-            if device.alias and any(
-                (d.alias or "").casefold() == device.alias.casefold() for d in others
-            ):
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            clash = self._db.execute(
+                "SELECT address FROM paired_devices WHERE alias = ? AND address != ?",
+                (device.alias, device.address),
+            ).fetchone()
+            if device.alias and clash is not None:
                 raise InputError(
                     [Problem("--alias", "", f"{device.alias!r} already names another band")]
                 )
-            data.devices = [*others, device]
+            self._put(device)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
         return device
 
     def rename(self, old: str, new: str) -> PairedDevice:
@@ -169,15 +160,40 @@ class DeviceRegistry:
         if clash is not None and clash.address != target.address:
             raise InputError([Problem("NEW", "", f"{new!r} already names {clash.address}")])
         renamed = target.model_copy(update={"alias": new})
-        with self._editing() as data:
-            data.devices = [renamed if d.address == target.address else d for d in data.devices]
+        self._put(renamed)
         return renamed
 
     def remove(self, name: str) -> PairedDevice:
         target = self.get(name)
-        with self._editing() as data:
-            data.devices = [d for d in data.devices if d.address != target.address]
+        self._db.execute("DELETE FROM paired_devices WHERE address = ?", (target.address,))
         return target
+
+    def _import_legacy(self, legacy: Path) -> None:
+        """Bands from an older acudevice's JSON file move here once; the file is kept aside."""
+        if not legacy.is_file():
+            return
+        try:
+            data = json.loads(legacy.read_text(encoding="utf-8"))
+            devices = [PairedDevice.model_validate(d) for d in data.get("devices", [])]
+        except (OSError, ValueError, ValidationError, AttributeError):
+            raise StoreError(
+                f"{legacy} is damaged and could not be imported; move it aside and pair again"
+            ) from None
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for device in devices:
+                if (
+                    self._db.execute(
+                        "SELECT 1 FROM paired_devices WHERE address = ?", (device.address,)
+                    ).fetchone()
+                    is None
+                ):
+                    self._put(device)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        legacy.replace(legacy.with_name(legacy.name + ".imported"))
 
 
 def new_entry(
