@@ -75,7 +75,11 @@ class PairedDevices:
 
     def __init__(self, path: Path | None = None) -> None:
         self._db, self.path = open_database(path)
-        self._import_legacy(self.path.parent / LEGACY_FILE)
+        try:
+            self._import_legacy(self.path.parent / LEGACY_FILE)
+        except BaseException:
+            self._db.close()
+            raise
 
     def __enter__(self) -> PairedDevices:
         return self
