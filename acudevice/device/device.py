@@ -209,10 +209,6 @@ class Device:
             raise DeviceError("not connected: use `async with connect(url)`")
         return self._info
 
-    async def refresh_info(self) -> DeviceInfo:
-        self._info = await self._read_info()
-        return self._info
-
     async def set_limits(self, cap_level: int) -> None:
         await self._request(SetLimits(cap_level=cap_level))
 
