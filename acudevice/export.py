@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from acudevice.errors import InputError, Problem
-from acudevice.plan.devices import level_to_surface
+from acudevice.plan.devices import FRACTION_TO_PERMILLE, KPA_TO_PA
 from acudevice.protocol import FirmwareState
 from acudevice.store import Journal, SessionRecord
 
@@ -97,7 +97,8 @@ def _levels(actuator: str, **levels: int | None) -> Row:
     unit, other = ("kpa", "intensity") if actuator == "pressure" else ("intensity", "kpa")
     row: Row = {}
     for name, level in levels.items():
-        row[f"{name}_{unit}"] = None if level is None else level_to_surface(level, actuator)
+        scale = KPA_TO_PA if actuator == "pressure" else FRACTION_TO_PERMILLE
+        row[f"{name}_{unit}"] = None if level is None else level / scale
         row[f"{name}_{other}"] = None
     return row
 

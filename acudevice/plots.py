@@ -1,20 +1,21 @@
-"""Pictures people would rather look at than tables: pressure-time curves."""
+"""Pictures people would rather look at than tables: pressure-time curves.
+
+matplotlib is imported when a picture is drawn, never when this module is imported.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from acudevice.files import atomic_output
 from acudevice.plan.devices import FRACTION_TO_PERMILLE, KPA_TO_PA
 from acudevice.plan.schedule import Schedule
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ def schedule_figure(
     values = [v / scale for _, v in measured]
     near = [ln.level / scale for ln in lines if ln.style != "ceiling"]
     top = max([*levels, *values, *near, 0.01]) * HEADROOM
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(10, 4.8), dpi=110)
     if measured:
         # The plan as a wide pale band, the measurement a thin dark line on top of it:
@@ -116,6 +122,8 @@ def plot_schedule(
 ) -> Path:
     """`schedule_figure` to PNG or SVG by the file's suffix."""
     fig = schedule_figure(schedule, title=title, lines=lines, measured=measured, events=events)
+    import matplotlib.pyplot as plt
+
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower() or "png", bbox_inches="tight")
     plt.close(fig)

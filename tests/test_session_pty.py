@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from acudevice.device import connect
-from acudevice.plan.compiler import compile_program
 from acudevice.protocol import FaultCode, FirmwareState
+from acudevice.safety.compiler import compile_program
 from acudevice.safety.limits import effective_limits
 from acudevice.session.runner import Session
 from acudevice.store import Journal

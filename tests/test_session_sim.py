@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from acudevice.device import Device, RequestRefused
-from acudevice.plan.compiler import compile_program
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import FaultCode, FirmwareState, Result
 from acudevice.protocol.messages import FaultRaised
+from acudevice.safety.compiler import compile_program
 from acudevice.safety.findings import PlanRefused
 from acudevice.safety.limits import effective_limits
 from acudevice.session.runner import Session

@@ -11,6 +11,7 @@ import pytest
 
 from acudevice.protocol import (
     NO_SEGMENT,
+    ActuatorCode,
     Estop,
     FaultCode,
     FaultRaised,
@@ -207,7 +208,11 @@ def test_streaming_targets_rise_no_faster_than_the_rated_ramp() -> None:
 
 def test_vibration_pad_follows_intensity_with_spin_up_lag() -> None:
     schedule = ramp_hold_release(
-        peak_level=600, ramp_ms=2_000, hold_ms=3_000, release_ms=2_000, actuator="vibration"
+        peak_level=600,
+        ramp_ms=2_000,
+        hold_ms=3_000,
+        release_ms=2_000,
+        actuator=ActuatorCode.VIBRATION,
     )
     c = loaded(schedule, model="vibepad-v1")
     c.call(Start())

@@ -36,7 +36,7 @@ from acudevice.protocol import (
     encode,
     frame,
 )
-from acudevice.protocol.schedule import load_requests
+from acudevice.protocol.loading import load_requests
 from simulator.cli import main
 from simulator.client import ramp_hold_release
 

@@ -12,9 +12,14 @@ from acudevice.errors import InputError, Problem
 from acudevice.files import atomic_output
 from acudevice.paths import shipped_profiles_dir
 
-app = typer.Typer(help="Your health profile.", no_args_is_help=True)
+app = typer.Typer(help="Your health profile.", no_args_is_help=True, add_completion=False)
 
 TEMPLATE = "health-profile.toml"
+
+
+@app.callback()
+def _group() -> None:
+    """Your health profile (a group, so that `init` stays a subcommand)."""
 
 
 @app.command("init")
