@@ -41,7 +41,7 @@ def render(view: SessionView) -> Panel:
         table.add_row(
             ch.url,
             f"target {format_level(ch.target_level, view.actuator)}",
-            f"measured {format_level(ch.measured_level, view.actuator)}",
+            f"measured {reading(ch.measured_level, view.actuator)}",
             f"battery {ch.battery_percent} %  {ch.state}",
         )
     progress = Table.grid()
