@@ -309,6 +309,12 @@ class DirectClient:
             self.device.step(self.wall)
             self._collect(self.device.take_output())
 
+    def step(self, steps: int = 1) -> None:
+        """Step device time with the watchdog's wall clock held where `wall` is."""
+        for _ in range(steps):
+            self.device.step(self.wall)
+            self._collect(self.device.take_output())
+
     def advance_until(self, predicate: Callable[[DirectClient], bool], *, limit_s: float) -> float:
         """Step until `predicate` holds; device seconds taken. `AssertionError` past the limit."""
         start = self.device.now_ms

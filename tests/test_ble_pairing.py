@@ -10,7 +10,7 @@ import pytest
 from bleak import BleakScanner
 from bleak.exc import BleakGATTProtocolError, BleakGATTProtocolErrorCode
 
-from acudevice.ble import BumbleClient, BumbleScanner, radios
+from acudevice.ble import BumbleScanner, radios
 from acudevice.ble.errors import BleNotPaired, BlePairingRefused
 from acudevice.device import pairing
 from acudevice.protocol import (
@@ -116,9 +116,10 @@ async def test_a_just_works_bond_encrypts_but_does_not_authorise_control() -> No
     # Bumble calls any paired link "authenticated"; the band checks the key's MITM flag.
     async with ble_rig() as rig, raw_client(rig) as client:
         await client.pair()  # no passkey source: Just Works
-        backend = client._backend
-        assert isinstance(backend, BumbleClient)
-        assert backend.connection.is_encrypted and backend.connection.authenticated
+        [link] = rig.band.device.connections.values()  # the band's side of this link
+        assert link.is_encrypted and link.authenticated, (
+            "Bumble: any paired link is 'authenticated'"
+        )
         await client.start_notify(BLE_EVENTS_UUID, lambda _c, _d: None)
         with pytest.raises(BleakGATTProtocolError) as refused:
             await client.write_gatt_char(BLE_CONTROL_UUID, HELLO, response=True)

@@ -70,3 +70,4 @@ def test_every_listed_command_loads_and_has_help(tmp_path: Path) -> None:
         command = load_command(name)
         assert command.name == name
         assert command.help or command.callback.__doc__  # type: ignore[union-attr]
+        assert "install_completion" not in {p.name for p in command.params}, name

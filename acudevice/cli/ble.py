@@ -39,6 +39,8 @@ HciOption = Annotated[
 devices_app = typer.Typer(
     help="Paired bands: list them (no subcommand), rename or forget one.",
     invoke_without_command=True,
+    add_completion=False,
+    rich_markup_mode=None,
 )
 
 
