@@ -12,7 +12,9 @@ from acudevice.errors import InputError, Problem
 from acudevice.files import atomic_output
 from acudevice.paths import shipped_profiles_dir
 
-app = typer.Typer(help="Your health profile.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Your health profile.", no_args_is_help=True, add_completion=False, rich_markup_mode=None
+)
 
 TEMPLATE = "health-profile.toml"
 
