@@ -68,3 +68,8 @@ async def test_mosquitto_pub_stop_ends_a_running_session_and_the_band_vents(brok
         )
         assert payload(vented)["state"] == "IDLE"
         assert bridge.agents["left"].session is None
+        # Telemetry at 10 Hz, state (retained) at most once a second.
+        stamps = [payload(s)["ts"] for s in watch.on(topic("left", "state"))]
+        assert len(stamps) >= 2
+        assert all(b - a >= 0.95 for a, b in zip(stamps, stamps[1:], strict=False))
+        assert len(watch.on(topic("left", "telemetry"))) > 3 * len(stamps)

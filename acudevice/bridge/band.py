@@ -110,7 +110,7 @@ class BandAgent:
         self.connected.set()
         self.availability()
         self._event("band-connected", detail=f"{device.info.model} at {self.url}")
-        self.publish_state(force=True)
+        self.publish_state()
         try:
             async for item in device.stream():
                 if isinstance(item, Telemetry):
@@ -155,19 +155,15 @@ class BandAgent:
             )
         self.publish_state()
 
-    def publish_state(self, *, force: bool = False) -> None:
-        """Retained state, at most once a second; a change in between goes out at the next slot.
-
-        `force` (connects, session start) sends now: a state dropped while the broker was away
-        must not wait for the next change."""
+    def publish_state(self) -> None:
+        """Retained state, at most once a second; a change in between goes out at the next slot."""
         now = time.monotonic()
         wait = self._last_state + STATE_PERIOD_S - now
-        if wait > 0 and not force:
+        if wait > 0:
             if self._state_later is None:
                 loop = asyncio.get_running_loop()
                 self._state_later = loop.call_later(wait, self._state_due)
             return
-        # Forced: on (re)connect and session start/end, when the last one may not have gone out.
         self._last_state = now
         self.outlet.publish("state", self.band, self.state().model_dump_json(), qos=0, retain=True)
 
@@ -256,7 +252,7 @@ class BandAgent:
             if not self.broker_up:
                 self.broker_lost()
         task.add_done_callback(lambda t: self._finished(t, program, origin))
-        self.publish_state(force=True)
+        self.publish_state()
 
     def _finished(
         self, task: asyncio.Task[SessionResult], program: Program, origin: Origin

@@ -238,7 +238,7 @@ class Bridge:
         """Everything retained, again: after a reconnect the broker may have lost it."""
         for agent in self.agents.values():
             agent.availability()
-            agent.publish_state(force=True)
+            agent.publish_state()
         if self.options.ha_discovery:
             self._discovery()
 
