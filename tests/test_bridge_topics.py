@@ -41,7 +41,9 @@ async def test_retained_status_availability_and_state_have_the_documented_payloa
         )
         assert bridge.agents["left"].connected.is_set()
     # A clean shutdown says offline itself: a clean DISCONNECT discards the will.
-    assert (await broker.retained(f"acudevice/{GW}/status"))[f"acudevice/{GW}/status"] == "offline"
+    after = await broker.retained(f"acudevice/{GW}/#")
+    assert after[f"acudevice/{GW}/status"] == "offline"
+    assert after[topic("left", "availability")] == "offline"
 
 
 async def test_mosquitto_pub_stop_ends_a_running_session_and_the_band_vents(broker: Broker) -> None:

@@ -212,6 +212,9 @@ class Bridge:
             with contextlib.suppress(BrokerError, TimeoutError):
                 async with asyncio.timeout(2):
                     await self._drain()
+                    for band in self.agents:  # the bands go with us: their links close next
+                        topic = self.topics.band(band, "availability")
+                        await link.publish(topic, "offline", qos=1, retain=True)
                     await link.publish(self.topics.status, "offline", qos=1, retain=True)
             raise
         finally:

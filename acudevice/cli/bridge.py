@@ -113,6 +113,7 @@ def bridge(
         )
         try:
             asyncio.run(_serve(instance, fleet_run))
+            err.print("bridge stopped: bands told to stop; status offline published")
         except KeyboardInterrupt:
             err.print("bridge stopped: bands told to stop; status offline published")
             raise typer.Exit(130) from None
