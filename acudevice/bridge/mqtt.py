@@ -8,6 +8,7 @@ never at module level, so `acudevice --help` does not pay for it.
 from __future__ import annotations
 
 import contextlib
+import math
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -97,8 +98,10 @@ class MqttLink:
     async def publish(
         self, topic: str, payload: str | bytes, *, qos: int = 0, retain: bool = False
     ) -> None:
+        # No deadline of aiomqtt's own: it costs a task per message, and the bridge cancels
+        # its writers when the connection drops, so nothing waits forever.
         with _translated():
-            await self._client.publish(topic, payload, qos=qos, retain=retain)
+            await self._client.publish(topic, payload, qos=qos, retain=retain, timeout=math.inf)
 
     async def subscribe(self, topic: str, *, qos: int = 1) -> None:
         with _translated():
