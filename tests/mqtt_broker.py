@@ -35,6 +35,62 @@ def need_mosquitto() -> None:
         pytest.skip(message)
 
 
+def make_certificates(directory: Path) -> Path:
+    """A throwaway CA and a server certificate for 127.0.0.1, made with openssl; the CA's path."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    )
+    return directory / "ca.crt"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,7 +99,12 @@ def free_port() -> int:
 
 class Broker:
     def __init__(
-        self, directory: Path, *, users: dict[str, str] | None = None, acl: str | None = None
+        self,
+        directory: Path,
+        *,
+        users: dict[str, str] | None = None,
+        acl: str | None = None,
+        tls: bool = False,
     ) -> None:
         need_mosquitto()
         self.dir = directory
@@ -76,12 +137,17 @@ class Broker:
             (self.dir / "acl").write_text(acl)
             (self.dir / "acl").chmod(0o600)
             lines.append(f"acl_file {self.dir / 'acl'}")
+        self.ca: Path | None = None
+        if tls:
+            self.ca = make_certificates(self.dir)
+            lines += [f"cafile {self.ca}", f"certfile {self.dir / 'server.crt'}"]
+            lines.append(f"keyfile {self.dir / 'server.key'}")
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n")
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.ca else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -118,7 +184,8 @@ class Broker:
 
     def args(self, user: str | None) -> list[str]:
         auth = ["-u", user, "-P", self.users[user]] if user else []
-        return ["-h", "127.0.0.1", "-p", str(self.port), *auth]
+        tls = ["--cafile", str(self.ca)] if self.ca else []
+        return ["-h", "127.0.0.1", "-p", str(self.port), *auth, *tls]
 
     async def pub(
         self, topic: str, payload: str | bytes, *, retain: bool = False, user: str | None = None

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from acudevice.bridge.acl import acl_text
+from acudevice.bridge.mqtt import BrokerAddress, BrokerError, MqttClient
+from tests.bridge_helpers import running_bridge, topic
 from tests.mqtt_broker import Broker, Watcher
 
 pytestmark = pytest.mark.mqtt
@@ -101,3 +103,23 @@ async def test_the_acl_keeps_a_gateway_inside_its_own_prefix(
         "topic write acudevice/+/+/cmd/start"
         not in acl_text(["gw-a"]).split("user homeassistant")[1].split("user operator")[0]
     )
+
+
+async def test_mqtts_with_the_gateways_ca_connects_and_without_it_is_refused(
+    tmp_path: Path,
+) -> None:
+    broker = Broker(tmp_path / "tls", tls=True)
+    broker.start()
+    try:
+        assert broker.ca is not None
+        async with (
+            running_bridge(broker, {"left": "sim://?speed=10"}, ca_file=broker.ca),
+            Watcher(broker, "acudevice/gw1/#") as watch,  # mosquitto_sub over TLS too
+        ):
+            await watch.wait_for(lambda s: s.topic == topic("left", "state"))
+        stranger = MqttClient(BrokerAddress.parse(broker.url), client_id="no-ca", timeout_s=5)
+        with pytest.raises(BrokerError, match=r"(?i)certificate"):
+            async with stranger.connect():
+                pass
+    finally:
+        broker.stop()
