@@ -76,3 +76,28 @@ async def test_mosquitto_pub_stop_ends_a_running_session_and_the_band_vents(brok
         assert len(stamps) >= 2
         assert all(b - a >= 0.95 for a, b in pairwise(stamps))
         assert len(watch.on(topic("left", "telemetry"))) > 3 * len(stamps)
+
+
+async def test_too_strong_over_mqtt_lowers_the_cap_at_once_and_says_so(broker: Broker) -> None:
+    async with (
+        running_bridge(
+            broker, {"left": "sim://?speed=10&seed=5"}, allow_remote_start=True
+        ) as bridge,
+        Watcher(broker, f"acudevice/{GW}/#") as watch,
+    ):
+        assert (await command(broker, watch, "left", "start", start_body(LONG, "t1"), "t1"))[
+            "status"
+        ] == "ok"
+        await watch.wait_for(lambda s: s.topic == topic("left", "state") and payload(s)["cap"])
+        cap = bridge.agents["left"].state().cap
+        assert cap is not None
+        reply = await command(broker, watch, "left", "too-strong", '{"request_id": "ts1"}', "ts1")
+        assert reply["status"] == "ok"
+        comfort = await watch.wait_for(
+            lambda s: s.topic == topic("left", "events") and payload(s)["event"] == "comfort"
+        )
+        assert "lowered" in payload(comfort)["detail"]
+        lowered = await watch.wait_for(
+            lambda s: s.topic == topic("left", "state") and (payload(s)["cap"] or cap) < cap
+        )
+        assert payload(lowered)["session"] == "running"

@@ -73,6 +73,7 @@ class BandAgent:
         self._guards: list[asyncio.Task[None]] = []
         self._last: Telemetry | None = None
         self._view: SessionView | None = None
+        self._cap_seen: int | None = None
         self._next_telemetry = 0.0
         self._last_state = 0.0
         self._state_later: asyncio.TimerHandle | None = None
@@ -265,12 +266,6 @@ class BandAgent:
         else:
             result = task.result()
             outcome, detail = result.outcome, result.detail
-            if result.comfort_level is not None:
-                self._event(
-                    "comfort",
-                    program=program.name,
-                    detail=f"comfort maximum now {result.comfort_level / LEVEL_SCALE:g}",
-                )
         self._clear_session()
         self._event(
             "session-finished", program=program.name, origin=origin, outcome=outcome, detail=detail
@@ -285,10 +280,17 @@ class BandAgent:
         if self.device is not None:
             self.device.lent = False
         self.session, self.origin, self.program, self._view = None, None, None, None
+        self._cap_seen = None
         self._session_task = None
 
     def _on_view(self, view: SessionView) -> None:
-        self._view = view
+        before = self._cap_seen if self._cap_seen is not None else view.cap_level
+        self._view, self._cap_seen = view, view.cap_level  # the session mutates one view
+        if view.cap_level < before:  # a "too strong": said at once, and remembered for the point
+            unit = "kPa" if view.actuator == "pressure" else ""
+            level = f"{view.cap_level / LEVEL_SCALE:g} {unit}".strip()
+            program = self.program.name if self.program else None
+            self._event("comfort", program=program, detail=f"too strong: lowered to {level}")
         self.publish_state()
 
     async def _time_limit(self, session: Session) -> None:
