@@ -147,3 +147,5 @@ def test_config_file_and_flags(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="ID=URL"):
         parse_devices(["sim://?seed=1", "sim://?seed=1"], "--device")
     assert BridgeFile().devices == []
+    with pytest.raises(InputError, match=r"--device: 'sim://\?speed=fast'"):
+        parse_devices(["sim://?speed=fast"], "--device")  # fails at start, not in a retry loop

@@ -20,12 +20,13 @@ from acudevice.bridge.backoff import Backoff
 from acudevice.bridge.lending import GatewayDevice
 from acudevice.bridge.payloads import EventKind, EventPayload, StatePayload, TelemetryPayload
 from acudevice.device import Device, DeviceDisconnected, DeviceError
+from acudevice.device.addresses import open_device_transport
 from acudevice.plan.program import Program
 from acudevice.protocol import FirmwareState
 from acudevice.protocol.messages import FaultRaised, Telemetry, VentFinished
 from acudevice.session.model import SessionRefused, SessionResult, SessionView
 from acudevice.session.runner import Session
-from acudevice.transport import TransportError, open_transport
+from acudevice.transport import TransportError
 
 log = logging.getLogger("acudevice.bridge")
 
@@ -91,7 +92,7 @@ class BandAgent:
                 device = None
                 try:
                     async with self.settings.connecting or contextlib.nullcontext():
-                        device = GatewayDevice(open_transport(self.url))
+                        device = GatewayDevice(open_device_transport(self.url))
                         await device.open()
                 except (DeviceError, TransportError) as exc:
                     log.warning("%s: cannot connect to %s: %s", self.band, self.url, exc)

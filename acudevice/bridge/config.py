@@ -20,10 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from acudevice.bridge.gateway import BridgeOptions
 from acudevice.bridge.mqtt import BrokerAddress, Credentials
 from acudevice.bridge.topics import band_id_for, check_segment
-from acudevice.errors import InputError, Problem
+from acudevice.device.addresses import open_device_transport
+from acudevice.errors import AcuDeviceError, InputError, Problem
 from acudevice.files import problems_from_validation, read_toml
 from acudevice.paths import user_config_dir
 from acudevice.safety.profile import HealthProfile
+from acudevice.transport import TransportError
 
 MAX_PASSWORD_FILE = 4096
 MAX_FLEET = 5000
@@ -100,6 +102,10 @@ def parse_devices(specs: list[str], source: str) -> dict[str, str]:
         if not sep or "://" in band:
             band, url = band_id_for(spec), spec
         check_segment(band, f"{source} {spec!r}: band id")
+        try:  # a URL that can never work fails now, in one line, not in a retry loop
+            open_device_transport(url)
+        except (TransportError, AcuDeviceError) as exc:
+            raise InputError([Problem(source, "", f"{spec!r}: {exc}")]) from None
         if band in bands:
             raise InputError(
                 [
