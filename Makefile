@@ -36,11 +36,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# The MQTT tests run a real Mosquitto broker (Debian packages); install it when missing.
+# The MQTT tests run a real Mosquitto broker (Debian packages), and make TLS certificates
+# with openssl; install them when missing.
 mosquitto:
-	@command -v mosquitto >/dev/null && command -v mosquitto_pub >/dev/null || { \
-	  echo "installing mosquitto and mosquitto-clients (needs root)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients; }
+	@command -v mosquitto >/dev/null && command -v mosquitto_pub >/dev/null && command -v openssl >/dev/null || { \
+	  echo "installing mosquitto, mosquitto-clients and openssl (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients openssl; }
 
 test: lint typecheck mosquitto
 	$(BIN)/pytest
