@@ -55,15 +55,22 @@ class SimDevice:
         self.serial = f"SIM-{seed:08d}"[:32]
         self.plant = self._make_plant()
         self.sensor = self._make_sensor()
+        self.sensor.offset += self.faults.offset * 1000.0  # kPa or fraction -> level
+        self.sensor.drift_rate_per_s = self.faults.drift_per_min * 1000.0 / 60.0
+        self.check_sensor = self._make_sensor("check") if self.model.agreement_level else None
         self.battery = Battery(self.model.battery, battery)
         self.now_ms = 0
         self.first_start_ms: int | None = None
         self._down_until_ms: int | None = None
         self._brownout_done = False
         self._timed_faults = (
-            self.faults.stuck_after_ms is not None or self.faults.brownout_after_ms is not None
+            self.faults.stuck_after_ms is not None
+            or self.faults.brownout_after_ms is not None
+            or self.faults.valve_stuck_after_ms is not None
         )
         self.reboots = 0
+        self.true_peak = 0.0
+        """Highest true plant level so far: what a campaign checks against the cap."""
         self.firmware = self._boot(brownout=False)
 
     def _make_plant(self) -> Plant:
@@ -72,7 +79,8 @@ class SimDevice:
             return Motor(physics)
         return Bladder(physics, self.model.hardware_max_level)
 
-    def _make_sensor(self) -> Sensor:
+    def _make_sensor(self, channel: str = "main") -> Sensor:
+        """A sensor with its own calibration and noise; faults are applied by the caller."""
         physics = self.model.physics
         if isinstance(physics, MotorPhysics):
             noise, offset_max, span = (
@@ -83,16 +91,15 @@ class SimDevice:
         else:
             noise, offset_max = physics.sensor_noise_pa, physics.sensor_offset_pa
             span = physics.sensor_range_pa
-        calibration = _unit_interval(f"offset:{self.seed}") * 2.0 - 1.0
-        sensor = Sensor(
+        key = "" if channel == "main" else f"{channel}:"
+        calibration = _unit_interval(f"offset:{key}{self.seed}") * 2.0 - 1.0
+        return Sensor(
             noise=noise,
             offset=calibration * offset_max,
             resolution=self.model.resolution_level,
             span=span,
-            seed=self.seed,
+            seed=self.seed if channel == "main" else f"{channel}:{self.seed}",
         )
-        sensor.drift_rate_per_s = self.faults.drift_per_min * 1000.0 / 60.0
-        return sensor
 
     def _boot(self, *, brownout: bool) -> Firmware:
         return Firmware(
@@ -102,6 +109,7 @@ class SimDevice:
             time_scale=self.time_scale,
             telemetry_factor=self.telemetry_factor,
             brownout=brownout,
+            ignore_limits=self.faults.ignore_limits,
         )
 
     # ------------------------------------------------------------ Board, for the firmware
@@ -109,12 +117,18 @@ class SimDevice:
     def read_level(self) -> int:
         return self.sensor.read(self.plant.level)
 
+    def read_check_level(self) -> int | None:
+        check = self.check_sensor
+        return None if check is None else check.read(self.plant.level)
+
     def battery_charge(self) -> float:
         return self.battery.charge
 
     def new_run(self, run: int) -> None:
         """Each run gets its own noise stream, so idle time before it changes nothing."""
         self.sensor.reseed(f"{self.seed}:run:{run}")
+        if self.check_sensor is not None:
+            self.check_sensor.reseed(f"check:{self.seed}:run:{run}")
         if self.first_start_ms is None:
             self.first_start_ms = self.now_ms
 
@@ -163,6 +177,8 @@ class SimDevice:
                 self.reboots += 1
                 self.firmware = self._boot(brownout=True)
         drive = self.plant.step(_DT_S, actuation)
+        if self.plant.level > self.true_peak:
+            self.true_peak = self.plant.level
         if self.sensor.drift_rate_per_s:
             self.sensor.advance(_DT_S)
         self.battery.drain(
@@ -176,6 +192,9 @@ class SimDevice:
         stuck = self.faults.stuck_after_ms
         if stuck is not None and since_start >= stuck:
             self.plant.drive_stuck = True
+        valve = self.faults.valve_stuck_after_ms
+        if valve is not None and since_start >= valve:
+            self.plant.valve_stuck = True
         brownout = self.faults.brownout_after_ms
         if brownout is not None and not self._brownout_done and since_start >= brownout:
             self._brownout_done = True

@@ -32,7 +32,14 @@ from acudevice.protocol import (
 )
 from simulator.control import PressureController, SetpointLimiter, VibrationController
 from simulator.models import SimModel
-from simulator.monitors import OverLevel, RiseWhileUndriven, ZeroAtRest, sensor_plausible
+from simulator.monitors import (
+    OverLevel,
+    ReleaseWithoutFall,
+    RiseWhileUndriven,
+    SensorAgreement,
+    ZeroAtRest,
+    sensor_plausible,
+)
 from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
 from simulator.player import Plan, Player
 from simulator.upload import Upload
@@ -45,12 +52,20 @@ this tick of device time; the watchdog and the over-level limit are checked ever
 ACTIVE_TELEMETRY_MS = 100
 QUIET_TELEMETRY_MS = 1000
 _ACTIVE = frozenset({S.RUNNING, S.PAUSED, S.VENTING, S.FAULT})
+_NEEDS_SERVICE = frozenset(
+    {FaultCode.STUCK_PUMP, FaultCode.VENT_TIMEOUT, FaultCode.STUCK_VALVE, FaultCode.SENSOR_MISMATCH}
+)
+"""Faults of the hardware itself: STOP does not clear them."""
 
 
 class Board(Protocol):
     """The firmware's hardware abstraction: what the simulated device provides."""
 
     def read_level(self) -> int: ...
+
+    def read_check_level(self) -> int | None:
+        """The second, independent sensor (None when the model has one sensor)."""
+        ...
 
     def battery_charge(self) -> float: ...
 
@@ -84,6 +99,7 @@ class Firmware:
         time_scale: int,
         telemetry_factor: int = 1,
         brownout: bool = False,
+        ignore_limits: bool = False,
     ) -> None:
         self.model = model
         self.board = board
@@ -99,6 +115,11 @@ class Firmware:
         self._lowest_plausible = -model.tolerance_level
         self.rise = RiseWhileUndriven(model)
         self.zero = ZeroAtRest(model)
+        self.agreement = SensorAgreement(model)
+        self.release_check = ReleaseWithoutFall(model)
+        self.ignore_limits = ignore_limits
+        """Test-only broken firmware (fault `ignore-limits`): SET_LIMITS is acknowledged and
+        ignored. Never set outside a campaign's proof that it can fail."""
         self.outbox: list[bytes] = []
         """Encoded events and telemetry waiting to be sent, oldest first."""
         self.now_ms = 0
@@ -113,6 +134,7 @@ class Firmware:
         self.stream: Stream | None = None
         self.target = 0.0
         self.measured = board.read_level()
+        self.check_measured = board.read_check_level()
         self.actuation: Actuation = VENT_ACTUATION
         self.run_count = 0
         self.last_request_wall: float | None = None
@@ -220,7 +242,7 @@ class Firmware:
 
     def fault_cleared(self) -> bool:
         """STOP in FAULT: is the cause gone? A stuck driver or a failed vent needs service."""
-        if self.fault in (FaultCode.STUCK_PUMP, FaultCode.VENT_TIMEOUT):
+        if self.fault in _NEEDS_SERVICE:
             return False
         if self.board.battery_charge() < self.model.battery.fault_pct:
             return False
@@ -241,6 +263,7 @@ class Firmware:
     def step(self, dt_ms: int, wall: float) -> Actuation:
         self.now_ms += dt_ms
         self.measured = self.board.read_level()
+        self.check_measured = self.board.read_check_level()
         if self.state is not S.FAULT:
             self._check_safety(wall)
         state = self.state
@@ -264,9 +287,9 @@ class Firmware:
         return self.actuation
 
     def _check_safety(self, wall: float) -> None:
-        """Every step: watchdog, plausibility, over-level. Every 100 ms: the rest."""
+        """Every step: watchdog, sensor agreement, plausibility, over-level on either
+        sensor. Every 100 ms: the rest."""
         state = self.state
-        code = FaultCode.NONE
         if (
             (state is S.RUNNING or state is S.PAUSED)
             and self.last_request_wall is not None
@@ -274,9 +297,18 @@ class Firmware:
         ):
             self.raise_fault(FaultCode.WATCHDOG, Reason.WATCHDOG)
             return
-        if self.measured < self._lowest_plausible:
+        measured = self.measured
+        highest = measured
+        check = self.check_measured
+        code = FaultCode.NONE
+        if check is not None:
+            highest = max(measured, check)
+            code = self.agreement.compare(measured, check, self.now_ms)
+        if code is not FaultCode.NONE:
+            pass
+        elif measured < self._lowest_plausible:
             code = FaultCode.SENSOR_FAULT
-        elif self.measured > self.over_level.limit:
+        elif highest > self.over_level.limit:
             code = FaultCode.OVER_PRESSURE
         elif self.now_ms % SUPERVISOR_MS == 0:
             if self.board.battery_charge() < self._battery_fault_pct:
@@ -291,6 +323,10 @@ class Firmware:
         self.over_level.refresh(now)
         undriven = self.actuation.power and now - self._last_driven_ms > SUPERVISOR_MS
         code = self.rise.sample(self.measured, undriven=undriven)
+        if code is FaultCode.NONE:
+            act = self.actuation
+            releasing = act.release >= 0.5 and (act.drive == 0.0 or not act.power)
+            code = self.release_check.sample(self.measured, releasing=releasing, now_ms=now)
         if code is FaultCode.NONE:
             at_rest = self.state in (S.IDLE, S.LOADED)
             code = self.zero.check(self.measured, at_rest=at_rest, now_ms=now)

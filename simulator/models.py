@@ -14,7 +14,7 @@ from typing import Literal
 
 from acudevice.plan.devices import PressureDevice, VibrationDevice
 from acudevice.plan.library import load_device
-from acudevice.protocol import Capabilities
+from acudevice.protocol import Capabilities, SafetyCapabilities
 
 FIRMWARE_VERSION = "sim-1.0"
 DEFAULT_MODEL = "wristband-p1"
@@ -95,12 +95,28 @@ class SimModel:
     """A vent that has not reached `vented_level` by then is a VENT_TIMEOUT fault."""
     physics: PneumaticPhysics | MotorPhysics
     battery: BatteryPhysics
+    agreement_level: int | None = None
+    """A second, independent sensor: readings further apart than this are a fault."""
     firmware_version: str = FIRMWARE_VERSION
 
     @property
     def capabilities(self) -> Capabilities:
         kind = Capabilities.PRESSURE if self.actuator == "pressure" else Capabilities.VIBRATION
         return kind | Capabilities.SCHEDULE_MEMORY | Capabilities.STREAMING
+
+    @property
+    def safety(self) -> SafetyCapabilities:
+        """The single-fault defences this firmware runs (INFO `safety`)."""
+        bits = (
+            SafetyCapabilities.ZERO_CHECK
+            | SafetyCapabilities.OVER_LEVEL_CUTOFF
+            | SafetyCapabilities.STUCK_DRIVE_CHECK
+        )
+        if self.actuator == "pressure":
+            bits |= SafetyCapabilities.STUCK_VALVE_CHECK
+        if self.agreement_level is not None:
+            bits |= SafetyCapabilities.DUAL_SENSOR
+        return bits
 
 
 def _pressure_model(device: PressureDevice) -> SimModel:
@@ -123,6 +139,11 @@ def _pressure_model(device: PressureDevice) -> SimModel:
         vent_deadline_s=device.vent_time_s,
         physics=physics,
         battery=BatteryPhysics(),
+        agreement_level=(
+            None
+            if device.sensor_agreement_kpa is None
+            else round(device.sensor_agreement_kpa * 1000)
+        ),
     )
 
 

@@ -30,12 +30,15 @@ class Actuation(NamedTuple):
 
 IDLE_ACTUATION = Actuation()
 VENT_ACTUATION = Actuation(vent=True)
-SAFE_ACTUATION = Actuation(vent=True, power=False)
+SAFE_ACTUATION = Actuation(release=1.0, vent=True, power=False)
+"""A fault: actuator power cut, and both vent paths (dump and bleed valve) open, so one
+stuck valve still leaves a way out."""
 
 
 class Plant(Protocol):
     level: float
     drive_stuck: bool
+    valve_stuck: bool
 
     def step(self, dt: float, actuation: Actuation) -> float:
         """Advance by `dt` seconds; returns the drive actually applied (0..1)."""
@@ -56,6 +59,8 @@ class Bladder:
         self.relief_pa = hardware_max_pa * (1 + physics.relief_margin)
         self.level = 0.0
         self.drive_stuck = False
+        self.valve_stuck = False
+        """The bleed valve is stuck shut; the dump valve is a separate, working path."""
 
     def effective_drive(self, actuation: Actuation) -> float:
         if not actuation.power:
@@ -67,7 +72,7 @@ class Bladder:
     def step(self, dt: float, actuation: Actuation) -> float:
         ph = self.physics
         duty = self.effective_drive(actuation)
-        release = min(max(actuation.release, 0.0), 1.0)
+        release = 0.0 if self.valve_stuck else min(max(actuation.release, 0.0), 1.0)
         inflow = duty * ph.pump_rate_pa_s
         k = duty * ph.pump_rate_pa_s / ph.pump_stall_pa + ph.leak_per_s
         k += release / ph.bleed_tau_s
@@ -88,6 +93,8 @@ class Motor:
         self.physics = physics
         self.level = 0.0
         self.drive_stuck = False
+        self.valve_stuck = False
+        """A motor has no valve; kept for the common interface."""
 
     def effective_drive(self, actuation: Actuation) -> float:
         if not actuation.power:

@@ -129,6 +129,7 @@ def _info(fw: Firmware, request: Request[Any]) -> Message:
         model=fw.model.name,
         firmware_version=fw.model.firmware_version,
         serial=fw.serial,
+        safety=fw.model.safety,
     )
 
 
@@ -159,7 +160,8 @@ def _set_limits(fw: Firmware, request: Request[Any]) -> Message:
     in_session = fw.state in (S.LOADED, S.RUNNING, S.PAUSED)
     if in_session and request.cap_level > fw.active_cap:
         return _ack(request, Result.BAD_STATE)
-    fw.set_cap(request.cap_level)
+    if not fw.ignore_limits:
+        fw.set_cap(request.cap_level)
     fw.limits_set = True
     return _ack(request, Result.OK)
 

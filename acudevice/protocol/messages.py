@@ -27,6 +27,7 @@ from acudevice.protocol.codes import (
     PhaseCode,
     Reason,
     Result,
+    SafetyCapabilities,
     ShapeCode,
     TelemetryCode,
     TelemetryFlags,
@@ -120,6 +121,8 @@ class InfoResponse(TypedResponse):
     model: Text
     firmware_version: Text
     serial: Text
+    safety: Annotated[SafetyCapabilities, FlagBits, Wire.U8] = SafetyCapabilities(0)
+    """Single-fault defences the firmware runs (appended last: older fields keep offsets)."""
 
 
 class StatusResponse(TypedResponse):
