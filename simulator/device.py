@@ -1,13 +1,22 @@
 """One simulated device: firmware on a board with a plant, a sensor and a battery.
 
 `SimDevice` is synchronous and deterministic: `handle(payload, wall)` answers a request,
-`step(wall)` advances device time by `DT_MS`, and `take_output()` collects the events and
-telemetry produced. A clock (`simulator.clock`) decides when to step; tests may step it
-directly. `wall` is only used by the firmware's watchdog.
+`step(wall)` advances device time to the next event, and `take_output()` collects the
+events and telemetry produced. A clock (`simulator.clock`) decides when to step; tests may
+step it directly. `wall` is only used by the firmware's watchdog.
+
+Event-driven time: between two events the actuation is constant and the plant is solved
+exactly, so the device jumps from event to event instead of taking fixed small steps. The
+events are the firmware's control tick (`TICK_MS`), segment boundaries, fault onsets, the
+end of a brown-out, and the moment a safety threshold the firmware watches (over-level on
+either sensor, sensor disagreement) would be crossed; near such a crossing the device
+steps by `CHECK_MS`, the rate at which a real firmware samples its sensors. The model is
+the same at every speed; only how fast wall time passes differs.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -20,9 +29,10 @@ from simulator.models import MotorPhysics, SimModel, load_model
 from simulator.plant import Actuation, Bladder, Motor, Plant
 from simulator.sensor import Sensor
 
-DT_MS = 10
-"""The control step: 10 ms of device time."""
-_DT_S = DT_MS / 1000.0
+TICK_MS = 100
+"""The firmware's control tick, and the longest step the device takes while anything moves."""
+CHECK_MS = 10
+"""The shortest step: a firmware samples its sensors this often near a safety threshold."""
 BROWNOUT_MS = 300
 """How long the supply stays too low before the firmware reboots."""
 _POWERLESS = Actuation(vent=True, power=False)
@@ -63,11 +73,10 @@ class SimDevice:
         self.first_start_ms: int | None = None
         self._down_until_ms: int | None = None
         self._brownout_done = False
-        self._timed_faults = (
-            self.faults.stuck_after_ms is not None
-            or self.faults.brownout_after_ms is not None
-            or self.faults.valve_stuck_after_ms is not None
-        )
+        faults = self.faults
+        onsets = (faults.stuck_after_ms, faults.valve_stuck_after_ms, faults.brownout_after_ms)
+        self._onsets = tuple(ms for ms in onsets if ms is not None)
+        self._timed_faults = bool(self._onsets)
         self.reboots = 0
         self.true_peak = 0.0
         """Highest true plant level so far: what a campaign checks against the cap."""
@@ -154,7 +163,9 @@ class SimDevice:
     def handle(self, payload: bytes, wall: float) -> bytes | None:
         if not self.powered:
             return None
-        return requests.handle(self.firmware, payload, wall)
+        response = requests.handle(self.firmware, payload, wall)
+        self.firmware.react()
+        return response
 
     @property
     def has_output(self) -> bool:
@@ -163,27 +174,72 @@ class SimDevice:
     def take_output(self) -> list[bytes]:
         return self.firmware.take_outbox() if self.powered else []
 
-    def step(self, wall: float) -> None:
-        self.now_ms += DT_MS
-        if self._timed_faults:
-            self._device_faults()
-        if self.powered:
-            actuation = self.firmware.step(DT_MS, wall)
-        else:
-            actuation = _POWERLESS
-            assert self._down_until_ms is not None
-            if self.now_ms >= self._down_until_ms:
-                self._down_until_ms = None
-                self.reboots += 1
-                self.firmware = self._boot(brownout=True)
-        drive = self.plant.step(_DT_S, actuation)
+    def next_event_ms(self, until_ms: int | None = None) -> int:
+        """Device time of the next event (never later than `until_ms`, always later than now)."""
+        now = self.now_ms
+        fw = self.firmware
+        nxt = now + TICK_MS - (now - fw.tick_origin_ms) % TICK_MS
+        if until_ms is not None and until_ms < nxt:
+            nxt = until_ms
+        if self._timed_faults and self.first_start_ms is not None:
+            for onset in self._onsets:
+                at = self.first_start_ms + onset
+                if now < at < nxt:
+                    nxt = at
+        if self._down_until_ms is not None:
+            return max(min(nxt, self._down_until_ms), now + 1)
+        boundary = fw.ms_to_boundary()
+        if boundary is not None and 0 < boundary < nxt - now:
+            nxt = now + boundary
+        if fw.state is not FirmwareState.FAULT:
+            nxt = min(nxt, self._safety_event_ms(nxt))
+        return max(nxt, now + 1)
+
+    def _safety_event_ms(self, nxt: int) -> int:
+        """When a threshold the firmware checks at every sample would be crossed before
+        `nxt`: `CHECK_MS` after now at the earliest, as a firmware sampling that often."""
+        now = self.now_ms
+        fw = self.firmware
+        main, check = self.sensor, self.check_sensor
+        span_s = (nxt - now) / 1000.0
+        bias = main.offset + main.drift + max(main.drift_rate_per_s * span_s, 0.0)
+        if check is not None:
+            bias = max(bias, check.offset)
+            if main.drift_rate_per_s:  # the two sensors drifting apart
+                apart = main.offset + main.drift - check.offset
+                rate = main.drift_rate_per_s
+                room = (fw.agreement.agreement - apart * (1 if rate > 0 else -1)) / abs(rate)
+                if room * 1000.0 < nxt - now:
+                    nxt = now + max(math.ceil(room * 1000.0), CHECK_MS)
+        limit = fw.over_level.limit - bias
+        seconds = self.plant.seconds_to_reach(limit, fw.actuation)
+        if seconds * 1000.0 < nxt - now:
+            nxt = now + max(math.ceil(seconds * 1000.0), CHECK_MS)
+        return nxt
+
+    def step(self, wall: float, until_ms: int | None = None) -> int:
+        """Advance to the next event (or to `until_ms` if sooner); returns the ms taken."""
+        dt_ms = self.next_event_ms(until_ms) - self.now_ms
+        dt = dt_ms / 1000.0
+        actuation = self.firmware.actuation if self.powered else _POWERLESS
+        drive = self.plant.step(dt, actuation)
         if self.plant.level > self.true_peak:
             self.true_peak = self.plant.level
         if self.sensor.drift_rate_per_s:
-            self.sensor.advance(_DT_S)
+            self.sensor.advance(dt)
         self.battery.drain(
-            _DT_S, self.firmware.state is not FirmwareState.IDLE, drive, actuation.release > 0.0
+            dt, self.firmware.state is not FirmwareState.IDLE, drive, actuation.release > 0.0
         )
+        self.now_ms += dt_ms
+        if self._timed_faults:
+            self._device_faults()
+        if self.powered:
+            self.firmware.step(dt_ms, wall)
+        elif self._down_until_ms is not None and self.now_ms >= self._down_until_ms:
+            self._down_until_ms = None
+            self.reboots += 1
+            self.firmware = self._boot(brownout=True)
+        return dt_ms
 
     def _device_faults(self) -> None:
         if self.first_start_ms is None:
@@ -208,8 +264,9 @@ class SimDevice:
         pass as the firmware does; pass a fixed value to hold the watchdog still.
         """
         out: list[bytes] = []
-        for _ in range(round(seconds * 1000 / DT_MS)):
-            self.step(self.now_ms / 1000.0 if wall is None else wall)
+        end = self.now_ms + round(seconds * 1000)
+        while self.now_ms < end:
+            self.step(self.now_ms / 1000.0 if wall is None else wall, end)
             out += self.take_output()
         return out
 

@@ -4,8 +4,10 @@ It follows `docs/protocol.md` sections 5, 6 and 9. The firmware sees the world o
 its `Board` (sensor reading, battery gauge); it returns an `Actuation` each step and never
 reads the plant's true level. Requests are decoded and dispatched by `simulator.requests`.
 
-Time: `step(dt_ms, wall)` advances device time by `dt_ms`; schedule playback, ramps, vent
-deadlines and telemetry run on device time. The watchdog alone counts `wall` seconds (the
+Time: `step(dt_ms, wall)` advances device time by `dt_ms` (the device calls it at every
+event: the 100 ms control tick, a segment boundary, a safety threshold about to be crossed;
+`dt_ms=0` right after a request, so the new state drives the actuator at once); schedule
+playback, ramps, vent deadlines and telemetry run on device time. The watchdog alone counts `wall` seconds (the
 host's clock), so an accelerated simulation does not starve it (docs/simulator.md).
 """
 
@@ -47,8 +49,9 @@ from simulator.upload import Upload
 S = FirmwareState
 WATCHDOG_S = 3.0
 SUPERVISOR_MS = 100
-"""The slower safety checks (battery, stuck drive, sensor at rest, vent deadline) run on
-this tick of device time; the watchdog and the over-level limit are checked every step."""
+"""The control tick. The slower safety checks (battery, stuck drive, stuck valve, sensor at
+rest, vent deadline) run on it; the watchdog, the sensor agreement and the over-level limit
+are checked at every event, and the device makes an event of every crossing of those."""
 ACTIVE_TELEMETRY_MS = 100
 QUIET_TELEMETRY_MS = 1000
 _ACTIVE = frozenset({S.RUNNING, S.PAUSED, S.VENTING, S.FAULT})
@@ -147,6 +150,9 @@ class Firmware:
         self._vent_since_ms: int | None = None
         self._dump_since_ms: int | None = None
         self._last_driven_ms = -SUPERVISOR_MS
+        self.tick_origin_ms = 0
+        """Control ticks fall on this plus whole ticks: a run's timing is relative to its START,
+        so it is the same whatever the device time the START arrived at."""
         if brownout:
             self.raise_fault(FaultCode.BROWNOUT, Reason.BOOT)
 
@@ -182,6 +188,13 @@ class Firmware:
             return NO_SEGMENT
         return self.player.index
 
+    def ms_to_boundary(self) -> int | None:
+        """Device ms until the playing segment ends, if a schedule is playing."""
+        player = self.player
+        if player is None or self.state is not S.RUNNING:
+            return None
+        return player.ms_to_boundary()
+
     @property
     def elapsed_ms(self) -> int:
         return self.player.elapsed_ms if self.player is not None else 0
@@ -196,6 +209,7 @@ class Firmware:
         assert self.plan is not None
         self.run_count += 1
         self.board.new_run(self.run_count)
+        self.tick_origin_ms = self.now_ms
         self.player = Player(self.plan)
         self.setpoint.reset(0.0)
         self.transition(S.RUNNING, Reason.HOST_REQUEST)
@@ -205,6 +219,7 @@ class Firmware:
         if self.stream is None:
             self.run_count += 1
             self.board.new_run(self.run_count)
+            self.tick_origin_ms = self.now_ms
             self.setpoint.reset(0.0)
         self.stream = Stream(self.setpoint.level, level, ramp_ms, self.now_ms)
         if self.state is not S.RUNNING:
@@ -266,6 +281,16 @@ class Firmware:
         self.check_measured = self.board.read_check_level()
         if self.state is not S.FAULT:
             self._check_safety(wall)
+        self._actuate(dt_ms)
+        self._telemetry()
+        return self.actuation
+
+    def react(self) -> None:
+        """After a request: the new state drives the actuator at once, not at the next tick.
+        No time passes and nothing is read, so a request that changes nothing changes nothing."""
+        self._actuate(0)
+
+    def _actuate(self, dt_ms: int) -> None:
         state = self.state
         if state is S.RUNNING:
             self._run(dt_ms)
@@ -283,8 +308,6 @@ class Firmware:
             self.actuation = VENT_ACTUATION
         if self.actuation.drive > 0.0:
             self._last_driven_ms = self.now_ms
-        self._telemetry()
-        return self.actuation
 
     def _check_safety(self, wall: float) -> None:
         """Every step: watchdog, sensor agreement, plausibility, over-level on either
@@ -310,7 +333,7 @@ class Firmware:
             code = FaultCode.SENSOR_FAULT
         elif highest > self.over_level.limit:
             code = FaultCode.OVER_PRESSURE
-        elif self.now_ms % SUPERVISOR_MS == 0:
+        elif (self.now_ms - self.tick_origin_ms) % SUPERVISOR_MS == 0:
             if self.board.battery_charge() < self._battery_fault_pct:
                 self.raise_fault(FaultCode.LOW_BATTERY, Reason.LOW_BATTERY)
                 return

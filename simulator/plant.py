@@ -46,6 +46,11 @@ class Plant(Protocol):
 
     def effective_drive(self, actuation: Actuation) -> float: ...
 
+    def seconds_to_reach(self, level: float, actuation: Actuation) -> float:
+        """Device seconds until the level rises to `level` under this actuation (0 if it is
+        there already, `inf` if it never gets there): an event the firmware must not miss."""
+        ...
+
 
 class Bladder:
     """Pump in, leak + bleed valve + dump valve + relief valve out.
@@ -69,7 +74,8 @@ class Bladder:
             return 1.0
         return min(max(actuation.drive, 0.0), 1.0)
 
-    def step(self, dt: float, actuation: Actuation) -> float:
+    def _flows(self, actuation: Actuation) -> tuple[float, float, float]:
+        """(duty, equilibrium, k) of dP/dt = k (equilibrium - P) under this actuation."""
         ph = self.physics
         duty = self.effective_drive(actuation)
         release = 0.0 if self.valve_stuck else min(max(actuation.release, 0.0), 1.0)
@@ -81,9 +87,16 @@ class Bladder:
         if self.level > self.relief_pa:
             inflow += self.relief_pa / ph.relief_tau_s
             k += 1.0 / ph.relief_tau_s
-        equilibrium = inflow / k
+        return duty, inflow / k, k
+
+    def step(self, dt: float, actuation: Actuation) -> float:
+        duty, equilibrium, k = self._flows(actuation)
         self.level = max(equilibrium + (self.level - equilibrium) * math.exp(-k * dt), 0.0)
         return duty
+
+    def seconds_to_reach(self, level: float, actuation: Actuation) -> float:
+        _, equilibrium, k = self._flows(actuation)
+        return _first_order_time(self.level, equilibrium, k, level)
 
 
 class Motor:
@@ -105,7 +118,7 @@ class Motor:
             return 0.0
         return min(max(actuation.drive, 0.0), 1.0)
 
-    def step(self, dt: float, actuation: Actuation) -> float:
+    def _lag(self, actuation: Actuation) -> tuple[float, float, float]:
         ph = self.physics
         drive = self.effective_drive(actuation)
         goal = drive * 1000.0
@@ -115,5 +128,22 @@ class Motor:
             tau = ph.brake_tau_s
         else:
             tau = ph.spin_down_tau_s
+        return drive, goal, tau
+
+    def step(self, dt: float, actuation: Actuation) -> float:
+        drive, goal, tau = self._lag(actuation)
         self.level = goal + (self.level - goal) * math.exp(-dt / tau)
         return drive
+
+    def seconds_to_reach(self, level: float, actuation: Actuation) -> float:
+        _, goal, tau = self._lag(actuation)
+        return _first_order_time(self.level, goal, 1.0 / tau, level)
+
+
+def _first_order_time(now: float, equilibrium: float, k: float, level: float) -> float:
+    """When P(t) = eq + (now - eq) exp(-k t) first reaches `level` from below."""
+    if now >= level:
+        return 0.0
+    if equilibrium <= level:
+        return math.inf
+    return math.log((equilibrium - now) / (equilibrium - level)) / k

@@ -56,6 +56,12 @@ class Player:
             return float(self.plan.segments[-1].to_level)
         return self.plan.segments[self.index].level_at(self.elapsed_ms)
 
+    def ms_to_boundary(self) -> int | None:
+        """Device ms until the current segment ends (None when done): an event."""
+        if self.index >= self._count:
+            return None
+        return self.plan.segments[self.index].end_ms - self.elapsed_ms
+
     def advance(self, dt_ms: int) -> tuple[int, ...]:
         """Move the clock on; return indices of segments that began (not index 0)."""
         self.elapsed_ms += dt_ms

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from acudevice.protocol import FaultCode, SafetyCapabilities
+from acudevice.device import RequestRefused
+from acudevice.protocol import FaultCode, Result, SafetyCapabilities
 from acudevice.safety.profile import HealthProfile
 from acudevice.session.runner import Session
 from tests.session_helpers import NAUSEA, Watch, connector, simulated
@@ -51,7 +52,15 @@ async def run_with(fault: str, seed: int) -> tuple[str, str, float]:
             on_update=Watch(),
             connect_fn=connector(sim),
         )
-        result = await runner.run()
+        try:
+            result = await runner.run()
+        except RequestRefused as refused:
+            # A fault present at boot (an offset): the band refuses the session before it
+            # starts, and STATUS names the fault.
+            assert refused.result is Result.FAULTED, refused
+            async with connector(sim)(url) as device:
+                status = await device.status()
+            return "faulted", f"refused at start: {status.fault.name}", sim.device.true_peak
         assert result.cap_level == CAP_KPA * 1000
         return result.outcome, result.detail or "", sim.device.true_peak
 
