@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from acudevice.protocol import FirmwareState, Reason
@@ -80,6 +81,10 @@ class SimDevice:
         self.reboots = 0
         self.true_peak = 0.0
         """Highest true plant level so far: what a campaign checks against the cap."""
+        self.observer: Callable[[SimDevice], None] | None = None
+        """Called after every event (a campaign's probe of the true level); None: nothing."""
+        self.request_observer: Callable[[bytes], None] | None = None
+        """Called with every payload the powered device receives, before it is handled."""
         self.firmware = self._boot(brownout=False)
 
     def _make_plant(self) -> Plant:
@@ -163,6 +168,8 @@ class SimDevice:
     def handle(self, payload: bytes, wall: float) -> bytes | None:
         if not self.powered:
             return None
+        if self.request_observer is not None:
+            self.request_observer(payload)
         response = requests.handle(self.firmware, payload, wall)
         self.firmware.react()
         return response
@@ -239,6 +246,8 @@ class SimDevice:
             self._down_until_ms = None
             self.reboots += 1
             self.firmware = self._boot(brownout=True)
+        if self.observer is not None:
+            self.observer(self)
         return dt_ms
 
     def _device_faults(self) -> None:
