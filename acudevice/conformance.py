@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from acudevice.device import Device, DeviceError
+from acudevice.device.addresses import open_device_transport
+from acudevice.device.loading import schedule_load_requests
 from acudevice.plan.devices import PressureDevice, VibrationDevice
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import (
@@ -41,13 +43,11 @@ from acudevice.protocol import (
     frame,
 )
 from acudevice.protocol.messages import FaultRaised, Telemetry, VentFinished, VentStarted
-from acudevice.protocol.schedule import load_requests
 from acudevice.safety.rules import (
     EMERGENCY_VENT_TO_KPA,
     EMERGENCY_VENT_WITHIN_S,
     WATCHDOG_TIMEOUT_S,
 )
-from acudevice.transport import open_transport
 
 WATCHDOG_MARGIN_S = 0.75
 UNKNOWN_OPCODE = 0x7E
@@ -70,7 +70,7 @@ def expect(condition: bool, message: str) -> None:
 
 
 def _device(url: str, *, heartbeats: bool = True) -> Device:
-    return Device(open_transport(url), heartbeat_interval_s=1.0 if heartbeats else None)
+    return Device(open_device_transport(url), heartbeat_interval_s=1.0 if heartbeats else None)
 
 
 def _result_of(response: object) -> Result:
@@ -195,7 +195,7 @@ async def check_busy_device_refuses_a_second_program(url: str) -> str:
         schedule = _pressure_schedule([(10_000, 4_000), (10_000, 4_000), (10_000, 0)], 10_000)
         await _load(device, schedule)
         await device.start()
-        first, *_ = load_requests(schedule)
+        first, *_ = schedule_load_requests(schedule)
         await _refused(device, first, Result.BAD_STATE)
         await _refused(device, Start(), Result.BAD_STATE)
         await device.estop()
@@ -203,7 +203,7 @@ async def check_busy_device_refuses_a_second_program(url: str) -> str:
 
 
 async def check_stop_and_estop_before_hello(url: str) -> str:
-    transport = open_transport(url)
+    transport = open_device_transport(url)
     device = Device(transport, heartbeat_interval_s=None)
     await device.link.open()
     try:
@@ -360,6 +360,83 @@ async def check_single_fault_defences(url: str) -> str:
         return "+".join(b.name or "" for b in info.safety) or "none required"
 
 
+async def check_ramp_limit_refused_not_slowed(url: str) -> str:
+    async with _device(url) as device:
+        info = await device.link.request(Info(), deadline_s=2.0)
+        expect(isinstance(info, InfoResponse), "INFO was not answered with an InfoResponse")
+        assert isinstance(info, InfoResponse)
+        limit, hw = info.ramp_limit_per_s, info.hardware_max_level
+        if limit >= hw:
+            raise CheckFailed("skip: the ramp limit is above the hardware maximum")
+        pressure = device.info.device_model.actuator == "pressure"
+        await device.set_limits(hw)
+        begin = LoadBegin(
+            actuator=ActuatorCode.PRESSURE if pressure else ActuatorCode.VIBRATION,
+            segment_count=1,
+            total_ms=1000,
+            cap_level=hw,
+            frequency_dhz=0 if pressure else 1200,
+        )
+        segment = LoadSegment(
+            index=0,
+            duration_ms=1000,
+            from_level=0,
+            to_level=limit + 1,
+            shape=ShapeCode.LINEAR,
+            phase=PhaseCode.RAMP,
+            phase_index=0,
+            repeat=0,
+        )
+        await _refused(device, begin, Result.OK)
+        await _refused(device, segment, Result.INVALID_PARAMETER)
+        await _refused(device, begin, Result.OK)
+        await _refused(device, segment.model_copy(update={"to_level": limit}), Result.OK)
+        await device.stop()
+        return f"INFO ramp limit {limit}/s; {limit + 1}/s refused, {limit}/s accepted"
+
+
+async def check_hello_starts_a_fresh_session(url: str) -> str:
+    async with _device(url) as device:
+        hw = device.info.hardware_max_level
+        await device.set_limits(hw // 2)
+        await _refused(device, Hello(min_version=1, max_version=PROTOCOL_VERSION), Result.OK)
+        begin = LoadBegin(
+            actuator=ActuatorCode.PRESSURE
+            if device.info.device_model.actuator == "pressure"
+            else ActuatorCode.VIBRATION,
+            segment_count=1,
+            total_ms=1000,
+            cap_level=hw // 4,
+            frequency_dhz=0 if device.info.device_model.actuator == "pressure" else 1200,
+        )
+        await _refused(device, begin, Result.LIMITS_NOT_SET)
+        return "LOAD_BEGIN after a new HELLO refused until SET_LIMITS"
+
+
+async def check_lower_cap_limits_the_target_at_once(url: str) -> str:
+    async with _device(url) as device:
+        if device.info.device_model.actuator != "pressure":
+            raise CheckFailed("skip: pressure devices only")
+        schedule = _pressure_schedule([(4_000, 8_000), (60_000, 8_000), (4_000, 0)], 10_000)
+        await _load(device, schedule)
+        await device.start()
+        deadline = time.monotonic() + _wall_for(device, 10)
+        while (await device.status()).target_level < 6_000:
+            expect(time.monotonic() < deadline, "the target never reached 6 kPa")
+            await asyncio.sleep(0.05)
+        await device.set_limits(3_000)
+        status = await device.status()
+        await device.estop()
+        while (await device.status()).state != FirmwareState.IDLE:  # leave it vented
+            expect(time.monotonic() < deadline + _wall_for(device, 15), "never vented")
+            await asyncio.sleep(0.05)
+        expect(
+            status.target_level <= status.active_cap == 3_000,
+            f"target {status.target_level} above the new cap {status.active_cap} after its Ack",
+        )
+        return f"target {status.target_level} Pa right after SET_LIMITS 3000"
+
+
 CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
     ("version negotiation", check_version_negotiation),
     ("unknown opcode", check_unknown_opcode),
@@ -368,6 +445,9 @@ CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
     ("busy device refuses a second program", check_busy_device_refuses_a_second_program),
     ("stop and estop before hello", check_stop_and_estop_before_hello),
     ("bad frames ignored, stream resynchronised", check_bad_frames_ignored_and_resynchronised),
+    ("ramp limit in INFO, steeper segment refused", check_ramp_limit_refused_not_slowed),
+    ("hello starts a fresh session", check_hello_starts_a_fresh_session),
+    ("lower cap limits the target at once", check_lower_cap_limits_the_target_at_once),
     ("estop vent time", check_estop_vent_time),
     ("watchdog vents without heartbeats", check_watchdog_vents_without_heartbeats),
 ]

@@ -34,7 +34,8 @@ from acudevice.protocol import (
     encode,
     try_decode,
 )
-from acudevice.protocol.fields import Wire, wire_layout
+from acudevice.protocol.codec import wire_layout
+from acudevice.protocol.fields import Wire
 from acudevice.protocol.vectors import SAMPLES
 
 pytestmark = pytest.mark.unit
@@ -162,8 +163,8 @@ def test_out_of_range_field_is_refused_at_construction_and_at_decode(
     for field, field_wire in wire_layout(cls):
         if field == name:
             break
-        if field_wire is Wire.STR:  # u8 length, then the sample's own UTF-8 bytes
-            offset += 1 + len(getattr(message, field).encode())
+        if field_wire is Wire.STR:  # fields after a string (INFO's ramp limit) move with it
+            offset += 1 + len(getattr(message, field).encode("utf-8"))
         else:
             offset += SIZE[field_wire]
     payload = bytearray(encode(message, seq))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
+from acudevice.device.addresses import open_device_transport
 from acudevice.device.errors import (
     DeviceDisconnected,
     DeviceError,
@@ -24,10 +25,11 @@ from acudevice.device.errors import (
     RequestRefused,
 )
 from acudevice.device.link import Link, reap
+from acudevice.device.loading import schedule_load_requests
 from acudevice.errors import NotFoundError
 from acudevice.plan.devices import PressureDevice, VibrationDevice, format_level
 from acudevice.plan.library import load_device
-from acudevice.plan.schedule import Schedule
+from acudevice.plan.schedule import Schedule, Segment, Shape
 from acudevice.protocol import (
     MAX_PROTOCOL_VERSION,
     MIN_PROTOCOL_VERSION,
@@ -51,10 +53,9 @@ from acudevice.protocol import (
     Stop,
 )
 from acudevice.protocol.messages import Event, Telemetry
-from acudevice.protocol.schedule import load_requests
 from acudevice.safety.findings import Finding, PlanRefused
 from acudevice.safety.rules import HEARTBEAT_INTERVAL_S, RuleId
-from acudevice.transport import Transport, open_transport
+from acudevice.transport import Transport
 
 log = logging.getLogger("acudevice.device")
 
@@ -70,6 +71,14 @@ _ADVICE = {
 }
 
 
+def too_steep(segment: Segment, ramp_limit_per_s: int) -> bool:
+    """The firmware's own test (docs/protocol.md "Segments"), in whole numbers."""
+    change = abs(segment.to_level - segment.from_level)
+    if segment.shape is Shape.STEP:
+        return change > 0
+    return change * 1000 > ramp_limit_per_s * segment.duration_ms
+
+
 @dataclass(frozen=True)
 class DeviceInfo:
     url: str
@@ -82,6 +91,8 @@ class DeviceInfo:
     battery_percent: int
     time_scale: int
     device_model: PressureDevice | VibrationDevice
+    ramp_limit_per_s: int
+    """The steepest segment the firmware accepts (INFO); steeper ones it refuses."""
 
 
 class Device:
@@ -200,16 +211,13 @@ class Device:
             battery_percent=info.battery_percent,
             time_scale=info.time_scale,
             device_model=model,
+            ramp_limit_per_s=info.ramp_limit_per_s,
         )
 
     @property
     def info(self) -> DeviceInfo:
         if self._info is None:
             raise DeviceError("not connected: use `async with connect(url)`")
-        return self._info
-
-    async def refresh_info(self) -> DeviceInfo:
-        self._info = await self._read_info()
         return self._info
 
     async def set_limits(self, cap_level: int) -> None:
@@ -244,9 +252,21 @@ class Device:
                     ),
                 )
             )
+        limit = self.info.ramp_limit_per_s
+        steep = [i for i, s in enumerate(schedule.segments) if too_steep(s, limit)]
+        if steep:
+            refusals.append(
+                Finding(
+                    rule=RuleId.DEVICE_RAMP_RATE,
+                    message=(
+                        f"segment {steep[0]} is steeper than {self.info.model} follows "
+                        f"({format_level(limit, schedule.actuator)}/s, from its INFO)"
+                    ),
+                )
+            )
         if refusals:
             raise PlanRefused(refusals)
-        for request in load_requests(schedule):
+        for request in schedule_load_requests(schedule):
             await self._request(request)
 
     async def start(self) -> float:
@@ -296,5 +316,8 @@ class Device:
 
 
 def connect(url: str, **options: Any) -> Device:
-    """A Device for `url` (sim://, serial://, tcp://, ble://); open it with `async with`."""
-    return Device(open_transport(url), **options)
+    """A Device for a URL (sim://, serial://, tcp://, ble://) or a paired band's alias.
+
+    Open it with `async with`.
+    """
+    return Device(open_device_transport(url), **options)

@@ -42,14 +42,6 @@ class Phase(BaseModel):
     )
     label: str | None = None
 
-    @property
-    def has_target(self) -> bool:
-        return (
-            self.target_kpa is not None
-            or self.target_fraction is not None
-            or self.target_intensity is not None
-        )
-
     @model_validator(mode="after")
     def _one_target(self) -> Phase:
         given = [

@@ -104,7 +104,7 @@ class HelloResponse(TypedResponse):
 
 
 class InfoResponse(TypedResponse):
-    """What the device is: capabilities, hardware maximum, clock speed, identity."""
+    """What the device is: capabilities, hardware maximum, clock speed, identity, ramp limit."""
 
     opcode: ClassVar[Opcode] = Opcode.INFO
 
@@ -121,6 +121,12 @@ class InfoResponse(TypedResponse):
     model: Text
     firmware_version: Text
     serial: Text
+    ramp_limit_per_s: Annotated[
+        int,
+        Strict(),
+        Field(ge=1, le=0xFFFF, description="Pa/s or ‰/s; steeper segments are refused"),
+        Wire.U16,
+    ]
     safety: Annotated[SafetyCapabilities, FlagBits, Wire.U8] = SafetyCapabilities(0)
     """Single-fault defences the firmware runs (appended last: older fields keep offsets)."""
 
