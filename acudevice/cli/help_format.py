@@ -7,10 +7,12 @@ that text; `tests/test_cli_help.py` fails if they move or the output regresses.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 from typer.core import TyperArgument, TyperOption
+
+if TYPE_CHECKING:
+    import click
 
 _WORDS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "bool": ""}
 
@@ -41,6 +43,7 @@ def _argument_usage(self: TyperArgument) -> str:
 
 
 def install() -> None:
+    """Replace Typer's hooks (once; again is harmless)."""
     patches: dict[tuple[type[Any], str], Any] = {
         (TyperOption, "display_type_rich"): _option_type,
         (TyperArgument, "display_type_rich"): _argument_type,

@@ -14,9 +14,6 @@ import typer
 from typer.core import TyperGroup
 
 from acudevice import __version__
-from acudevice.cli import help_format
-
-help_format.install()
 
 # name: (module under acudevice.cli, attribute, one-line help shown by `acudevice --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -36,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 def load_command(name: str) -> Any:
     """Import the command's module now, and build its click command."""
+    from acudevice.cli import help_format
+
+    help_format.install()  # the root help has no typed values; only commands need it
     module_name, attribute, _ = COMMANDS[name]
     module = importlib.import_module(f"acudevice.cli.{module_name}")
     target: Any = getattr(module, attribute)
