@@ -14,7 +14,6 @@ host's clock), so an accelerated simulation does not starve it (docs/simulator.m
 from __future__ import annotations
 
 from enum import Enum
-from typing import Protocol
 
 from acudevice.protocol import (
     NO_SEGMENT,
@@ -32,6 +31,7 @@ from acudevice.protocol import (
     VentStarted,
     encode,
 )
+from simulator.board import Board
 from simulator.control import PressureController, SetpointLimiter, VibrationController
 from simulator.models import SimModel
 from simulator.monitors import (
@@ -43,7 +43,7 @@ from simulator.monitors import (
     sensor_plausible,
 )
 from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
-from simulator.player import Plan, Player
+from simulator.player import Plan, Player, Stream
 from simulator.upload import Upload
 
 S = FirmwareState
@@ -61,35 +61,9 @@ _NEEDS_SERVICE = frozenset(
 """Faults of the hardware itself: STOP does not clear them."""
 
 
-class Board(Protocol):
-    """The firmware's hardware abstraction: what the simulated device provides."""
-
-    def read_level(self) -> int: ...
-
-    def read_check_level(self) -> int | None:
-        """The second, independent sensor (None when the model has one sensor)."""
-        ...
-
-    def battery_charge(self) -> float: ...
-
-    def new_run(self, run: int) -> None: ...
-
-
 class VentKind(Enum):
     GRACEFUL = "graceful"  # controlled ramp down, then the dump valve for the last bit
     DUMP = "dump"  # dump valve open now
-
-
-class Stream:
-    """A SET_TARGET ramp: from `start` to `goal` over `ramp_ms` of device time."""
-
-    def __init__(self, start: float, goal: int, ramp_ms: int, now_ms: int) -> None:
-        self.start, self.goal, self.ramp_ms, self.t0 = start, goal, ramp_ms, now_ms
-
-    def level(self, now_ms: int) -> float:
-        if self.ramp_ms <= 0 or now_ms >= self.t0 + self.ramp_ms:
-            return float(self.goal)
-        return self.start + (self.goal - self.start) * (now_ms - self.t0) / self.ramp_ms
 
 
 class Firmware:
