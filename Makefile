@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 OUT := demo-output
 
-.PHONY: install demo test lint typecheck unit bench clean mosquitto
+.PHONY: install demo test lint typecheck unit bench campaign clean mosquitto
 
 # Debian's python3 ships without ensurepip; install the venv module when it is missing.
 $(BIN)/python:
@@ -45,6 +45,11 @@ mosquitto:
 
 test: lint typecheck mosquitto
 	$(BIN)/pytest
+
+# The full safety campaign: 10,000 seeded sessions under every simulator fault, judged on
+# the true plant level (docs/simulator.md). `make test` runs a small one.
+campaign: install
+	$(BIN)/acudevice-sim campaign --runs 10000 --seed 0 --png campaign.png
 
 bench: install mosquitto
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

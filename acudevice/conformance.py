@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from acudevice.device import Device, DeviceError
 from acudevice.device.addresses import open_device_transport
 from acudevice.device.loading import schedule_load_requests
+from acudevice.plan.devices import PressureDevice, VibrationDevice
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import (
     PROTOCOL_VERSION,
@@ -33,6 +34,7 @@ from acudevice.protocol import (
     PhaseCode,
     Reason,
     Result,
+    SafetyCapabilities,
     SetLimits,
     ShapeCode,
     Start,
@@ -329,6 +331,35 @@ async def check_bad_frames_ignored_and_resynchronised(url: str) -> str:
         return "garbage and a bad-CRC frame dropped unanswered; next frame answered"
 
 
+def required_safety(model: PressureDevice | VibrationDevice) -> SafetyCapabilities:
+    """The single-fault defences a device of this model must run (docs/safety.md)."""
+    bits = (
+        SafetyCapabilities.ZERO_CHECK
+        | SafetyCapabilities.OVER_LEVEL_CUTOFF
+        | SafetyCapabilities.STUCK_DRIVE_CHECK
+    )
+    if isinstance(model, PressureDevice):
+        bits |= SafetyCapabilities.STUCK_VALVE_CHECK
+        if model.sensor_agreement_kpa is not None:
+            bits |= SafetyCapabilities.DUAL_SENSOR
+    return bits
+
+
+async def check_single_fault_defences(url: str) -> str:
+    async with _device(url) as device:
+        info = await device.link.request(Info(), deadline_s=2.0)
+        expect(isinstance(info, InfoResponse), f"INFO answered {info!r}")
+        assert isinstance(info, InfoResponse)
+        wanted = required_safety(device.info.device_model)
+        missing = wanted & ~info.safety
+        expect(
+            not missing,
+            f"INFO safety lacks {'+'.join(b.name or '' for b in missing)} "
+            f"that model {info.model} requires",
+        )
+        return "+".join(b.name or "" for b in info.safety) or "none required"
+
+
 async def check_ramp_limit_refused_not_slowed(url: str) -> str:
     async with _device(url) as device:
         info = await device.link.request(Info(), deadline_s=2.0)
@@ -409,6 +440,7 @@ async def check_lower_cap_limits_the_target_at_once(url: str) -> str:
 CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
     ("version negotiation", check_version_negotiation),
     ("unknown opcode", check_unknown_opcode),
+    ("single-fault defences advertised", check_single_fault_defences),
     ("cap refusals", check_cap_refusals),
     ("busy device refuses a second program", check_busy_device_refuses_a_second_program),
     ("stop and estop before hello", check_stop_and_estop_before_hello),

@@ -1,11 +1,16 @@
-"""How fast the simulator runs the nausea-relief shape at speed=max; prints, asserts nothing.
+"""Real-time factor of the simulator, through the path `acudevice run` takes; prints figures.
 
     .venv/bin/python bench/sim_speed.py [runs]
 
-The schedule is the classic shape (30 s ramp to 12 kPa, 60 s hold, 30 s release, four
-times: 8 minutes). Two figures: the whole path (`sim://` transport, framing, codec, the
-host decoding every telemetry sample) and the device model alone (stepping a `SimDevice`
-with no transport). The real-time factor is device seconds per wall second.
+- end to end: nausea-relief (480 s) through `Session` with a journal on
+  `sim://?speed=max` (screening, compiling, `Device`, the session monitor, SQLite), from
+  `run()` to its return, including connecting and venting at the end;
+- the device model alone: a `SimDevice` playing the same schedule with no transport.
+
+Baseline, measured in the same run: the same device model forced to take a step every
+10 ms of device time (what the simulator did before it went event-driven), so the ratio
+says what event-driven time buys on this machine today. Goals (issue 12): 10,000x end to
+end, 50,000x for the model alone.
 """
 
 from __future__ import annotations
@@ -13,62 +18,68 @@ from __future__ import annotations
 import asyncio
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from acudevice.protocol import Reason, ScheduleDone, Start, StateChanged
-from simulator.client import DirectClient, ProtocolClient, ramp_hold_release
+from acudevice.plan.library import ProgramLibrary
+from acudevice.protocol import Start
+from acudevice.session.runner import Session
+from acudevice.store import Journal
+from simulator.client import DirectClient, ramp_hold_release
 from simulator.device import SimDevice
-from simulator.loopback import SimTransport
 
-NAUSEA = ramp_hold_release(
+PROGRAM = ProgramLibrary().get("nausea-relief")
+SHAPE = ramp_hold_release(
     peak_level=12_000, ramp_ms=30_000, hold_ms=60_000, release_ms=30_000, repeats=4
 )
-DEVICE_S = NAUSEA.total_ms / 1000
+DEVICE_S = SHAPE.total_ms / 1000
 
 
-async def through_the_transport(seed: int) -> tuple[float, int]:
-    """Wall seconds from START to SCHEDULE_DONE, and telemetry samples received."""
-    async with ProtocolClient(SimTransport(f"sim://?speed=max&seed={seed}")) as client:
-        await client.prepare(NAUSEA)
-        began = time.perf_counter()
-        await client.start()
-        await client.wait_event(ScheduleDone, wait_s=60)
-        wall = time.perf_counter() - began
-        await client.wait_event(
-            StateChanged, wait_s=10, where=lambda e: e.reason is Reason.VENT_DONE
-        )
-        return wall, len(client.samples())
+async def end_to_end(seed: int, journal: Journal) -> float:
+    url = f"sim://?speed=max&seed={seed}"
+    began = time.perf_counter()
+    result = await Session(PROGRAM, [url], journal=journal).run()
+    wall = time.perf_counter() - began
+    assert result.outcome == "completed", result
+    return wall
 
 
-def device_alone(seed: int) -> float:
+def device_alone(seed: int, *, fixed_step_ms: int | None = None) -> float:
     client = DirectClient(SimDevice(seed=seed))
-    client.prepare(NAUSEA)
+    client.prepare(SHAPE)
     client.call(Start())
     device = client.device
+    player = device.firmware.player
     began = time.perf_counter()
-    while device.firmware.player is not None and not device.firmware.player.done:
-        device.step(0.0)
+    while player is not None and not player.done:
+        until = None if fixed_step_ms is None else device.now_ms + fixed_step_ms
+        device.step(0.0, until)
         device.take_output()
     return time.perf_counter() - began
 
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    walls, samples = [], 0
-    for seed in range(runs):
-        wall, samples = asyncio.run(through_the_transport(seed))
-        walls.append(wall)
+    with tempfile.TemporaryDirectory() as home, Journal(Path(home) / "j.sqlite3") as journal:
+        asyncio.run(end_to_end(99, journal))  # warm imports and caches
+        walls = [asyncio.run(end_to_end(seed, journal)) for seed in range(runs)]
     alone = [device_alone(seed) for seed in range(runs)]
-    best, median = min(walls), statistics.median(walls)
-    print(f"nausea-relief shape: {DEVICE_S:.0f} s of device time, {runs} runs, speed=max")
+    fixed = [device_alone(seed, fixed_step_ms=10) for seed in range(runs)]
+    e2e, dev, base = (statistics.median(x) for x in (walls, alone, fixed))
+    print(f"nausea-relief: {DEVICE_S:.0f} s of device time, {runs} runs each, medians")
+    print(f"{'path':<44} {'wall ms':>9} {'real-time x':>12}")
     print(
-        f"  sim:// end to end : median {median:.3f} s wall, best {best:.3f} s "
-        f"-> real-time factor {DEVICE_S / median:,.0f}x (best {DEVICE_S / best:,.0f}x), "
-        f"{samples} telemetry samples"
+        f"{'Session + journal on sim://?speed=max':<44} {e2e * 1000:>9.1f} {DEVICE_S / e2e:>12,.0f}"
     )
+    print(f"{'device model alone (event-driven)':<44} {dev * 1000:>9.1f} {DEVICE_S / dev:>12,.0f}")
     print(
-        f"  device model alone: median {statistics.median(alone):.3f} s wall "
-        f"-> real-time factor {DEVICE_S / statistics.median(alone):,.0f}x"
+        f"{'baseline: same model, 10 ms fixed steps':<44} {base * 1000:>9.1f} {DEVICE_S / base:>12,.0f}"
+    )
+    print(f"event-driven vs fixed steps: {base / dev:.1f}x faster")
+    print(
+        f"goals: end to end {DEVICE_S / e2e / 10_000:.0%} of 10,000x, "
+        f"model alone {DEVICE_S / dev / 50_000:.0%} of 50,000x"
     )
 
 

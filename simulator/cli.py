@@ -4,6 +4,7 @@
     acudevice-sim serve --tcp PORT ...
     acudevice-sim serve --ble [HCI_PORT] ...     (docs/ble.md)
     acudevice-sim models
+    acudevice-sim campaign --runs N --seed S [--json] [--png FILE] [--jobs J]
 
 The first line on stdout names where it serves, e.g.
 `acudevice-sim: serving wristband-p1 on /dev/pts/7` or `... on tcp://127.0.0.1:40123`.
@@ -18,6 +19,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from acudevice.errors import AcuDeviceError
 from acudevice.plan.library import load_devices
@@ -34,8 +36,11 @@ FAULT_HELP = """faults (repeat --fault):
   duplicate:P      deliver a frame twice with probability P
   delay:MS         deliver every frame MS wall ms late
   stuck-pump[:MS]  pump/motor driver stuck on, MS device ms after the first START
-  drift:RATE       sensor drift per device minute (kPa/min or fraction/min)
+  stuck-valve[:MS] release valve stuck shut, MS device ms after the first START
+  drift:RATE       main sensor drift per device minute (kPa/min or fraction/min)
+  offset:VALUE     main sensor offset from boot (kPa or fraction)
   brownout:MS      supply dip and reboot MS device ms after the first START
+  ignore-limits    test only: firmware that acknowledges SET_LIMITS and ignores it
 """
 
 
@@ -77,6 +82,32 @@ def _parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="log every frame in hex and decoded"
     )
     commands.add_parser("models", help="list the device models")
+    campaign = commands.add_parser(
+        "campaign",
+        help="seeded sessions under every fault, checked on the true level (docs/simulator.md)",
+    )
+    campaign.add_argument("--runs", type=int, default=300, help="sessions to run (default 300)")
+    campaign.add_argument("--seed", type=parse_seed, default=0, help="first seed (default 0)")
+    campaign.add_argument("--json", action="store_true", help="print one JSON object")
+    campaign.add_argument("--png", type=Path, metavar="FILE", help="write a PNG of the results")
+    campaign.add_argument(
+        "--jobs", type=int, default=16, help="sessions at once on one event loop (default 16)"
+    )
+    campaign.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="run only these simulator faults (repeatable), e.g. ignore-limits",
+    )
+    campaign.add_argument(
+        "--action",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only these host actions (repeatable): none, comfort, cap-lowered, "
+        "pause-storm, host-silence",
+    )
     return parser
 
 
@@ -86,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for model in load_devices():
             print(f"{model.name}\t{model.actuator}\t{model.title}")
         return 0
+    if args.command == "campaign":
+        return _campaign(args)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     try:
         options = SimOptions(
@@ -100,6 +133,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_serve(options, pty=args.pty, tcp_port=args.tcp, verbose=args.verbose))
     except AcuDeviceError as exc:
         print(f"acudevice-sim: {exc}", file=sys.stderr)
+        return 2
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    from simulator import campaign_cli  # imports the host library: only when asked for
+
+    try:
+        return campaign_cli.run(
+            runs=args.runs,
+            seed=args.seed,
+            as_json=args.json,
+            png=args.png,
+            jobs=args.jobs,
+            faults=args.fault,
+            actions=args.action,
+        )
+    except AcuDeviceError as exc:
+        print(f"acudevice-sim campaign: {exc}", file=sys.stderr)
         return 2
 
 

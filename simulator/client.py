@@ -38,7 +38,7 @@ from acudevice.protocol import (
 )
 from acudevice.protocol.loading import WireSchedule, WireSegment, load_requests
 from acudevice.transport.base import Transport, TransportClosed
-from simulator.device import DT_MS, SimDevice
+from simulator.device import SimDevice
 from simulator.errors import SimError
 
 E = TypeVar("E", bound=Event)
@@ -300,14 +300,20 @@ class DirectClient:
         """Step the device for `seconds` of device time, the watchdog's wall clock moving
         with it (as at speed 1) and a HEARTBEAT sent every `heartbeat_s` of it. With
         `heartbeat_s=None` nothing is sent, so a session starves the watchdog."""
-        for _ in range(round(seconds * 1000 / DT_MS)):
-            self.wall += DT_MS / 1000.0
-            if heartbeat_s is not None and self.wall - self._last_beat >= heartbeat_s:
-                self._last_beat = self.wall
-                self._seq = (self._seq + 1) & 0xFFFF
-                self.raw(encode(Heartbeat(), self._seq))  # unanswered while browned out
-            self.device.step(self.wall)
-            self._collect(self.device.take_output())
+        end = self.device.now_ms + round(seconds * 1000)
+        while self.device.now_ms < end:
+            self._step(heartbeat_s, end)
+
+    def _step(self, heartbeat_s: float | None, until_ms: int | None = None) -> None:
+        """One event of device time, the wall clock moving with it."""
+        device = self.device
+        self.wall += (device.next_event_ms(until_ms) - device.now_ms) / 1000.0
+        if heartbeat_s is not None and self.wall - self._last_beat >= heartbeat_s:
+            self._last_beat = self.wall
+            self._seq = (self._seq + 1) & 0xFFFF
+            self.raw(encode(Heartbeat(), self._seq))  # unanswered while browned out
+        device.step(self.wall, until_ms)
+        self._collect(device.take_output())
 
     def step(self, steps: int = 1) -> None:
         """Step device time with the watchdog's wall clock held where `wall` is."""
@@ -321,7 +327,7 @@ class DirectClient:
         while not predicate(self):
             if self.device.now_ms - start > limit_s * 1000:
                 raise AssertionError(f"condition not reached within {limit_s} s of device time")
-            self.advance(DT_MS / 1000.0)
+            self._step(1.0)
         return (self.device.now_ms - start) / 1000.0
 
     def _collect(self, payloads: Iterable[bytes]) -> None:

@@ -1,8 +1,10 @@
 """The clock that drives a `SimDevice` from an asyncio loop.
 
 - `speed=N`: device time runs N times as fast as the loop's clock. The clock sleeps until
-  the next 10 ms step is due and catches up if the loop was late (without spiralling: if it
-  falls more than a second behind it drops the backlog and re-anchors).
+  the device's next event is due and catches up if the loop was late (without spiralling:
+  if it falls more than a second behind it drops the backlog and re-anchors). A request is
+  handled at the device time of the last event, and the firmware acts on it at once, so an
+  ESTOP vents without waiting for the next event.
 - `speed=max` (`None`): while the device is busy (RUNNING, VENTING, a fault vent) steps run
   back to back, yielding to the loop (`asyncio.sleep(0)`) every few steps so the host's
   tasks keep up; while it is quiescent (IDLE, LOADED, PAUSED, vented FAULT) device time runs
@@ -21,12 +23,12 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from simulator.device import DT_MS, SimDevice
+from simulator.device import SimDevice
 
 log = logging.getLogger(__name__)
 
 YIELD_EVERY_STEPS = 10
-"""At speed=max, steps between two `asyncio.sleep(0)`."""
+"""At speed=max, events between two `asyncio.sleep(0)` (about a second of device time)."""
 MAX_LAG_S = 1.0
 MAX_BATCH_STEPS = 200
 """At a numeric speed, steps run back to back before the loop gets a turn."""
@@ -69,9 +71,9 @@ class Clock:
         for payload in device.take_output():
             self.send(payload)
 
-    def _step(self, wall: float) -> None:
+    def _step(self, wall: float, until_ms: int | None = None) -> None:
         device = self.device
-        device.step(wall)
+        device.step(wall, until_ms)
         if device.has_output:
             for payload in device.take_output():
                 self.send(payload)
@@ -106,9 +108,9 @@ class Clock:
                 )
                 self._lagged = True
             self._anchor(loop)
-            due_ms = self.device.now_ms + DT_MS
+            due_ms = self.device.next_event_ms()
         steps = 0
-        while self.device.now_ms + DT_MS <= due_ms and not self._stopped:
+        while self.device.next_event_ms() <= due_ms and not self._stopped:
             self._step(loop.time())
             steps += 1
             if self._inbox or (self.speed is None and self.device.busy):
@@ -116,7 +118,8 @@ class Clock:
             if steps >= MAX_BATCH_STEPS:
                 await asyncio.sleep(0)  # catching up: let the host's tasks run
                 return
-        next_wall = self._anchor_wall + (self.device.now_ms + DT_MS - self._anchor_ms) / rate
+        next_ms = self.device.next_event_ms()
+        next_wall = self._anchor_wall + (next_ms - self._anchor_ms) / rate
         timeout = max(next_wall - loop.time(), _MIN_SLEEP_S)
         self._wake.clear()
         if self._inbox or self._stopped:

@@ -1,14 +1,24 @@
 """One simulated device: firmware on a board with a plant, a sensor and a battery.
 
 `SimDevice` is synchronous and deterministic: `handle(payload, wall)` answers a request,
-`step(wall)` advances device time by `DT_MS`, and `take_output()` collects the events and
-telemetry produced. A clock (`simulator.clock`) decides when to step; tests may step it
-directly. `wall` is only used by the firmware's watchdog.
+`step(wall)` advances device time to the next event, and `take_output()` collects the
+events and telemetry produced. A clock (`simulator.clock`) decides when to step; tests may
+step it directly. `wall` is only used by the firmware's watchdog.
+
+Event-driven time: between two events the actuation is constant and the plant is solved
+exactly, so the device jumps from event to event instead of taking fixed small steps. The
+events are the firmware's control tick (`TICK_MS`), segment boundaries, fault onsets, the
+end of a brown-out, and the moment a safety threshold the firmware watches (over-level on
+either sensor, sensor disagreement) would be crossed; near such a crossing the device
+steps by `CHECK_MS`, the rate at which a real firmware samples its sensors. The model is
+the same at every speed; only how fast wall time passes differs.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from acudevice.protocol import FirmwareState, Reason
@@ -20,9 +30,10 @@ from simulator.models import MotorPhysics, SimModel, load_model
 from simulator.plant import Actuation, Bladder, Motor, Plant
 from simulator.sensor import Sensor
 
-DT_MS = 10
-"""The control step: 10 ms of device time."""
-_DT_S = DT_MS / 1000.0
+TICK_MS = 100
+"""The firmware's control tick, and the longest step the device takes while anything moves."""
+CHECK_MS = 10
+"""The shortest step: a firmware samples its sensors this often near a safety threshold."""
 BROWNOUT_MS = 300
 """How long the supply stays too low before the firmware reboots."""
 _POWERLESS = Actuation(vent=True, power=False)
@@ -55,15 +66,25 @@ class SimDevice:
         self.serial = f"SIM-{seed:08d}"[:32]
         self.plant = self._make_plant()
         self.sensor = self._make_sensor()
+        self.sensor.offset += self.faults.offset * 1000.0  # kPa or fraction -> level
+        self.sensor.drift_rate_per_s = self.faults.drift_per_min * 1000.0 / 60.0
+        self.check_sensor = self._make_sensor("check") if self.model.agreement_level else None
         self.battery = Battery(self.model.battery, battery)
         self.now_ms = 0
         self.first_start_ms: int | None = None
         self._down_until_ms: int | None = None
         self._brownout_done = False
-        self._timed_faults = (
-            self.faults.stuck_after_ms is not None or self.faults.brownout_after_ms is not None
-        )
+        faults = self.faults
+        onsets = (faults.stuck_after_ms, faults.valve_stuck_after_ms, faults.brownout_after_ms)
+        self._onsets = tuple(ms for ms in onsets if ms is not None)
+        self._timed_faults = bool(self._onsets)
         self.reboots = 0
+        self.true_peak = 0.0
+        """Highest true plant level so far: what a campaign checks against the cap."""
+        self.observer: Callable[[SimDevice], None] | None = None
+        """Called after every event (a campaign's probe of the true level); None: nothing."""
+        self.request_observer: Callable[[bytes], None] | None = None
+        """Called with every payload the powered device receives, before it is handled."""
         self.firmware = self._boot(brownout=False)
 
     def _make_plant(self) -> Plant:
@@ -72,7 +93,8 @@ class SimDevice:
             return Motor(physics)
         return Bladder(physics, self.model.hardware_max_level)
 
-    def _make_sensor(self) -> Sensor:
+    def _make_sensor(self, channel: str = "main") -> Sensor:
+        """A sensor with its own calibration and noise; faults are applied by the caller."""
         physics = self.model.physics
         if isinstance(physics, MotorPhysics):
             noise, offset_max, span = (
@@ -83,16 +105,15 @@ class SimDevice:
         else:
             noise, offset_max = physics.sensor_noise_pa, physics.sensor_offset_pa
             span = physics.sensor_range_pa
-        calibration = _unit_interval(f"offset:{self.seed}") * 2.0 - 1.0
-        sensor = Sensor(
+        key = "" if channel == "main" else f"{channel}:"
+        calibration = _unit_interval(f"offset:{key}{self.seed}") * 2.0 - 1.0
+        return Sensor(
             noise=noise,
             offset=calibration * offset_max,
             resolution=self.model.resolution_level,
             span=span,
-            seed=self.seed,
+            seed=self.seed if channel == "main" else f"{channel}:{self.seed}",
         )
-        sensor.drift_rate_per_s = self.faults.drift_per_min * 1000.0 / 60.0
-        return sensor
 
     def _boot(self, *, brownout: bool) -> Firmware:
         return Firmware(
@@ -102,6 +123,7 @@ class SimDevice:
             time_scale=self.time_scale,
             telemetry_factor=self.telemetry_factor,
             brownout=brownout,
+            ignore_limits=self.faults.ignore_limits,
         )
 
     # ------------------------------------------------------------ Board, for the firmware
@@ -109,12 +131,18 @@ class SimDevice:
     def read_level(self) -> int:
         return self.sensor.read(self.plant.level)
 
+    def read_check_level(self) -> int | None:
+        check = self.check_sensor
+        return None if check is None else check.read(self.plant.level)
+
     def battery_charge(self) -> float:
         return self.battery.charge
 
     def new_run(self, run: int) -> None:
         """Each run gets its own noise stream, so idle time before it changes nothing."""
         self.sensor.reseed(f"{self.seed}:run:{run}")
+        if self.check_sensor is not None:
+            self.check_sensor.reseed(f"check:{self.seed}:run:{run}")
         if self.first_start_ms is None:
             self.first_start_ms = self.now_ms
 
@@ -140,7 +168,11 @@ class SimDevice:
     def handle(self, payload: bytes, wall: float) -> bytes | None:
         if not self.powered:
             return None
-        return requests.handle(self.firmware, payload, wall)
+        if self.request_observer is not None:
+            self.request_observer(payload)
+        response = requests.handle(self.firmware, payload, wall)
+        self.firmware.react()
+        return response
 
     @property
     def has_output(self) -> bool:
@@ -149,25 +181,74 @@ class SimDevice:
     def take_output(self) -> list[bytes]:
         return self.firmware.take_outbox() if self.powered else []
 
-    def step(self, wall: float) -> None:
-        self.now_ms += DT_MS
+    def next_event_ms(self, until_ms: int | None = None) -> int:
+        """Device time of the next event (never later than `until_ms`, always later than now)."""
+        now = self.now_ms
+        fw = self.firmware
+        nxt = now + TICK_MS - (now - fw.tick_origin_ms) % TICK_MS
+        if until_ms is not None and until_ms < nxt:
+            nxt = until_ms
+        if self._timed_faults and self.first_start_ms is not None:
+            for onset in self._onsets:
+                at = self.first_start_ms + onset
+                if now < at < nxt:
+                    nxt = at
+        if self._down_until_ms is not None:
+            return max(min(nxt, self._down_until_ms), now + 1)
+        boundary = fw.ms_to_boundary()
+        if boundary is not None and 0 < boundary < nxt - now:
+            nxt = now + boundary
+        if fw.state is not FirmwareState.FAULT:
+            nxt = min(nxt, self._safety_event_ms(nxt))
+        return max(nxt, now + 1)
+
+    def _safety_event_ms(self, nxt: int) -> int:
+        """When a threshold the firmware checks at every sample would be crossed before
+        `nxt`: `CHECK_MS` after now at the earliest, as a firmware sampling that often."""
+        now = self.now_ms
+        fw = self.firmware
+        main, check = self.sensor, self.check_sensor
+        span_s = (nxt - now) / 1000.0
+        bias = main.offset + main.drift + max(main.drift_rate_per_s * span_s, 0.0)
+        if check is not None:
+            bias = max(bias, check.offset)
+            if main.drift_rate_per_s:  # the two sensors drifting apart
+                apart = main.offset + main.drift - check.offset
+                rate = main.drift_rate_per_s
+                room = (fw.agreement.agreement - apart * (1 if rate > 0 else -1)) / abs(rate)
+                if room * 1000.0 < nxt - now:
+                    nxt = now + max(math.ceil(room * 1000.0), CHECK_MS)
+        limit = fw.over_level.limit - bias
+        seconds = self.plant.seconds_to_reach(limit, fw.actuation)
+        if seconds * 1000.0 < nxt - now:
+            nxt = now + max(math.ceil(seconds * 1000.0), CHECK_MS)
+        return nxt
+
+    def step(self, wall: float, until_ms: int | None = None) -> int:
+        """Advance to the next event (or to `until_ms` if sooner); returns the ms taken."""
+        dt_ms = self.next_event_ms(until_ms) - self.now_ms
+        dt = dt_ms / 1000.0
+        actuation = self.firmware.actuation if self.powered else _POWERLESS
+        drive = self.plant.step(dt, actuation)
+        if self.plant.level > self.true_peak:
+            self.true_peak = self.plant.level
+        if self.sensor.drift_rate_per_s:
+            self.sensor.advance(dt)
+        self.battery.drain(
+            dt, self.firmware.state is not FirmwareState.IDLE, drive, actuation.release > 0.0
+        )
+        self.now_ms += dt_ms
         if self._timed_faults:
             self._device_faults()
         if self.powered:
-            actuation = self.firmware.step(DT_MS, wall)
-        else:
-            actuation = _POWERLESS
-            assert self._down_until_ms is not None
-            if self.now_ms >= self._down_until_ms:
-                self._down_until_ms = None
-                self.reboots += 1
-                self.firmware = self._boot(brownout=True)
-        drive = self.plant.step(_DT_S, actuation)
-        if self.sensor.drift_rate_per_s:
-            self.sensor.advance(_DT_S)
-        self.battery.drain(
-            _DT_S, self.firmware.state is not FirmwareState.IDLE, drive, actuation.release > 0.0
-        )
+            self.firmware.step(dt_ms, wall)
+        elif self._down_until_ms is not None and self.now_ms >= self._down_until_ms:
+            self._down_until_ms = None
+            self.reboots += 1
+            self.firmware = self._boot(brownout=True)
+        if self.observer is not None:
+            self.observer(self)
+        return dt_ms
 
     def _device_faults(self) -> None:
         if self.first_start_ms is None:
@@ -176,6 +257,9 @@ class SimDevice:
         stuck = self.faults.stuck_after_ms
         if stuck is not None and since_start >= stuck:
             self.plant.drive_stuck = True
+        valve = self.faults.valve_stuck_after_ms
+        if valve is not None and since_start >= valve:
+            self.plant.valve_stuck = True
         brownout = self.faults.brownout_after_ms
         if brownout is not None and not self._brownout_done and since_start >= brownout:
             self._brownout_done = True
@@ -189,8 +273,9 @@ class SimDevice:
         pass as the firmware does; pass a fixed value to hold the watchdog still.
         """
         out: list[bytes] = []
-        for _ in range(round(seconds * 1000 / DT_MS)):
-            self.step(self.now_ms / 1000.0 if wall is None else wall)
+        end = self.now_ms + round(seconds * 1000)
+        while self.now_ms < end:
+            self.step(self.now_ms / 1000.0 if wall is None else wall, end)
             out += self.take_output()
         return out
 

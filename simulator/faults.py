@@ -5,9 +5,17 @@
     duplicate:P      each frame, either way, is delivered twice with probability P
     delay:MS         every frame, either way, arrives MS wall milliseconds late (order kept)
     stuck-pump[:MS]  the pump (or motor) driver sticks on MS device ms after the first START
-    drift:RATE       the sensor drifts by RATE per minute of device time from boot, in the
-                     surface unit (kPa/min, or intensity fraction/min); may be negative
+    stuck-valve[:MS] the release (bleed) valve sticks shut MS device ms after the first START
+    drift:RATE       the main sensor drifts by RATE per minute of device time from boot, in
+                     the surface unit (kPa/min, or intensity fraction/min); may be negative
+    offset:VALUE     the main sensor reads VALUE (kPa, or intensity fraction) off from boot;
+                     may be negative
     brownout:MS      supply dips MS device ms after the first START: the device reboots
+    ignore-limits    test only: broken firmware that acknowledges SET_LIMITS and ignores it
+                     (proves that a campaign can see exceedances)
+
+Sensor faults hit the main sensor only; a second, independent sensor (where the model has
+one) stays true, as a single fault would leave it.
 
 Link faults count wall time because the link lives in the host's world; device faults count
 device time, so a scenario is the same at every simulation speed. Every random choice comes
@@ -22,7 +30,18 @@ from dataclasses import dataclass
 
 from simulator.errors import FaultSpecError
 
-FAULT_NAMES = ("drop", "corrupt", "duplicate", "delay", "stuck-pump", "drift", "brownout")
+FAULT_NAMES = (
+    "drop",
+    "corrupt",
+    "duplicate",
+    "delay",
+    "stuck-pump",
+    "stuck-valve",
+    "drift",
+    "offset",
+    "brownout",
+    "ignore-limits",
+)
 
 
 @dataclass(frozen=True)
@@ -33,7 +52,10 @@ class FaultPlan:
     delay_ms: float = 0.0
     stuck_after_ms: int | None = None
     drift_per_min: float = 0.0
+    offset: float = 0.0
+    valve_stuck_after_ms: int | None = None
     brownout_after_ms: int | None = None
+    ignore_limits: bool = False
 
     @property
     def link_faults(self) -> bool:
@@ -46,7 +68,7 @@ class FaultPlan:
 
     @classmethod
     def parse(cls, specs: Iterable[str]) -> FaultPlan:
-        fields: dict[str, float | int | None] = {}
+        fields: dict[str, float | int | bool | None] = {}
         for spec in specs:
             name, _, value = spec.strip().partition(":")
             key, parsed = _parse_one(name.strip().lower(), value.strip(), spec)
@@ -86,7 +108,7 @@ def _probability(value: str, spec: str) -> float:
     return p
 
 
-def _parse_one(name: str, value: str, spec: str) -> tuple[str, float | int | None]:
+def _parse_one(name: str, value: str, spec: str) -> tuple[str, float | int | bool | None]:
     if name == "drop":
         return "drop_after_ms", _millis(value, spec)
     if name == "corrupt":
@@ -101,6 +123,16 @@ def _parse_one(name: str, value: str, spec: str) -> tuple[str, float | int | Non
         if not value:
             raise FaultSpecError(f"fault {spec!r} needs a rate per minute, e.g. drift:0.5")
         return "drift_per_min", _number(value, spec, what="the drift rate")
+    if name == "stuck-valve":
+        return "valve_stuck_after_ms", _millis(value, spec, default=0)
+    if name == "offset":
+        if not value:
+            raise FaultSpecError(f"fault {spec!r} needs an offset, e.g. offset:-1.5")
+        return "offset", _number(value, spec, what="the offset")
     if name == "brownout":
         return "brownout_after_ms", _millis(value, spec)
+    if name == "ignore-limits":
+        if value:
+            raise FaultSpecError(f"fault {spec!r} takes no value")
+        return "ignore_limits", True
     raise FaultSpecError(f"unknown fault {name!r}; known faults: {', '.join(FAULT_NAMES)}")

@@ -4,15 +4,16 @@ It follows `docs/protocol.md` sections 5, 6 and 9. The firmware sees the world o
 its `Board` (sensor reading, battery gauge); it returns an `Actuation` each step and never
 reads the plant's true level. Requests are decoded and dispatched by `simulator.requests`.
 
-Time: `step(dt_ms, wall)` advances device time by `dt_ms`; schedule playback, ramps, vent
-deadlines and telemetry run on device time. The watchdog alone counts `wall` seconds (the
+Time: `step(dt_ms, wall)` advances device time by `dt_ms` (the device calls it at every
+event: the 100 ms control tick, a segment boundary, a safety threshold about to be crossed;
+`dt_ms=0` right after a request, so the new state drives the actuator at once); schedule
+playback, ramps, vent deadlines and telemetry run on device time. The watchdog alone counts `wall` seconds (the
 host's clock), so an accelerated simulation does not starve it (docs/simulator.md).
 """
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Protocol
 
 from acudevice.protocol import (
     NO_SEGMENT,
@@ -30,48 +31,39 @@ from acudevice.protocol import (
     VentStarted,
     encode,
 )
+from simulator.board import Board
 from simulator.control import PressureController, SetpointLimiter, VibrationController
 from simulator.models import SimModel
-from simulator.monitors import OverLevel, RiseWhileUndriven, ZeroAtRest, sensor_plausible
+from simulator.monitors import (
+    OverLevel,
+    ReleaseWithoutFall,
+    RiseWhileUndriven,
+    SensorAgreement,
+    ZeroAtRest,
+    sensor_plausible,
+)
 from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
-from simulator.player import Plan, Player
+from simulator.player import Plan, Player, Stream
 from simulator.upload import Upload
 
 S = FirmwareState
 WATCHDOG_S = 3.0
 SUPERVISOR_MS = 100
-"""The slower safety checks (battery, stuck drive, sensor at rest, vent deadline) run on
-this tick of device time; the watchdog and the over-level limit are checked every step."""
+"""The control tick. The slower safety checks (battery, stuck drive, stuck valve, sensor at
+rest, vent deadline) run on it; the watchdog, the sensor agreement and the over-level limit
+are checked at every event, and the device makes an event of every crossing of those."""
 ACTIVE_TELEMETRY_MS = 100
 QUIET_TELEMETRY_MS = 1000
 _ACTIVE = frozenset({S.RUNNING, S.PAUSED, S.VENTING, S.FAULT})
-
-
-class Board(Protocol):
-    """The firmware's hardware abstraction: what the simulated device provides."""
-
-    def read_level(self) -> int: ...
-
-    def battery_charge(self) -> float: ...
-
-    def new_run(self, run: int) -> None: ...
+_NEEDS_SERVICE = frozenset(
+    {FaultCode.STUCK_PUMP, FaultCode.VENT_TIMEOUT, FaultCode.STUCK_VALVE, FaultCode.SENSOR_MISMATCH}
+)
+"""Faults of the hardware itself: STOP does not clear them."""
 
 
 class VentKind(Enum):
     GRACEFUL = "graceful"  # controlled ramp down, then the dump valve for the last bit
     DUMP = "dump"  # dump valve open now
-
-
-class Stream:
-    """A SET_TARGET ramp: from `start` to `goal` over `ramp_ms` of device time."""
-
-    def __init__(self, start: float, goal: int, ramp_ms: int, now_ms: int) -> None:
-        self.start, self.goal, self.ramp_ms, self.t0 = start, goal, ramp_ms, now_ms
-
-    def level(self, now_ms: int) -> float:
-        if self.ramp_ms <= 0 or now_ms >= self.t0 + self.ramp_ms:
-            return float(self.goal)
-        return self.start + (self.goal - self.start) * (now_ms - self.t0) / self.ramp_ms
 
 
 class Firmware:
@@ -84,6 +76,7 @@ class Firmware:
         time_scale: int,
         telemetry_factor: int = 1,
         brownout: bool = False,
+        ignore_limits: bool = False,
     ) -> None:
         self.model = model
         self.board = board
@@ -99,6 +92,11 @@ class Firmware:
         self._lowest_plausible = -model.tolerance_level
         self.rise = RiseWhileUndriven(model)
         self.zero = ZeroAtRest(model)
+        self.agreement = SensorAgreement(model)
+        self.release_check = ReleaseWithoutFall(model)
+        self.ignore_limits = ignore_limits
+        """Test-only broken firmware (fault `ignore-limits`): SET_LIMITS is acknowledged and
+        ignored. Never set outside a campaign's proof that it can fail."""
         self.outbox: list[bytes] = []
         """Encoded events and telemetry waiting to be sent, oldest first."""
         self.now_ms = 0
@@ -113,6 +111,7 @@ class Firmware:
         self.stream: Stream | None = None
         self.target = 0.0
         self.measured = board.read_level()
+        self.check_measured = board.read_check_level()
         self.actuation: Actuation = VENT_ACTUATION
         self.run_count = 0
         self.last_request_wall: float | None = None
@@ -125,6 +124,9 @@ class Firmware:
         self._vent_since_ms: int | None = None
         self._dump_since_ms: int | None = None
         self._last_driven_ms = -SUPERVISOR_MS
+        self.tick_origin_ms = 0
+        """Control ticks fall on this plus whole ticks: a run's timing is relative to its START,
+        so it is the same whatever the device time the START arrived at."""
         if brownout:
             self.raise_fault(FaultCode.BROWNOUT, Reason.BOOT)
 
@@ -160,6 +162,13 @@ class Firmware:
             return NO_SEGMENT
         return self.player.index
 
+    def ms_to_boundary(self) -> int | None:
+        """Device ms until the playing segment ends, if a schedule is playing."""
+        player = self.player
+        if player is None or self.state is not S.RUNNING:
+            return None
+        return player.ms_to_boundary()
+
     @property
     def elapsed_ms(self) -> int:
         return self.player.elapsed_ms if self.player is not None else 0
@@ -174,6 +183,7 @@ class Firmware:
         assert self.plan is not None
         self.run_count += 1
         self.board.new_run(self.run_count)
+        self.tick_origin_ms = self.now_ms
         self.player = Player(self.plan)
         self.setpoint.reset(0.0)
         self.transition(S.RUNNING, Reason.HOST_REQUEST)
@@ -183,6 +193,7 @@ class Firmware:
         if self.stream is None:
             self.run_count += 1
             self.board.new_run(self.run_count)
+            self.tick_origin_ms = self.now_ms
             self.setpoint.reset(0.0)
         self.stream = Stream(self.setpoint.level, level, ramp_ms, self.now_ms)
         if self.state is not S.RUNNING:
@@ -220,7 +231,7 @@ class Firmware:
 
     def fault_cleared(self) -> bool:
         """STOP in FAULT: is the cause gone? A stuck driver or a failed vent needs service."""
-        if self.fault in (FaultCode.STUCK_PUMP, FaultCode.VENT_TIMEOUT):
+        if self.fault in _NEEDS_SERVICE:
             return False
         if self.board.battery_charge() < self.model.battery.fault_pct:
             return False
@@ -241,8 +252,19 @@ class Firmware:
     def step(self, dt_ms: int, wall: float) -> Actuation:
         self.now_ms += dt_ms
         self.measured = self.board.read_level()
+        self.check_measured = self.board.read_check_level()
         if self.state is not S.FAULT:
             self._check_safety(wall)
+        self._actuate(dt_ms)
+        self._telemetry()
+        return self.actuation
+
+    def react(self) -> None:
+        """After a request: the new state drives the actuator at once, not at the next tick.
+        No time passes and nothing is read, so a request that changes nothing changes nothing."""
+        self._actuate(0)
+
+    def _actuate(self, dt_ms: int) -> None:
         state = self.state
         if state is S.RUNNING:
             self._run(dt_ms)
@@ -260,13 +282,11 @@ class Firmware:
             self.actuation = VENT_ACTUATION
         if self.actuation.drive > 0.0:
             self._last_driven_ms = self.now_ms
-        self._telemetry()
-        return self.actuation
 
     def _check_safety(self, wall: float) -> None:
-        """Every step: watchdog, plausibility, over-level. Every 100 ms: the rest."""
+        """Every step: watchdog, sensor agreement, plausibility, over-level on either
+        sensor. Every 100 ms: the rest."""
         state = self.state
-        code = FaultCode.NONE
         if (
             (state is S.RUNNING or state is S.PAUSED)
             and self.last_request_wall is not None
@@ -274,11 +294,20 @@ class Firmware:
         ):
             self.raise_fault(FaultCode.WATCHDOG, Reason.WATCHDOG)
             return
-        if self.measured < self._lowest_plausible:
+        measured = self.measured
+        highest = measured
+        check = self.check_measured
+        code = FaultCode.NONE
+        if check is not None:
+            highest = max(measured, check)
+            code = self.agreement.compare(measured, check, self.now_ms)
+        if code is not FaultCode.NONE:
+            pass
+        elif measured < self._lowest_plausible:
             code = FaultCode.SENSOR_FAULT
-        elif self.measured > self.over_level.limit:
+        elif highest > self.over_level.limit:
             code = FaultCode.OVER_PRESSURE
-        elif self.now_ms % SUPERVISOR_MS == 0:
+        elif (self.now_ms - self.tick_origin_ms) % SUPERVISOR_MS == 0:
             if self.board.battery_charge() < self._battery_fault_pct:
                 self.raise_fault(FaultCode.LOW_BATTERY, Reason.LOW_BATTERY)
                 return
@@ -291,6 +320,10 @@ class Firmware:
         self.over_level.refresh(now)
         undriven = self.actuation.power and now - self._last_driven_ms > SUPERVISOR_MS
         code = self.rise.sample(self.measured, undriven=undriven)
+        if code is FaultCode.NONE:
+            act = self.actuation
+            releasing = act.release >= 0.5 and (act.drive == 0.0 or not act.power)
+            code = self.release_check.sample(self.measured, releasing=releasing, now_ms=now)
         if code is FaultCode.NONE:
             at_rest = self.state in (S.IDLE, S.LOADED)
             code = self.zero.check(self.measured, at_rest=at_rest, now_ms=now)

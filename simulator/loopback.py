@@ -1,9 +1,11 @@
 """The in-process `sim://` transport: a simulated device in the host's own event loop.
 
 `SimTransport(url)` implements `acudevice.transport.base.Transport` and is what the
-`sim` entry point of the `acudevice.transports` group names. Payloads cross as bytes, each
-framed with COBS + CRC-16 and deframed on the far side (so link faults hit frames the way
-they hit a cable), and the firmware decodes and encodes them with the protocol codec.
+`sim` entry point of the `acudevice.transports` group names. Payloads cross as bytes, and
+the firmware decodes and encodes them with the protocol codec. With a link fault
+configured each payload is framed with COBS + CRC-16 and deframed on the far side (so the
+fault hits frames the way it hits a cable); without one, framing could only ever succeed,
+so payloads are handed over as they are.
 
 `SimTransport.to(simulation)` opens another link to an existing simulated device, which is how a
 test reconnects after a link drop or a watchdog vent.
@@ -34,8 +36,12 @@ class _Direction:
         self.sink = sink
         self.deframer = Deframer()
         self._late = DelayLine()
+        self.framed = link.plan.link_faults
 
     def send(self, payload: bytes) -> None:
+        if not self.framed:
+            self.sink(payload)
+            return
         for delivery in self.link.impair(frame(payload)):
             if delivery.delay_s > 0 or self._late.active:
                 self._late.put(delivery.delay_s, delivery.data, self._arrive)

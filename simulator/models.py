@@ -16,7 +16,7 @@ from typing import Literal
 from acudevice.errors import NotFoundError
 from acudevice.files import read_toml
 from acudevice.paths import shipped_profiles_dir
-from acudevice.protocol import Capabilities
+from acudevice.protocol import Capabilities, SafetyCapabilities
 
 FIRMWARE_VERSION = "sim-1.0"
 DEFAULT_MODEL = "wristband-p1"
@@ -34,6 +34,8 @@ class FactoryData:
     vent_time_s: float = 0.0
     sensor_resolution_kpa: float = 0.0
     sensor_tolerance_kpa: float = 0.0
+    sensor_agreement_kpa: float | None = None
+    """A second, independent sensor: readings further apart than this are a fault."""
 
     @classmethod
     def from_profile(cls, data: dict[str, object]) -> FactoryData:
@@ -54,6 +56,9 @@ class FactoryData:
                 vent_time_s=number("vent_time_s"),
                 sensor_resolution_kpa=number("sensor_resolution_kpa"),
                 sensor_tolerance_kpa=number("sensor_tolerance_kpa"),
+                sensor_agreement_kpa=(
+                    number("sensor_agreement_kpa") if "sensor_agreement_kpa" in data else None
+                ),
             )
         intensity = data.get("intensity_range", [0.0, 1.0])
         assert isinstance(intensity, list)
@@ -150,12 +155,28 @@ class SimModel:
     """A vent that has not reached `vented_level` by then is a VENT_TIMEOUT fault."""
     physics: PneumaticPhysics | MotorPhysics
     battery: BatteryPhysics
+    agreement_level: int | None = None
+    """A second, independent sensor: readings further apart than this are a fault."""
     firmware_version: str = FIRMWARE_VERSION
 
     @property
     def capabilities(self) -> Capabilities:
         kind = Capabilities.PRESSURE if self.actuator == "pressure" else Capabilities.VIBRATION
         return kind | Capabilities.SCHEDULE_MEMORY | Capabilities.STREAMING
+
+    @property
+    def safety(self) -> SafetyCapabilities:
+        """The single-fault defences this firmware runs (INFO `safety`)."""
+        bits = (
+            SafetyCapabilities.ZERO_CHECK
+            | SafetyCapabilities.OVER_LEVEL_CUTOFF
+            | SafetyCapabilities.STUCK_DRIVE_CHECK
+        )
+        if self.actuator == "pressure":
+            bits |= SafetyCapabilities.STUCK_VALVE_CHECK
+        if self.agreement_level is not None:
+            bits |= SafetyCapabilities.DUAL_SENSOR
+        return bits
 
 
 def _pressure_model(device: FactoryData) -> SimModel:
@@ -178,6 +199,11 @@ def _pressure_model(device: FactoryData) -> SimModel:
         vent_deadline_s=device.vent_time_s,
         physics=physics,
         battery=BatteryPhysics(),
+        agreement_level=(
+            None
+            if device.sensor_agreement_kpa is None
+            else round(device.sensor_agreement_kpa * 1000)
+        ),
     )
 
 

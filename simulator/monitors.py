@@ -93,7 +93,9 @@ class ZeroAtRest:
             return FaultCode.NONE
         if self._since_ms is None:
             self._since_ms = now_ms
-        if now_ms - self._since_ms >= self.deadline_ms and measured > self.tolerance:
+        # Both signs: a sensor reading low at rest is as wrong as one reading high, and
+        # the one that reads low is the one that would let the true level overshoot.
+        if now_ms - self._since_ms >= self.deadline_ms and abs(measured) > self.tolerance:
             return FaultCode.SENSOR_FAULT
         return FaultCode.NONE
 
@@ -104,3 +106,61 @@ def sensor_plausible(measured: int, model: SimModel, *, at_rest: bool) -> bool:
     if measured < -model.tolerance_level:
         return False
     return not (at_rest and measured > model.tolerance_level)
+
+
+class SensorAgreement:
+    """The main and the check sensor must agree within the model's agreement tolerance.
+
+    Checked every control step; a disagreement that lasts `PERSIST_MS` is SENSOR_MISMATCH.
+    This is what catches a main sensor reading low (drift, offset): the controller would
+    otherwise pump the true level above the cap while every reading looks fine.
+    """
+
+    PERSIST_MS = 30
+    """Longer than a few noise spikes, far shorter than any drift takes to matter."""
+
+    def __init__(self, model: SimModel) -> None:
+        self.agreement = model.agreement_level or 0
+        self._since_ms: int | None = None
+
+    def compare(self, measured: int, check: int, now_ms: int) -> FaultCode:
+        if abs(measured - check) <= self.agreement:
+            self._since_ms = None
+            return FaultCode.NONE
+        if self._since_ms is None:
+            self._since_ms = now_ms
+        if now_ms - self._since_ms >= self.PERSIST_MS:
+            return FaultCode.SENSOR_MISMATCH
+        return FaultCode.NONE
+
+
+class ReleaseWithoutFall:
+    """The bleed valve held well open (nothing driving) for a second must lower the level.
+
+    Sampled every 100 ms. Above `min_level` an open valve lowers the level by at least
+    `1 - exp(-0.5 s / 4 s)` = 12 % per second; a valve stuck shut lowers it by the leak
+    alone (0.2 %). Half of the first is the threshold: STUCK_VALVE.
+    """
+
+    WINDOW_MS = 1000
+    MIN_FALL = 0.06
+
+    def __init__(self, model: SimModel) -> None:
+        self.enabled = model.actuator == "pressure"
+        self.min_level = 4 * model.tolerance_level
+        self._start: tuple[int, int] | None = None
+
+    def sample(self, measured: int, *, releasing: bool, now_ms: int) -> FaultCode:
+        if not (self.enabled and releasing):
+            self._start = None
+            return FaultCode.NONE
+        if self._start is None:
+            self._start = (now_ms, measured)
+            return FaultCode.NONE
+        t0, level0 = self._start
+        if now_ms - t0 < self.WINDOW_MS:
+            return FaultCode.NONE
+        self._start = (now_ms, measured)
+        if level0 >= self.min_level and level0 - measured < level0 * self.MIN_FALL:
+            return FaultCode.STUCK_VALVE
+        return FaultCode.NONE

@@ -30,18 +30,26 @@ class Actuation(NamedTuple):
 
 IDLE_ACTUATION = Actuation()
 VENT_ACTUATION = Actuation(vent=True)
-SAFE_ACTUATION = Actuation(vent=True, power=False)
+SAFE_ACTUATION = Actuation(release=1.0, vent=True, power=False)
+"""A fault: actuator power cut, and both vent paths (dump and bleed valve) open, so one
+stuck valve still leaves a way out."""
 
 
 class Plant(Protocol):
     level: float
     drive_stuck: bool
+    valve_stuck: bool
 
     def step(self, dt: float, actuation: Actuation) -> float:
         """Advance by `dt` seconds; returns the drive actually applied (0..1)."""
         ...
 
     def effective_drive(self, actuation: Actuation) -> float: ...
+
+    def seconds_to_reach(self, level: float, actuation: Actuation) -> float:
+        """Device seconds until the level rises to `level` under this actuation (0 if it is
+        there already, `inf` if it never gets there): an event the firmware must not miss."""
+        ...
 
 
 class Bladder:
@@ -56,6 +64,8 @@ class Bladder:
         self.relief_pa = hardware_max_pa * (1 + physics.relief_margin)
         self.level = 0.0
         self.drive_stuck = False
+        self.valve_stuck = False
+        """The bleed valve is stuck shut; the dump valve is a separate, working path."""
 
     def effective_drive(self, actuation: Actuation) -> float:
         if not actuation.power:
@@ -64,10 +74,11 @@ class Bladder:
             return 1.0
         return min(max(actuation.drive, 0.0), 1.0)
 
-    def step(self, dt: float, actuation: Actuation) -> float:
+    def _flows(self, actuation: Actuation) -> tuple[float, float, float]:
+        """(duty, equilibrium, k) of dP/dt = k (equilibrium - P) under this actuation."""
         ph = self.physics
         duty = self.effective_drive(actuation)
-        release = min(max(actuation.release, 0.0), 1.0)
+        release = 0.0 if self.valve_stuck else min(max(actuation.release, 0.0), 1.0)
         inflow = duty * ph.pump_rate_pa_s
         k = duty * ph.pump_rate_pa_s / ph.pump_stall_pa + ph.leak_per_s
         k += release / ph.bleed_tau_s
@@ -76,9 +87,16 @@ class Bladder:
         if self.level > self.relief_pa:
             inflow += self.relief_pa / ph.relief_tau_s
             k += 1.0 / ph.relief_tau_s
-        equilibrium = inflow / k
+        return duty, inflow / k, k
+
+    def step(self, dt: float, actuation: Actuation) -> float:
+        duty, equilibrium, k = self._flows(actuation)
         self.level = max(equilibrium + (self.level - equilibrium) * math.exp(-k * dt), 0.0)
         return duty
+
+    def seconds_to_reach(self, level: float, actuation: Actuation) -> float:
+        _, equilibrium, k = self._flows(actuation)
+        return _first_order_time(self.level, equilibrium, k, level)
 
 
 class Motor:
@@ -88,6 +106,8 @@ class Motor:
         self.physics = physics
         self.level = 0.0
         self.drive_stuck = False
+        self.valve_stuck = False
+        """A motor has no valve; kept for the common interface."""
 
     def effective_drive(self, actuation: Actuation) -> float:
         if not actuation.power:
@@ -98,7 +118,7 @@ class Motor:
             return 0.0
         return min(max(actuation.drive, 0.0), 1.0)
 
-    def step(self, dt: float, actuation: Actuation) -> float:
+    def _lag(self, actuation: Actuation) -> tuple[float, float, float]:
         ph = self.physics
         drive = self.effective_drive(actuation)
         goal = drive * 1000.0
@@ -108,5 +128,22 @@ class Motor:
             tau = ph.brake_tau_s
         else:
             tau = ph.spin_down_tau_s
+        return drive, goal, tau
+
+    def step(self, dt: float, actuation: Actuation) -> float:
+        drive, goal, tau = self._lag(actuation)
         self.level = goal + (self.level - goal) * math.exp(-dt / tau)
         return drive
+
+    def seconds_to_reach(self, level: float, actuation: Actuation) -> float:
+        _, goal, tau = self._lag(actuation)
+        return _first_order_time(self.level, goal, 1.0 / tau, level)
+
+
+def _first_order_time(now: float, equilibrium: float, k: float, level: float) -> float:
+    """When P(t) = eq + (now - eq) exp(-k t) first reaches `level` from below."""
+    if now >= level:
+        return 0.0
+    if equilibrium <= level:
+        return math.inf
+    return math.log((equilibrium - now) / (equilibrium - level)) / k

@@ -1,4 +1,4 @@
-"""Schedule playback in device time: which segment is active and what level it asks for.
+"""Playback in device time: a loaded schedule (which segment, what level) or a SET_TARGET ramp.
 
 The firmware stores a loaded schedule as plain tuples (no validation on the hot path) and
 advances an integer clock of device milliseconds, so playback is exact and the same at any
@@ -56,6 +56,12 @@ class Player:
             return float(self.plan.segments[-1].to_level)
         return self.plan.segments[self.index].level_at(self.elapsed_ms)
 
+    def ms_to_boundary(self) -> int | None:
+        """Device ms until the current segment ends (None when done): an event."""
+        if self.index >= self._count:
+            return None
+        return self.plan.segments[self.index].end_ms - self.elapsed_ms
+
     def advance(self, dt_ms: int) -> tuple[int, ...]:
         """Move the clock on; return indices of segments that began (not index 0)."""
         self.elapsed_ms += dt_ms
@@ -68,3 +74,15 @@ class Player:
             if self.index < self._count:
                 started.append(self.index)
         return tuple(started)
+
+
+class Stream:
+    """A SET_TARGET ramp: from `start` to `goal` over `ramp_ms` of device time."""
+
+    def __init__(self, start: float, goal: int, ramp_ms: int, now_ms: int) -> None:
+        self.start, self.goal, self.ramp_ms, self.t0 = start, goal, ramp_ms, now_ms
+
+    def level(self, now_ms: int) -> float:
+        if self.ramp_ms <= 0 or now_ms >= self.t0 + self.ramp_ms:
+            return float(self.goal)
+        return self.start + (self.goal - self.start) * (now_ms - self.t0) / self.ramp_ms

@@ -150,6 +150,7 @@ def _info(fw: Firmware, request: Request[Any]) -> Message:
         firmware_version=fw.model.firmware_version,
         serial=fw.serial,
         ramp_limit_per_s=ramp_limit(fw),
+        safety=fw.model.safety,
     )
 
 
@@ -180,8 +181,9 @@ def _set_limits(fw: Firmware, request: Request[Any]) -> Message:
     in_session = fw.state in (S.LOADED, S.RUNNING, S.PAUSED)
     if in_session and request.cap_level > fw.active_cap:
         return _ack(request, Result.BAD_STATE)
-    fw.set_cap(request.cap_level)
-    fw.target = min(fw.target, float(request.cap_level))  # a STATUS right after never shows more
+    if not fw.ignore_limits:
+        fw.set_cap(request.cap_level)
+        fw.target = min(fw.target, float(request.cap_level))  # STATUS right after never shows more
     fw.limits_set = True
     return _ack(request, Result.OK)
 

@@ -18,7 +18,7 @@ class Sensor:
         offset: float,
         resolution: int,
         span: tuple[float, float],
-        seed: int,
+        seed: int | str,
     ) -> None:
         self.noise = noise
         self.offset = offset

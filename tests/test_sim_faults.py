@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -35,6 +37,7 @@ from simulator.client import DirectClient, ramp_hold_release, states
 from simulator.device import SimDevice
 from simulator.errors import FaultSpecError
 from simulator.faults import FaultPlan
+from simulator.models import load_model
 
 pytestmark = pytest.mark.sim
 
@@ -128,8 +131,12 @@ def test_brownout_reboots_into_fault_forgetting_load_limits_and_hello() -> None:
     assert c.result(next(iter(load_requests(HOLD)))) is Result.LIMITS_NOT_SET
 
 
+ONE_SENSOR = replace(load_model("wristband-p1"), agreement_level=None)
+"""The band without its check sensor: what the self-tests alone must catch."""
+
+
 def test_sensor_drift_is_caught_by_the_at_rest_self_test() -> None:
-    c = DirectClient(SimDevice(faults=FaultPlan.parse(["drift:6"])))  # 0.1 kPa per second
+    c = DirectClient(SimDevice(ONE_SENSOR, faults=FaultPlan.parse(["drift:6"])))  # 0.1 kPa/s
     c.call(Hello())
     c.advance(9.0)
     assert c.state is S.IDLE, "within tolerance: the self-test waits one vent deadline"
@@ -140,7 +147,7 @@ def test_sensor_drift_is_caught_by_the_at_rest_self_test() -> None:
 
 
 def test_negative_drift_is_implausible_at_once() -> None:
-    c = DirectClient(SimDevice(faults=FaultPlan.parse(["drift:-30"])))
+    c = DirectClient(SimDevice(ONE_SENSOR, faults=FaultPlan.parse(["drift:-30"])))
     c.advance_until(lambda c: c.state is S.FAULT, limit_s=5)
     assert fault_codes(c) == [FaultCode.SENSOR_FAULT]
     assert c.device.firmware.measured < -1_000

@@ -27,6 +27,9 @@ class PressureDevice(_DeviceBase):
     vent_time_s: float = Field(gt=0)
     sensor_resolution_kpa: float = Field(gt=0)
     sensor_tolerance_kpa: float = Field(ge=0)
+    sensor_agreement_kpa: float | None = Field(default=None, gt=0)
+    """A second, independent pressure sensor; the firmware faults when the two readings
+    differ by more than this (single-fault defence, docs/safety.md). None: one sensor."""
 
     @model_validator(mode="after")
     def _consistent(self) -> PressureDevice:
@@ -37,6 +40,9 @@ class PressureDevice(_DeviceBase):
             raise ValueError("hardware_max_kpa must lie within range_kpa")
         if self.default_user_cap_kpa > self.hardware_max_kpa:
             raise ValueError("default_user_cap_kpa must not exceed hardware_max_kpa")
+        agreement = self.sensor_agreement_kpa
+        if agreement is not None and agreement > self.sensor_tolerance_kpa:
+            raise ValueError("sensor_agreement_kpa must not exceed sensor_tolerance_kpa")
         return self
 
     @property

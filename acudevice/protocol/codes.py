@@ -117,6 +117,10 @@ class FaultCode(IntEnum):
     BROWNOUT = 6
     VENT_TIMEOUT = 7
     MOTOR_STALL = 8
+    SENSOR_MISMATCH = 9
+    """The two independent pressure channels disagree beyond the agreement tolerance."""
+    STUCK_VALVE = 10
+    """The release valve is open but the level does not fall."""
 
 
 class Reason(IntEnum):
@@ -160,6 +164,21 @@ class Capabilities(IntFlag, boundary=STRICT):
     VIBRATION = 0x02
     SCHEDULE_MEMORY = 0x04
     STREAMING = 0x08
+
+
+class SafetyCapabilities(IntFlag, boundary=STRICT):
+    """INFO safety bits: which single-fault defences the firmware runs (docs/safety.md)."""
+
+    DUAL_SENSOR = 0x01
+    """A second, independent level channel, compared with the first every control step."""
+    ZERO_CHECK = 0x02
+    """At rest the reading must be near zero, in both directions."""
+    OVER_LEVEL_CUTOFF = 0x04
+    """Over the cap (or the hardware maximum) on any channel: vent and fault."""
+    STUCK_DRIVE_CHECK = 0x08
+    """The level rising with the pump or motor commanded off: vent and fault."""
+    STUCK_VALVE_CHECK = 0x10
+    """The release valve open and the level not falling: vent and fault."""
 
 
 class TelemetryFlags(IntFlag, boundary=STRICT):

@@ -30,6 +30,7 @@ from acudevice.protocol.codes import (
     PhaseCode,
     Reason,
     Result,
+    SafetyCapabilities,
     ShapeCode,
     TelemetryFlags,
 )
@@ -127,6 +128,7 @@ def render_codes() -> str:
         PhaseCode,
         Capabilities,
         TelemetryFlags,
+        SafetyCapabilities,
     ):
         rows = [f"**`{enum.__name__}`**\n", "| value | name |", "|---|---|"]
         rows += [f"| 0x{int(v):02X} ({int(v)}) | `{v.name}` |" for v in enum]

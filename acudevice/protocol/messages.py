@@ -27,6 +27,7 @@ from acudevice.protocol.codes import (
     PhaseCode,
     Reason,
     Result,
+    SafetyCapabilities,
     ShapeCode,
     TelemetryCode,
     TelemetryFlags,
@@ -126,6 +127,8 @@ class InfoResponse(TypedResponse):
         Field(ge=1, le=0xFFFF, description="Pa/s or ‰/s; steeper segments are refused"),
         Wire.U16,
     ]
+    safety: Annotated[SafetyCapabilities, FlagBits, Wire.U8] = SafetyCapabilities(0)
+    """Single-fault defences the firmware runs (appended last: older fields keep offsets)."""
 
 
 class StatusResponse(TypedResponse):

@@ -20,6 +20,7 @@ from acudevice.protocol.codes import (
     PhaseCode,
     Reason,
     Result,
+    SafetyCapabilities,
     ShapeCode,
     TelemetryFlags,
 )
@@ -122,6 +123,11 @@ SAMPLES: dict[str, list[tuple[str, int, m.Message]]] = {
                 firmware_version="1.4.2",
                 serial="WB1-000123",
                 ramp_limit_per_s=2000,
+                safety=SafetyCapabilities.DUAL_SENSOR
+                | SafetyCapabilities.ZERO_CHECK
+                | SafetyCapabilities.OVER_LEVEL_CUTOFF
+                | SafetyCapabilities.STUCK_DRIVE_CHECK
+                | SafetyCapabilities.STUCK_VALVE_CHECK,
             ),
         ),
         *_acks_ok(),
@@ -151,6 +157,16 @@ SAMPLES: dict[str, list[tuple[str, int, m.Message]]] = {
             m.StateChanged(old=FirmwareState.LOADED, new=_RUNNING, reason=Reason.HOST_REQUEST),
         ),
         ("fault_raised", 2, m.FaultRaised(fault=FaultCode.OVER_PRESSURE, measured_level=41230)),
+        (
+            "fault_raised_sensor_mismatch",
+            3,
+            m.FaultRaised(fault=FaultCode.SENSOR_MISMATCH, measured_level=9850),
+        ),
+        (
+            "fault_raised_stuck_valve",
+            4,
+            m.FaultRaised(fault=FaultCode.STUCK_VALVE, measured_level=11900),
+        ),
         ("vent_started", 3, m.VentStarted(reason=Reason.HOST_ESTOP, measured_level=15012)),
         ("vent_finished", 4, m.VentFinished(measured_level=1850, duration_ms=3200)),
         ("segment_started", 5, m.SegmentStarted(index=1, elapsed_ms=30000)),

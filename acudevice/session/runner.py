@@ -234,18 +234,23 @@ class Session:
     ) -> tuple[Outcome, str, int]:
         done: set[int] = set()
         offset_ms = 0
-        last_seen = [time.monotonic()] * len(self.devices)
+        # The loop's clock, like every deadline here (and virtual under looptime in tests).
+        now = asyncio.get_running_loop().time
+        last_seen = [now()] * len(self.devices)
         while True:
-            try:
-                async with asyncio.timeout(STALL_S / 3):
-                    channel, generation, item = await self._inbox.get()
-            except TimeoutError:
-                for i, seen in enumerate(last_seen):
-                    if i not in done and time.monotonic() - seen > STALL_S:
-                        # A silent link is a lost link: reconnect rather than guess.
-                        last_seen[i] = time.monotonic()
-                        self._inbox.put_nowait((i, self._generation, _LINK_LOST))
-                continue
+            try:  # one deadline per burst: only an empty inbox arms the stall timeout
+                channel, generation, item = self._inbox.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    async with asyncio.timeout(STALL_S / 3):
+                        channel, generation, item = await self._inbox.get()
+                except TimeoutError:
+                    for i, seen in enumerate(last_seen):
+                        if i not in done and now() - seen > STALL_S:
+                            # A silent link is a lost link: reconnect rather than guess.
+                            last_seen[i] = now()
+                            self._inbox.put_nowait((i, self._generation, _LINK_LOST))
+                    continue
             if channel >= 0 and generation != self._generation:
                 continue  # from a link we have already replaced
             if isinstance(item, str) and channel < 0:
@@ -260,10 +265,10 @@ class Session:
                     ChannelMonitor(schedule, m.cap_level, m.tolerance_level, m.peak_level)
                     for m in monitors
                 ]
-                last_seen = [time.monotonic()] * len(self.devices)
+                last_seen = [now()] * len(self.devices)
                 done.clear()
                 continue
-            last_seen[channel] = time.monotonic()
+            last_seen[channel] = now()
             if isinstance(item, Telemetry):
                 alarm = monitors[channel].check(item)
                 self.record.sample(channel, item, monitors[channel], offset_ms)

@@ -1,0 +1,76 @@
+"""The safety campaign: a small seeded run passes, and a broken firmware makes it fail."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulator.campaign import ACTIONS, FAULT_KINDS, scenarios, shipped_programs
+from simulator.cli import main
+
+pytestmark = pytest.mark.sim
+
+SMALL_RUNS = 220
+"""Every fault kind x every host action x four programs, about 40 s on two cores."""
+
+
+def campaign(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
+    code = main(["campaign", "--json", "--jobs", "24", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_small_campaign_has_no_exceedance_no_hang_and_an_honest_journal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, figures = campaign(capsys, "--runs", str(SMALL_RUNS), "--seed", "1")
+    assert figures["runs"] == SMALL_RUNS
+    assert figures["exceedances"] == 0, figures["failures"]
+    assert figures["hangs"] == 0, figures["failures"]
+    assert figures["journal_mismatches"] == 0
+    assert code == 0
+    assert figures["samples"] > 100 * SMALL_RUNS, "the true level was checked all along"
+    vent = figures["vent_s"]
+    assert isinstance(vent, dict) and vent["count"] > 20
+    assert vent["max"] <= 10.0, "every fault vented within the device's vent deadline"
+    assert isinstance(figures["device_seconds"], float) and figures["device_seconds"] > 0
+    assert figures["wall_seconds"]
+
+
+def test_firmware_that_ignores_set_limits_is_caught_as_exceedances(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Proof the campaign can fail: the host lowers the cap ("too strong") and the broken
+    firmware keeps the old level, which only the true-level probe sees."""
+    code, figures = campaign(
+        capsys, "--runs", "7", "--seed", "5", "--fault", "ignore-limits", "--action", "comfort"
+    )
+    assert isinstance(figures["exceedances"], int) and figures["exceedances"] > 0
+    worst = figures["worst_overshoot"]
+    assert isinstance(worst, dict) and worst["value"] > 1.0
+    assert code == 1
+
+
+def test_the_scenarios_cover_every_program_fault_and_action() -> None:
+    programs = shipped_programs()
+    plan = scenarios(len(FAULT_KINDS) * len(ACTIONS) * len(programs), seed=0)
+    assert {s.program for s in plan} == set(programs)
+    assert {s.model for s in plan} == {"wristband-p1", "vibepad-v1"}
+    assert {s.action for s in plan} == set(ACTIONS)
+    faults = {(s.fault or "").split(":")[0] for s in plan} | {
+        "drop" for s in plan if s.link_cut_ms is not None
+    }
+    assert faults >= {"", "drop", "corrupt", "duplicate", "stuck-pump", "stuck-valve"}
+    assert faults >= {"drift", "offset", "brownout"}
+    assert any((s.fault or "").startswith("drift:-") for s in plan)
+    assert any((s.fault or "").startswith("offset:-") for s in plan)
+    assert plan == scenarios(len(plan), seed=0), "seeded: the same plan every time"
+
+
+def test_bad_campaign_input_is_refused_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["campaign", "--runs", "0"]) == 2
+    assert main(["campaign", "--runs", "2", "--fault", "explode"]) == 2
+    assert main(["campaign", "--runs", "2", "--action", "dance"]) == 2
+    err = capsys.readouterr().err
+    assert "--runs 0" in err and "unknown fault 'explode'" in err and "'dance'" in err
+    assert "Traceback" not in err
