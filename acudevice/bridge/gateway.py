@@ -19,7 +19,7 @@ from pathlib import Path
 from acudevice.bridge.backoff import Backoff
 from acudevice.bridge.band import AgentSettings, BandAgent, lend
 from acudevice.bridge.commands import CommandDesk, StartGuard
-from acudevice.bridge.discovery import band_config, gateway_config
+from acudevice.bridge.discovery import band_config, config_topic, device_id, gateway_config
 from acudevice.bridge.lending import GatewayDevice
 from acudevice.bridge.mqtt import (
     BrokerAddress,
@@ -262,8 +262,6 @@ class Bridge:
 
     async def forget(self, band: str) -> None:
         """A band taken off this gateway: its discovery config goes, its availability is offline."""
-        from acudevice.bridge.discovery import config_topic, device_id
-
         self._send(config_topic(self.topics, device_id(self.topics, band)), "", retain=True)
         self._send(self.topics.band(band, "availability"), "offline", retain=True)
         await self._drain()
