@@ -46,6 +46,7 @@ class SimDevice:
         battery: float = 100.0,
         time_scale: int = 1,
         telemetry_factor: int = 1,
+        uptime_ms: int = 0,
     ) -> None:
         self.model = load_model(model) if isinstance(model, str) else model
         self.seed = seed
@@ -56,7 +57,7 @@ class SimDevice:
         self.plant = self._make_plant()
         self.sensor = self._make_sensor()
         self.battery = Battery(self.model.battery, battery)
-        self.now_ms = 0
+        self.now_ms = uptime_ms
         self.first_start_ms: int | None = None
         self._down_until_ms: int | None = None
         self._brownout_done = False
@@ -65,6 +66,7 @@ class SimDevice:
         )
         self.reboots = 0
         self.firmware = self._boot(brownout=False)
+        self.firmware.now_ms = uptime_ms  # powered on long before the host connected
 
     def _make_plant(self) -> Plant:
         physics = self.model.physics

@@ -25,7 +25,7 @@ from acudevice.plan.points import PointCatalog
 from acudevice.plan.program import Program
 from acudevice.plan.schedule import Schedule
 from acudevice.protocol import FirmwareState
-from acudevice.protocol.messages import FaultRaised, ScheduleDone, Telemetry
+from acudevice.protocol.messages import FaultRaised, ScheduleDone, SegmentStarted, Telemetry
 from acudevice.safety.profile import HealthProfile
 from acudevice.safety.rules import EMERGENCY_VENT_WITHIN_S
 from acudevice.safety.screening import Verdict, screen
@@ -256,6 +256,7 @@ class Session:
             if item == _LINK_LOST:
                 repeat = monitors[channel].current_repeat
                 schedule, offset_ms = await self._recover(channel, schedule, repeat, offset_ms)
+                self.record.restart(offset_ms)
                 monitors[:] = [
                     ChannelMonitor(schedule, m.cap_level, m.tolerance_level, m.peak_level)
                     for m in monitors
@@ -266,9 +267,11 @@ class Session:
             last_seen[channel] = time.monotonic()
             if isinstance(item, Telemetry):
                 alarm = monitors[channel].check(item)
-                self.record.sample(channel, item, monitors[channel], offset_ms)
+                self.record.sample(channel, item, monitors[channel])
                 if alarm is not None:
                     await self._alarm(alarm, channel)
+            elif isinstance(item, SegmentStarted):
+                self.record.segment_started(channel, item.elapsed_ms)
             elif isinstance(item, FaultRaised):
                 await self._alarm(Alarm("device-fault", f"device fault {item.fault.name}"), channel)
             elif isinstance(item, ScheduleDone):
@@ -314,9 +317,8 @@ class Session:
         await asyncio.gather(*(d.set_limits(gentler) for d in self.devices))
         for m in monitors:
             m.lower_cap(gentler)
-        self.record.comfort(
-            self.point, monitors[0].last.t_ms if monitors[0].last else None, felt, gentler
-        )
+        now = max((m.last.measured_level for m in monitors if m.last is not None), default=0)
+        self.record.comfort(self.point, now, gentler)
 
     def _set_paused(self, paused: bool) -> None:
         if self.record.view is not None:
