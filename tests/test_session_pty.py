@@ -55,6 +55,9 @@ def test_ctrl_c_mid_hold_vents_and_records_stopped(isolated_home: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # A background job of a non-interactive shell inherits SIGINT ignored; the child
+            # must see Ctrl-C however pytest was launched.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -16,12 +16,16 @@ from acudevice.plan.schedule import Schedule
 from acudevice.plots import Line, plot_schedule
 from acudevice.store import Journal
 
+MAX_LIMIT = 1_000_000
+
 
 @reports_errors
 def history(
     limit: Annotated[int, typer.Option("--limit", help="most recent N sessions")] = 20,
 ) -> None:
     """A table of past sessions, newest first."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InputError([Problem("--limit", "", f"must be 1 to {MAX_LIMIT}, got {limit}")])
     with Journal() as journal:
         sessions = journal.sessions(limit)
     table = Table(title="Sessions", caption=str(journal.path))

@@ -92,6 +92,8 @@ class Session:
         self.verdict: Verdict | None = None
         self.record = Recorder(program, journal, self._publish)
         self._pumps: list[asyncio.Task[None]] = []
+        self.cancel_reason = "cancelled (Ctrl-C)"
+        """What the journal says when the task is cancelled; a signal handler may set it."""
 
     # ---------------------------------------------------------------- commands
 
@@ -144,24 +146,23 @@ class Session:
             outcome, detail, repeats_done = await self._watch(schedule, monitors)
             vent = outcome not in ("completed", "stopped")
         except asyncio.CancelledError:
-            outcome, detail = "stopped", "cancelled (Ctrl-C)"
-            await self._close_all(vent=True)  # vent first: the journal can wait
+            # Every way out vents first (ESTOP, then close); the journal can wait.
+            await self._close_all(vent=True)
             done = min((m.current_repeat for m in monitors), default=0)
-            self.record.finish(outcome, detail, monitors, done, skew)
+            self._finish_quietly("stopped", self.cancel_reason, monitors, done, skew)
             raise
         except _Ended as ended:
             outcome, detail = ended.outcome, ended.detail
         except (DeviceError, SessionRefused):
-            if self.record.session_id is not None:
-                self.record.finish("faulted", "device error", monitors, repeats_done, skew)
             await self._close_all(vent=True)
+            self._finish_quietly("faulted", "device error", monitors, repeats_done, skew)
             raise
-        except BaseException:
-            self.record.finish("faulted", "host error", monitors, repeats_done, skew)
+        except BaseException as exc:
             await self._close_all(vent=True)
+            self._finish_quietly("faulted", f"host error: {exc}", monitors, repeats_done, skew)
             raise
-        self.record.finish(outcome, detail, monitors, repeats_done, skew)
         await self._close_all(vent=vent)
+        self.record.finish(outcome, detail, monitors, repeats_done, skew)
         assert self.verdict is not None and self.verdict.limits is not None
         return SessionResult(
             session_id=self.record.session_id,
@@ -177,6 +178,22 @@ class Session:
             faults=tuple(self.record.faults),
             comfort_level=self.record.comfort_level,
         )
+
+    def _finish_quietly(
+        self,
+        outcome: Outcome,
+        detail: str,
+        monitors: list[ChannelMonitor],
+        repeats_done: int,
+        skew: float | None,
+    ) -> None:
+        """Record how it ended if the journal still can; the error being raised says more."""
+        if self.record.session_id is None:
+            return
+        try:
+            self.record.finish(outcome, detail, monitors, repeats_done, skew)
+        except Exception as exc:  # a broken journal must not hide why the session ended
+            log.info("could not record the end of the session: %s", exc)
 
     def _screen(self, device: Device) -> Verdict:
         model = device.info.device_model

@@ -174,7 +174,7 @@ class Journal:
                 self._db.executescript(
                     f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
                 )
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:  # a damaged header decodes badly
             raise JournalError(f"{self.path}: cannot open the journal: {exc}") from None
         self.mark_interrupted()
 
@@ -189,18 +189,30 @@ class Journal:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write; a full disk or a read-only file becomes a JournalError naming the file."""
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise JournalError(f"{self.path}: cannot write the journal: {exc}") from None
 
     def mark_interrupted(self) -> int:
         """Rows left `running` by a process that no longer exists become `interrupted`."""
-        rows = self._db.execute("SELECT id, pid FROM sessions WHERE outcome = 'running'").fetchall()
+        try:
+            rows = self._db.execute(
+                "SELECT id, pid FROM sessions WHERE outcome = 'running'"
+            ).fetchall()
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise JournalError(f"{self.path}: cannot read the journal: {exc}") from None
         dead = [r["id"] for r in rows if not _pid_alive(r["pid"])]
+        if not dead:
+            return 0  # nothing to write: a read-only journal can still be read
         with self._transaction():
             for session_id in dead:
                 self._db.execute(
@@ -271,11 +283,11 @@ class Journal:
     def add_samples(self, session_id: int, samples: Sequence[Sample]) -> None:
         if not samples:
             return
-        count = self._db.execute(
-            "SELECT COUNT(*) FROM samples WHERE session_id=?", (session_id,)
-        ).fetchone()[0]
-        room = max(MAX_SAMPLES_PER_SESSION - count, 0)
         with self._transaction():
+            count = self._db.execute(
+                "SELECT COUNT(*) FROM samples WHERE session_id=?", (session_id,)
+            ).fetchone()[0]
+            room = max(MAX_SAMPLES_PER_SESSION - count, 0)
             self._db.executemany(
                 "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
                 [
