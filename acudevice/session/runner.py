@@ -16,7 +16,6 @@ from typing import Any
 
 from acudevice.device import Device, DeviceDisconnected, DeviceError, connect
 from acudevice.plan.devices import (
-    FRACTION_TO_PERMILLE,
     KPA_TO_PA,
     PressureDevice,
 )
@@ -28,7 +27,7 @@ from acudevice.protocol import FirmwareState
 from acudevice.protocol.messages import FaultRaised, ScheduleDone, SegmentStarted, Telemetry
 from acudevice.safety.profile import HealthProfile
 from acudevice.safety.rules import EMERGENCY_VENT_WITHIN_S
-from acudevice.safety.screening import Verdict, screen
+from acudevice.safety.screening import Verdict
 from acudevice.session.model import (
     Command,
     SessionRefused,
@@ -37,6 +36,7 @@ from acudevice.session.model import (
 )
 from acudevice.session.monitor import LOW_BATTERY_START_PERCENT, Alarm, ChannelMonitor
 from acudevice.session.recorder import Recorder
+from acudevice.session.verdict import verdict_for
 from acudevice.store import Journal, Outcome
 from acudevice.transport import TransportError
 
@@ -196,18 +196,13 @@ class Session:
             log.info("could not record the end of the session: %s", exc)
 
     def _screen(self, device: Device) -> Verdict:
-        model = device.info.device_model
-        profile = self.profile
-        if self.journal is not None:
-            remembered = self.journal.comfort_max(model.actuator)
-            scale = KPA_TO_PA if model.actuator == "pressure" else FRACTION_TO_PERMILLE
-            key = "comfort_max_kpa" if model.actuator == "pressure" else "comfort_max_intensity"
-            merged = {**getattr(profile, key)}
-            for point, level in remembered.items():
-                merged[point] = min(merged.get(point, level / scale), level / scale)
-            profile = profile.model_copy(update={key: merged})
-        verdict = screen(
-            self.program, model, self.catalog, profile, confirm_reason=self.confirm_reason
+        verdict = verdict_for(
+            self.program,
+            device.info.device_model,
+            self.catalog,
+            self.profile,
+            self.journal,
+            confirm_reason=self.confirm_reason,
         )
         self.verdict = verdict
         if not verdict.runnable:
