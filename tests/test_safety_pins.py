@@ -166,14 +166,22 @@ async def test_cancelling_a_session_sends_estop_not_stop() -> None:
 async def test_the_estop_command_vents_at_once() -> None:
     async with simulated("sim://?speed=20") as sim:
         vents = tap_vents(sim)
-        watch = Watch()
+        vented_when_told: list[bool] = []
+
+        class Noting(Watch):
+            def __call__(self, view: Any) -> None:
+                super().__call__(view)
+                if any("ESTOP sent" in n for n in view.log) and not vented_when_told:
+                    vented_when_told.append(any(v.reason is Reason.HOST_ESTOP for v in vents))
+
+        watch = Noting()
         runner = session(sim, None, watch)
         task = asyncio.create_task(runner.run())
         await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
         runner.command("estop")
         result = await task
-    assert result.outcome == "estopped"
-    assert vents and vents[0].reason is Reason.HOST_ESTOP and vents[0].measured_level > 10_000
+    assert result.outcome == "estopped" and vented_when_told == [True]
+    assert vents[0].reason is Reason.HOST_ESTOP and vents[0].measured_level > 10_000
 
 
 async def test_an_alarm_only_the_host_raises_estops_before_it_is_recorded() -> None:

@@ -307,6 +307,7 @@ class Session:
     async def _command(self, name: str, monitors: list[ChannelMonitor]) -> Outcome | None:
         if name == "estop":
             await self._estop_all()
+            self.record.note("ESTOP sent: the band is venting")
             return "estopped"
         if name == "stop":
             await asyncio.gather(*(d.stop() for d in self.devices))
