@@ -156,3 +156,21 @@ def test_sigkill_mid_hold_keeps_the_record_up_to_two_seconds_before(isolated_hom
     assert samples and samples[-1].t_ms >= (float(started[1]) + 3.0 - 2.0) * 1000, samples[-1]
     with sqlite3.connect(db) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_journal_that_cannot_record_keeps_the_band_untouched(isolated_home: Path) -> None:
+    """Works as root too (where a read-only mode would not stop writes): the disk is full."""
+    with Journal(isolated_home / "data" / "journal.sqlite3"):
+        pass
+
+    def no_room() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    with serve("--pty", "--speed", "20") as url, host_run(isolated_home, url, no_room) as host:
+        returncode, err = host.finish()
+        state, fault, level = band_state(url)
+    assert returncode == 2, err
+    assert "journal.sqlite3" in one_line(err)
+    assert state is FirmwareState.IDLE and fault is FaultCode.NONE and level < 500
+    with Journal(isolated_home / "data" / "journal.sqlite3") as journal:
+        assert journal.sessions() == []

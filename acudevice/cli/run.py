@@ -127,6 +127,7 @@ def run(
         )
     live = sys.stdout.isatty() and not as_json
     with Journal() as journal:
+        journal.check_writable()  # before any band is touched
         session = Session(
             program,
             urls,

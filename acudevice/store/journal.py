@@ -202,6 +202,12 @@ class Journal:
         except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise JournalError(f"{self.path}: cannot write the journal: {exc}") from None
 
+    def check_writable(self) -> None:
+        """Raise JournalError now if nothing could be recorded (read-only file, full disk):
+        a session must not start that its journal cannot follow."""
+        with self._transaction():
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
     def mark_interrupted(self) -> int:
         """Rows left `running` by a process that no longer exists become `interrupted`."""
         try:
