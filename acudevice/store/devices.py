@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from acudevice.errors import AcuDeviceError, InputError, NotFoundError, Problem
-from acudevice.paths import user_data_dir
+from acudevice.paths import PRIVATE_FILE_MODE, private_data_dir
 
 try:
     import fcntl
@@ -90,7 +90,7 @@ def check_alias(alias: str) -> str:
 
 class DeviceRegistry:
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or user_data_dir() / "devices.json"
+        self.path = path or private_data_dir() / "devices.json"
 
     # ------------------------------------------------------------------ reading
 
@@ -135,13 +135,13 @@ class DeviceRegistry:
     @contextlib.contextmanager
     def _editing(self) -> Iterator[_File]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "a+b") as lock:
+        with open(self.path.with_name(self.path.name + ".lock"), "a+b", opener=_private) as lock:
             if fcntl is not None:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             data = self._load()
             yield data
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as out:
+            with open(tmp, "w", encoding="utf-8", opener=_private) as out:
                 out.write(data.model_dump_json(indent=2) + "\n")
                 out.flush()
                 os.fsync(out.fileno())
@@ -200,3 +200,7 @@ def new_entry(
         paired_at=time.time(),
         bond=bond,
     )
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, PRIVATE_FILE_MODE)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from acudevice.errors import AcuDeviceError
-from acudevice.paths import user_data_dir
+from acudevice.paths import private_data_dir, private_file
 
 Outcome = Literal[
     "running", "completed", "stopped", "estopped", "link-lost", "faulted", "interrupted"
@@ -157,9 +157,10 @@ class Journal:
     """One connection to the journal; use as a context manager."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or user_data_dir() / "journal.sqlite3"
+        self.path = path or private_data_dir() / "journal.sqlite3"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
             self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
