@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from acudevice import __version__
-from acudevice.cli import ble, check, conformance, history, programs, run
+from acudevice.cli import band, ble, check, conformance, history, programs, run
 
 app = typer.Typer(
     name="acudevice",
@@ -23,6 +23,8 @@ app.command("scan")(ble.scan)
 app.command("pair")(ble.pair)
 app.add_typer(ble.devices_app, name="devices")
 app.command("conformance")(conformance.conformance)
+app.command("status")(band.status)
+app.command("stop")(band.stop)
 
 
 @app.callback(invoke_without_command=True)
