@@ -20,6 +20,7 @@ from acudevice.plan.schedule import Schedule
 from acudevice.session.model import SessionView
 from acudevice.session.runner import Session
 from acudevice.store import Journal
+from tests.ble_helpers import ble_rig
 from tests.plan_helpers import program
 from tests.sim_server import serve
 
@@ -107,3 +108,17 @@ def test_report_draws_the_measured_line_of_a_band_on_for_hours(isolated_home: Pa
         [record] = journal.sessions()
         samples = journal.samples(record.id)
     assert samples[0].t_ms < 1_000 and samples[-1].t_ms > 400_000
+
+
+@pytest.mark.wire
+async def test_band_over_ble_switched_on_near_the_wrap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ble_rig(f"sim://?speed=max&seed=7&uptime_s={NEAR_WRAP}") as rig:
+        await rig.pair(alias="left-wrist")
+        monkeypatch.setenv("ACUDEVICE_BLE_HCI", rig.hci)
+        views = Views()
+        with Journal(tmp_path / "j.sqlite3") as journal:
+            result = await Session(SHORT, ["left-wrist"], journal=journal, on_update=views).run()
+            assert result.outcome == "completed", result
+            assert_session_time(journal, result.session_id, views, every_sample=False)
