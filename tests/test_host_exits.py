@@ -134,8 +134,8 @@ def test_a_journal_that_fails_mid_session_vents_first_and_says_so(isolated_home:
     line = one_line(err)
     assert "journal" in line and "vent" in line
     with Journal(isolated_home / "data" / "journal.sqlite3") as journal:
-        [record] = journal.sessions()  # begun before the band moved; the rest could not be
-    assert record.outcome == "interrupted"
+        [record] = journal.sessions()  # begun before the band moved
+    assert record.outcome in ("faulted", "interrupted")  # ended if the disk had room left
 
 
 def test_sigkill_mid_hold_keeps_the_record_up_to_two_seconds_before(isolated_home: Path) -> None:
@@ -160,7 +160,7 @@ def test_sigkill_mid_hold_keeps_the_record_up_to_two_seconds_before(isolated_hom
 
 def test_a_journal_that_cannot_record_keeps_the_band_untouched(isolated_home: Path) -> None:
     """Works as root too (where a read-only mode would not stop writes): the disk is full."""
-    with Journal(isolated_home / "data" / "journal.sqlite3"):
+    with Journal():  # ACUDEVICE_HOME is the isolated home
         pass
 
     def no_room() -> None:
