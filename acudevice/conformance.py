@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from acudevice.device import Device, DeviceError
+from acudevice.device.addresses import open_device_transport
 from acudevice.device.clearing import vent_and_clear
+from acudevice.device.loading import schedule_load_requests
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import (
     PROTOCOL_VERSION,
@@ -38,13 +40,11 @@ from acudevice.protocol import (
     frame,
 )
 from acudevice.protocol.messages import FaultRaised, Telemetry, VentFinished, VentStarted
-from acudevice.protocol.schedule import load_requests
 from acudevice.safety.rules import (
     EMERGENCY_VENT_TO_KPA,
     EMERGENCY_VENT_WITHIN_S,
     WATCHDOG_TIMEOUT_S,
 )
-from acudevice.transport import open_transport
 
 WATCHDOG_MARGIN_S = 0.75
 UNKNOWN_OPCODE = 0x7E
@@ -67,7 +67,7 @@ def expect(condition: bool, message: str) -> None:
 
 
 def _device(url: str, *, heartbeats: bool = True) -> Device:
-    return Device(open_transport(url), heartbeat_interval_s=1.0 if heartbeats else None)
+    return Device(open_device_transport(url), heartbeat_interval_s=1.0 if heartbeats else None)
 
 
 def _result_of(response: object) -> Result:
@@ -201,7 +201,7 @@ async def check_busy_device_refuses_a_second_program(url: str) -> str:
         schedule = _pressure_schedule([(10_000, 4_000), (10_000, 4_000), (10_000, 0)], 10_000)
         await _load(device, schedule)
         await device.start()
-        first, *_ = load_requests(schedule)
+        first, *_ = schedule_load_requests(schedule)
         await _refused(device, first, Result.BAD_STATE)
         await _refused(device, Start(), Result.BAD_STATE)
         await device.estop()
@@ -209,7 +209,7 @@ async def check_busy_device_refuses_a_second_program(url: str) -> str:
 
 
 async def check_stop_and_estop_before_hello(url: str) -> str:
-    transport = open_transport(url)
+    transport = open_device_transport(url)
     device = Device(transport, heartbeat_interval_s=None)
     await device.link.open()
     try:

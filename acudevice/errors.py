@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 
 class AcuDeviceError(Exception):
     """Root of every error acudevice raises on purpose."""
 
 
-@dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input, located as precisely as we can."""
+    """One thing wrong with an input, located as precisely as we can.
 
-    source: str
-    field: str
-    message: str
+    A plain class, not a dataclass: this module is imported by `import acudevice`, and
+    dataclasses alone would add a third of the start-up budget.
+    """
+
+    __slots__ = ("field", "message", "source")
+
+    def __init__(self, source: str, field: str, message: str) -> None:
+        self.source = source
+        self.field = field
+        self.message = message
+
+    def _key(self) -> tuple[str, str, str]:
+        return (self.source, self.field, self.message)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Problem) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Problem(source={self.source!r}, field={self.field!r}, message={self.message!r})"
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.field}" if self.field else self.source
@@ -34,11 +50,9 @@ class NotFoundError(AcuDeviceError):
     """A named program, point or device model does not exist."""
 
 
-class SafetyRefusal(AcuDeviceError):
-    """A plan breaks a hard rule; it is refused, never clamped."""
+class TransportError(AcuDeviceError):
+    """A link could not be opened (bad URL, unreachable port, missing device)."""
 
-    def __init__(self, rule: str, message: str, *, phase: str | None = None) -> None:
-        self.rule = rule
-        self.phase = phase
-        where = f" (phase {phase})" if phase else ""
-        super().__init__(f"[{rule}]{where} {message}")
+
+class TransportClosed(TransportError):
+    """The link is gone: closed by us, by the peer, or lost."""

@@ -1,15 +1,13 @@
-"""Pictures people would rather look at than tables: pressure-time curves."""
+"""Pictures people would rather look at than tables: pressure-time curves.
+
+matplotlib is imported when a picture is drawn, never when this module is imported.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
 from acudevice.files import atomic_output
 from acudevice.plan.devices import FRACTION_TO_PERMILLE, KPA_TO_PA
@@ -54,6 +52,11 @@ def plot_schedule(
     for seg in schedule.segments:
         times.append(seg.end_ms / 1000)
         levels.append(seg.to_level / scale)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
     ax.plot(times, levels, color="#2471a3", linewidth=2, label="planned")
     if measured:

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from acudevice.plan.schedule import Actuator, PhaseKind, Schedule, Segment
 from acudevice.protocol import (
     Ack,
+    ActuatorCode,
     Envelope,
     Event,
     FirmwareState,
@@ -23,18 +23,20 @@ from acudevice.protocol import (
     Hello,
     Kind,
     Message,
+    PhaseCode,
     ProtocolError,
     Request,
     Response,
     Result,
     SetLimits,
+    ShapeCode,
     Start,
     StateChanged,
     Telemetry,
     decode,
     encode,
 )
-from acudevice.protocol.schedule import load_requests
+from acudevice.protocol.loading import WireSchedule, WireSegment, load_requests
 from acudevice.transport.base import Transport, TransportClosed
 from simulator.device import DT_MS, SimDevice
 from simulator.errors import SimError
@@ -147,7 +149,7 @@ class ProtocolClient:
         assert isinstance(response, Response)
         return response.result
 
-    async def prepare(self, schedule: Schedule, *, cap_level: int | None = None) -> None:
+    async def prepare(self, schedule: WireSchedule, *, cap_level: int | None = None) -> None:
         """HELLO, SET_LIMITS and the whole LOAD: the device ends LOADED."""
         await self.call(Hello())
         await self.call(SetLimits(cap_level=schedule.cap_level if cap_level is None else cap_level))
@@ -217,39 +219,36 @@ def ramp_hold_release(
     release_ms: int,
     repeats: int = 1,
     cap_level: int | None = None,
-    actuator: Actuator = "pressure",
-) -> Schedule:
-    """The classic acupressure shape as a Schedule, built directly (no program file).
+    actuator: ActuatorCode = ActuatorCode.PRESSURE,
+) -> WireSchedule:
+    """The classic acupressure shape as a wire schedule, built directly (no program file).
 
     `ramp_hold_release(peak_level=12000, ramp_ms=30000, hold_ms=60000, release_ms=30000,
     repeats=4)` is the nausea-relief shape: 8 minutes.
     """
-    segments: list[Segment] = []
-    t = 0
-    for repeat in range(repeats):
+    segments = [
+        WireSegment(
+            duration_ms=duration,
+            from_level=start,
+            to_level=end,
+            shape=ShapeCode.LINEAR,
+            phase=phase,
+            phase_index=index,
+            repeat=repeat,
+        )
+        for repeat in range(repeats)
         for index, (phase, duration, start, end) in enumerate(
             (
-                (PhaseKind.RAMP, ramp_ms, 0, peak_level),
-                (PhaseKind.HOLD, hold_ms, peak_level, peak_level),
-                (PhaseKind.RELEASE, release_ms, peak_level, 0),
+                (PhaseCode.RAMP, ramp_ms, 0, peak_level),
+                (PhaseCode.HOLD, hold_ms, peak_level, peak_level),
+                (PhaseCode.RELEASE, release_ms, peak_level, 0),
             )
-        ):
-            segments.append(
-                Segment(
-                    start_ms=t,
-                    duration_ms=duration,
-                    from_level=start,
-                    to_level=end,
-                    phase=phase,
-                    phase_index=index,
-                    repeat=repeat,
-                )
-            )
-            t += duration
-    return Schedule(
-        program="ramp-hold-release",
+        )
+    ]
+    return WireSchedule(
         actuator=actuator,
         cap_level=peak_level if cap_level is None else cap_level,
+        frequency_dhz=0,
         segments=tuple(segments),
     )
 
@@ -291,7 +290,7 @@ class DirectClient:
             raise RequestRefused(message, response)
         return response
 
-    def prepare(self, schedule: Schedule, *, cap_level: int | None = None) -> None:
+    def prepare(self, schedule: WireSchedule, *, cap_level: int | None = None) -> None:
         self.call(Hello())
         self.call(SetLimits(cap_level=schedule.cap_level if cap_level is None else cap_level))
         for request in load_requests(schedule):
@@ -307,6 +306,12 @@ class DirectClient:
                 self._last_beat = self.wall
                 self._seq = (self._seq + 1) & 0xFFFF
                 self.raw(encode(Heartbeat(), self._seq))  # unanswered while browned out
+            self.device.step(self.wall)
+            self._collect(self.device.take_output())
+
+    def step(self, steps: int = 1) -> None:
+        """Step device time with the watchdog's wall clock held where `wall` is."""
+        for _ in range(steps):
             self.device.step(self.wall)
             self._collect(self.device.take_output())
 

@@ -32,10 +32,6 @@ class LinkImpairment:
         self.corrupted = 0
         self.duplicated = 0
 
-    def restart(self) -> None:
-        """A new connection: the drop timer counts from now."""
-        self._connected_at = self._clock()
-
     @property
     def down(self) -> bool:
         after = self.plan.drop_after_ms

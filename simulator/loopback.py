@@ -89,6 +89,15 @@ class SimTransport:
         """The simulated device behind this link (for tests and tools)."""
         return self.simulation.device
 
+    @property
+    def frames_rejected(self) -> tuple[int, int]:
+        """Frames the CRC threw away so far: (host to device, device to host)."""
+        up, down = self._up, self._down
+        return (
+            up.deframer.error_count if up is not None else 0,
+            down.deframer.error_count if down is not None else 0,
+        )
+
     async def connect(self) -> None:
         if self._state != "new":
             raise TransportError(f"{self.url}: a transport connects once; make a new one")

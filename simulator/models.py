@@ -1,9 +1,10 @@
-"""Simulated device models: the host-side DeviceModel plus the physics only a simulator needs.
+"""Simulated device models: the band's factory data plus the physics only a simulator needs.
 
-What the host plans against (hardware maximum, ramp-rate limit, sensor resolution and
-tolerance) is read from `profiles/devices/*.toml` through `acudevice.plan`, so the simulator
-and the planner cannot disagree. The physical constants below (pump flow, valve orifices,
-motor lag, battery drain) exist only here: a real device has them in its hardware.
+The factory data (hardware maximum, ramp-rate limit, sensor resolution and tolerance) is
+read from the same `profiles/devices/*.toml` the host plans against, but by the simulator
+itself: firmware knows nothing of the host's plan layer. A test checks that both readings
+agree. The physical constants below (pump flow, valve orifices, motor lag, battery drain)
+exist only here: a real device has them in its hardware.
 """
 
 from __future__ import annotations
@@ -12,12 +13,66 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from acudevice.plan.devices import PressureDevice, VibrationDevice
-from acudevice.plan.library import load_device
+from acudevice.errors import NotFoundError
+from acudevice.files import read_toml
+from acudevice.paths import shipped_profiles_dir
 from acudevice.protocol import Capabilities
 
 FIRMWARE_VERSION = "sim-1.0"
 DEFAULT_MODEL = "wristband-p1"
+
+
+@dataclass(frozen=True)
+class FactoryData:
+    """What a device profile says of the hardware, in wire units (Pa or permille)."""
+
+    name: str
+    title: str
+    actuator: Literal["pressure", "vibration"]
+    hardware_max_level: int
+    max_ramp_level_per_s: float
+    vent_time_s: float = 0.0
+    sensor_resolution_kpa: float = 0.0
+    sensor_tolerance_kpa: float = 0.0
+
+    @classmethod
+    def from_profile(cls, data: dict[str, object]) -> FactoryData:
+        def number(key: str) -> float:
+            value = data[key]
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ValueError(f"{key} must be a number")
+            return float(value)
+
+        name, title, actuator = str(data["name"]), str(data["title"]), data["actuator"]
+        if actuator == "pressure":
+            return cls(
+                name=name,
+                title=title,
+                actuator="pressure",
+                hardware_max_level=round(number("hardware_max_kpa") * 1000),
+                max_ramp_level_per_s=number("max_ramp_kpa_per_s") * 1000,
+                vent_time_s=number("vent_time_s"),
+                sensor_resolution_kpa=number("sensor_resolution_kpa"),
+                sensor_tolerance_kpa=number("sensor_tolerance_kpa"),
+            )
+        intensity = data.get("intensity_range", [0.0, 1.0])
+        assert isinstance(intensity, list)
+        return cls(
+            name=name,
+            title=title,
+            actuator="vibration",
+            hardware_max_level=round(float(intensity[1]) * 1000),
+            max_ramp_level_per_s=number("max_intensity_change_per_s") * 1000,
+        )
+
+
+def factory_data() -> dict[str, FactoryData]:
+    """Every shipped device profile, by name."""
+    found = {}
+    for path in sorted((shipped_profiles_dir() / "devices").glob("*.toml")):
+        data = FactoryData.from_profile(read_toml(path))
+        found[data.name] = data
+    return found
 
 
 @dataclass(frozen=True)
@@ -103,7 +158,7 @@ class SimModel:
         return kind | Capabilities.SCHEDULE_MEMORY | Capabilities.STREAMING
 
 
-def _pressure_model(device: PressureDevice) -> SimModel:
+def _pressure_model(device: FactoryData) -> SimModel:
     physics = PneumaticPhysics()
     worst_vent_s = physics.vent_tau_s * math.log(device.hardware_max_level / 2000)
     if worst_vent_s > device.vent_time_s:
@@ -126,7 +181,7 @@ def _pressure_model(device: PressureDevice) -> SimModel:
     )
 
 
-def _vibration_model(device: VibrationDevice) -> SimModel:
+def _vibration_model(device: FactoryData) -> SimModel:
     return SimModel(
         name=device.name,
         title=device.title,
@@ -144,7 +199,10 @@ def _vibration_model(device: VibrationDevice) -> SimModel:
 
 def load_model(name: str = DEFAULT_MODEL) -> SimModel:
     """The simulated model for a device profile name; raises `NotFoundError` for unknown."""
-    device = load_device(name)
-    if isinstance(device, PressureDevice):
+    known = factory_data()
+    if name not in known:
+        raise NotFoundError(f"unknown device model {name!r}; known models: {', '.join(known)}")
+    device = known[name]
+    if device.actuator == "pressure":
         return _pressure_model(device)
     return _vibration_model(device)

@@ -17,11 +17,11 @@ from bumble.device import Device
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 
-from acudevice import bands
 from acudevice.ble import BumbleClient, radios
+from acudevice.device import pairing
 from acudevice.plan.library import ProgramLibrary
 from acudevice.session.model import SessionView
-from acudevice.store.devices import PairedDevice
+from acudevice.store.paired import PairedDevice
 from acudevice.transport.ble import radio_config
 from simulator.ble_band import BleBand
 from simulator.ble_radio import VirtualRadio
@@ -58,7 +58,7 @@ class Rig:
         return (shown + 1) % 1_000_000
 
     async def pair(self, alias: str | None = "left-wrist") -> PairedDevice:
-        return await bands.pair(
+        return await pairing.pair(
             self.band.address, passkey=self.shown_passkey, alias=alias, hci=self.hci
         )
 

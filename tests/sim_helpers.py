@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from acudevice.plan.schedule import Schedule
 from acudevice.protocol import FirmwareState
+from acudevice.protocol.loading import WireSchedule
 from simulator.client import DirectClient, ramp_hold_release
 from simulator.device import SimDevice
 
@@ -19,7 +19,7 @@ def client(model: str = "wristband-p1", **kwargs: Any) -> DirectClient:
     return DirectClient(SimDevice(model, **kwargs))
 
 
-def loaded(schedule: Schedule = SHORT, **kwargs: Any) -> DirectClient:
+def loaded(schedule: WireSchedule = SHORT, **kwargs: Any) -> DirectClient:
     c = client(**kwargs)
     c.prepare(schedule)
     assert c.state is FirmwareState.LOADED

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
 import pytest
 from bleak import BleakClient
@@ -14,14 +13,15 @@ from bumble.device import Device
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 
-from acudevice import bands
 from acudevice.ble import BleakConnectTimeout, BleakRadioError, BumbleClient, Radio, radios
+from acudevice.ble.errors import BleNotFound, BleStaleBond
 from acudevice.device import Device as Band
+from acudevice.device import pairing
+from acudevice.device.addresses import open_device_transport
 from acudevice.errors import NotFoundError
-from acudevice.store.devices import DeviceRegistry
-from acudevice.transport import TransportError, open_transport
+from acudevice.store.paired import PairedDevices
+from acudevice.transport import TransportError
 from acudevice.transport.ble import BleTransport, radio_config
-from acudevice.transport.ble_errors import BleNotFound, BleStaleBond
 from simulator.ble_radio import HciServer, VirtualRadio
 from tests.ble_helpers import ble_rig, bonds_in
 
@@ -30,26 +30,30 @@ pytestmark = pytest.mark.wire
 MISSING = "C2:00:00:00:0B:AD"
 
 
+@pytest.mark.looptime
 async def test_connect_to_a_missing_address_meets_its_deadline_and_the_radio_recovers() -> None:
+    loop = asyncio.get_running_loop()
     async with ble_rig() as rig, radios.use(rig.hci, radio_config()) as radio:
-        started = time.monotonic()
+        started = loop.time()
         with pytest.raises(BleakConnectTimeout):
             await BleakClient(MISSING, backend=BumbleClient, radio=radio, timeout=0.3).connect()
-        assert time.monotonic() - started < 1.5, "the deadline held (plus the cancel's grace)"
+        assert loop.time() - started < 1.5, "the deadline held (plus the cancel's grace)"
         assert not radio.wedged, "the controller confirmed the cancel"
         async with BleakClient(rig.band.address, backend=BumbleClient, radio=radio) as client:
             assert client.is_connected, "a later connect works"
 
 
+@pytest.mark.looptime
 async def test_the_transport_reports_a_missing_band_as_not_found_after_its_attempts() -> None:
+    loop = asyncio.get_running_loop()
     async with ble_rig() as rig:
         await rig.pair()
         await rig.band.drop_link(silent_s=30)  # no advertising: as if switched off
         transport = BleTransport(rig.url(timeout_s=0.3, attempts=2))
-        started = time.monotonic()
+        started = loop.time()
         with pytest.raises(BleNotFound, match="acudevice scan"):
             await transport.connect()
-        assert 0.3 * 2 + 0.5 <= time.monotonic() - started < 3.0, "two attempts, one backoff"
+        assert 0.3 * 2 + 0.5 <= loop.time() - started < 3.0, "two attempts, one backoff"
 
 
 async def test_bumbles_stock_controller_still_never_cancels_a_connect() -> None:
@@ -77,7 +81,7 @@ async def test_a_stale_bond_advises_forgetting_and_pairing_again(
         monkeypatch.setenv("ACUDEVICE_BLE_HCI", rig.hci)
         await rig.pair(alias="left-wrist")
         await rig.band.forget_bonds()  # the band was reset: it no longer knows us
-        transport = open_transport("left-wrist")
+        transport = open_device_transport("left-wrist")
         with pytest.raises(BleStaleBond) as stale:
             async with Band(transport):
                 pass
@@ -89,12 +93,13 @@ async def test_forgetting_a_band_removes_its_bond_and_its_registry_entry() -> No
     async with ble_rig() as rig:
         entry = await rig.pair(alias="left-wrist")
         assert rig.band.address in bonds_in(entry.bond.keystore, entry.bond.identity)
-        forgotten = await bands.forget("left-wrist")
+        forgotten = await pairing.forget("left-wrist")
         assert forgotten.address == rig.band.address
         assert rig.band.address not in bonds_in(entry.bond.keystore, entry.bond.identity)
-        assert DeviceRegistry().all() == []
+        with PairedDevices() as paired:
+            assert paired.all() == []
         with pytest.raises(NotFoundError, match="no paired band"):
-            await bands.forget("left-wrist")
+            await pairing.forget("left-wrist")
         with pytest.raises(TransportError, match="acudevice pair"):
             await BleTransport(rig.url(timeout_s=1)).connect()
 
@@ -104,9 +109,9 @@ async def test_pairing_again_after_a_band_reset_works(monkeypatch: pytest.Monkey
         monkeypatch.setenv("ACUDEVICE_BLE_HCI", rig.hci)
         await rig.pair(alias="left-wrist")
         await rig.band.forget_bonds()
-        await bands.forget("left-wrist")
+        await pairing.forget("left-wrist")
         await rig.pair(alias="left-wrist")
-        async with Band(open_transport("left-wrist")) as band:
+        async with Band(open_device_transport("left-wrist")) as band:
             assert band.info.serial == rig.sim.device.serial
 
 
@@ -116,19 +121,19 @@ async def test_aliases_and_bare_addresses_resolve_to_ble_urls(
     async with ble_rig() as rig:
         await rig.pair(alias="left-wrist")
     monkeypatch.setenv("ACUDEVICE_BLE_HCI", "local:nowhere")
-    by_alias = open_transport("LEFT-wrist")
+    by_alias = open_device_transport("LEFT-wrist")
     assert isinstance(by_alias, BleTransport)
     assert (by_alias.address, by_alias.label, by_alias.hci) == (
         rig.band.address,
         "left-wrist",
         "local:nowhere",
     )
-    bare = open_transport(rig.band.address.lower())
+    bare = open_device_transport(rig.band.address.lower())
     assert isinstance(bare, BleTransport) and bare.url == f"ble://{rig.band.address}"
     with pytest.raises(TransportError, match="no paired band's alias"):
-        open_transport("right-wrist")
+        open_device_transport("right-wrist")
     with pytest.raises(TransportError, match="unknown scheme"):
-        open_transport("bluetooth://x")
+        open_device_transport("bluetooth://x")
 
 
 async def test_over_tcp_hci_a_host_may_reattach_at_once_but_not_attach_twice() -> None:

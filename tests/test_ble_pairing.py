@@ -10,8 +10,9 @@ import pytest
 from bleak import BleakScanner
 from bleak.exc import BleakGATTProtocolError, BleakGATTProtocolErrorCode
 
-from acudevice import bands
-from acudevice.ble import BumbleClient, BumbleScanner, radios
+from acudevice.ble import BumbleScanner, radios
+from acudevice.ble.errors import BleNotPaired, BlePairingRefused
+from acudevice.device import pairing
 from acudevice.protocol import (
     BLE_CONTROL_UUID,
     BLE_EVENTS_UUID,
@@ -20,9 +21,8 @@ from acudevice.protocol import (
     Hello,
     encode,
 )
-from acudevice.store.devices import DeviceRegistry
+from acudevice.store.paired import PairedDevices
 from acudevice.transport.ble import BleTransport, radio_config
-from acudevice.transport.ble_errors import BleNotPaired, BlePairingRefused
 from simulator.ble_gatt import advertising_data
 from tests.ble_helpers import ble_rig, bonds_in, other_advertiser, raw_client
 
@@ -66,9 +66,9 @@ async def test_scan_finds_the_band_by_service_uuid_and_filters_others() -> None:
 
 async def test_the_scan_command_reports_battery_and_paired_state() -> None:
     async with ble_rig("sim://?speed=max&seed=7&battery=83") as rig:
-        before = await bands.scan(timeout_s=0.2, hci=rig.hci)
+        before = await pairing.scan(timeout_s=0.2, hci=rig.hci)
         await rig.pair(alias="left-wrist")
-        after = await bands.scan(timeout_s=0.2, hci=rig.hci, batteries=False)
+        after = await pairing.scan(timeout_s=0.2, hci=rig.hci, batteries=False)
     assert [(s.address, s.battery, s.paired) for s in before] == [(rig.band.address, 83, None)]
     assert after[0].paired is not None and after[0].paired.alias == "left-wrist"
     assert after[0].battery is None
@@ -80,7 +80,8 @@ async def test_pairing_with_the_right_passkey_bonds_and_records_the_band(tmp_pat
         band_keys = await rig.band.keystore.get_all()
     assert (entry.alias, entry.name, entry.model) == ("left-wrist", rig.band.name, "wristband-p1")
     assert entry.serial == rig.sim.device.serial and entry.firmware == "sim-1.0"
-    assert DeviceRegistry().get("left-wrist") == entry
+    with PairedDevices() as paired:
+        assert paired.get("left-wrist") == entry
     bonds = bonds_in(entry.bond.keystore, entry.bond.identity)
     assert bonds[rig.band.address]["ltk"]["authenticated"] is True, "passkey entry gives MITM"
     assert [name for name, _ in band_keys] == [entry.bond.identity]
@@ -89,9 +90,10 @@ async def test_pairing_with_the_right_passkey_bonds_and_records_the_band(tmp_pat
 async def test_pairing_with_a_wrong_passkey_fails_and_stores_nothing() -> None:
     async with ble_rig() as rig:
         with pytest.raises(BlePairingRefused, match="acudevice pair"):
-            await bands.pair(rig.band.address, passkey=rig.wrong_passkey, hci=rig.hci)
+            await pairing.pair(rig.band.address, passkey=rig.wrong_passkey, hci=rig.hci)
         assert await rig.band.keystore.get_all() == []
-    assert DeviceRegistry().all() == []
+    with PairedDevices() as paired:
+        assert paired.all() == []
     keystore = radio_config().keystore_path
     assert keystore is not None
     assert not keystore.exists() or not any(json.loads(keystore.read_text()).values())
@@ -114,9 +116,10 @@ async def test_a_just_works_bond_encrypts_but_does_not_authorise_control() -> No
     # Bumble calls any paired link "authenticated"; the band checks the key's MITM flag.
     async with ble_rig() as rig, raw_client(rig) as client:
         await client.pair()  # no passkey source: Just Works
-        backend = client._backend
-        assert isinstance(backend, BumbleClient)
-        assert backend.connection.is_encrypted and backend.connection.authenticated
+        [link] = rig.band.device.connections.values()  # the band's side of this link
+        assert link.is_encrypted and link.authenticated, (
+            "Bumble: any paired link is 'authenticated'"
+        )
         await client.start_notify(BLE_EVENTS_UUID, lambda _c, _d: None)
         with pytest.raises(BleakGATTProtocolError) as refused:
             await client.write_gatt_char(BLE_CONTROL_UUID, HELLO, response=True)

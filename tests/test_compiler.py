@@ -3,10 +3,10 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acudevice.plan.compiler import compile_program
 from acudevice.plan.library import load_device
 from acudevice.plan.program import Program
 from acudevice.plan.schedule import PhaseKind
+from acudevice.safety.compiler import compile_program
 from acudevice.safety.findings import PlanRefused
 from acudevice.safety.limits import effective_limits
 from acudevice.safety.rules import RuleId

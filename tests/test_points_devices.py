@@ -22,6 +22,7 @@ def test_p6_alias_resolves_to_pc6_case_insensitively() -> None:
 
 
 def test_pregnancy_points_are_flagged_as_in_the_domain_facts() -> None:
+    """The oracle is facts.md (the points to avoid in pregnancy), not the file under test."""
     catalog = load_points()
     flagged = {p.code for p in catalog if p.pregnancy_avoid}
     assert flagged == {"LI4", "SP6", "GB21", "BL60", "BL67"}

@@ -34,7 +34,8 @@ from acudevice.protocol import (
     encode,
     try_decode,
 )
-from acudevice.protocol.fields import Wire, wire_layout
+from acudevice.protocol.codec import wire_layout
+from acudevice.protocol.fields import Wire
 from acudevice.protocol.vectors import SAMPLES
 
 pytestmark = pytest.mark.unit

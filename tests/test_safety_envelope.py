@@ -55,7 +55,7 @@ def test_sensitive_site_halves_the_cap() -> None:
     assert verdict.limits.binding.rule is RuleId.SENSITIVE_SITE
 
 
-@pytest.mark.parametrize("code", ["LI4", "SP6", "GB21", "BL60", "BL67"])
+@pytest.mark.parametrize("code", sorted(p.code for p in CATALOG if p.pregnancy_avoid))
 def test_pregnancy_refuses_the_points_to_avoid(code: str) -> None:
     verdict = screen(
         program(

@@ -1,9 +1,9 @@
 """The host's telemetry watch, without any device: each alarm and each non-alarm."""
 
-from acudevice.plan.compiler import compile_program
 from acudevice.plan.library import load_device
 from acudevice.protocol import FirmwareState, TelemetryFlags
 from acudevice.protocol.messages import Telemetry
+from acudevice.safety.compiler import compile_program
 from acudevice.safety.limits import effective_limits
 from acudevice.session.monitor import ChannelMonitor
 from tests.plan_helpers import program

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from acudevice.device import connect
-from acudevice.plan.compiler import compile_program
 from acudevice.protocol import FaultCode, FirmwareState
+from acudevice.protocol.messages import FaultRaised
+from acudevice.safety.compiler import compile_program
 from acudevice.safety.limits import effective_limits
+from acudevice.safety.rules import WATCHDOG_TIMEOUT_S
 from acudevice.session.runner import Session
 from acudevice.store import Journal
 from tests.session_helpers import NAUSEA
@@ -32,15 +34,27 @@ async def test_nausea_relief_completes_over_a_pty(tmp_path: Path) -> None:
 
 
 async def test_a_frozen_host_is_vented_by_the_band_within_three_seconds() -> None:
+    """The one real-time watchdog check: a real process, a real pty, real seconds.
+
+    Every other watchdog test runs on a virtual clock (looptime); this one proves the band's
+    own wall clock, over the wire, without any host help.
+    """
     with serve("--pty", "--speed", "1") as url:
         async with connect(url) as band:
             schedule = compile_program(
                 NAUSEA, effective_limits(band.info.device_model), band.info.device_model
             )
+            events = band.stream()
             await band.set_limits(schedule.cap_level)
             await band.load(schedule)
             await band.start()
-            time.sleep(3.6)  # the whole host process stops: no heartbeats, no reads  # noqa: ASYNC251
+            frozen_for = WATCHDOG_TIMEOUT_S + 0.6
+            time.sleep(frozen_for)  # the whole host stops: no heartbeats, no reads  # noqa: ASYNC251
+            async with asyncio.timeout(5):  # the fault was sent while we were frozen
+                async for item in events:
+                    if isinstance(item, FaultRaised):
+                        assert item.fault == FaultCode.WATCHDOG
+                        break
             status = await band.status()
             assert status.state == FirmwareState.FAULT and status.fault == FaultCode.WATCHDOG
             await band.stop()

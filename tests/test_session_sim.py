@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from acudevice.device import Device, RequestRefused
-from acudevice.plan.compiler import compile_program
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import FaultCode, FirmwareState, Result
 from acudevice.protocol.messages import FaultRaised
+from acudevice.safety.compiler import compile_program
 from acudevice.safety.findings import PlanRefused
 from acudevice.safety.limits import effective_limits
 from acudevice.session.runner import Session
@@ -21,7 +20,9 @@ from acudevice.store import Journal
 from simulator.loopback import SimTransport
 from tests.session_helpers import NAUSEA, Watch, connector, session, simulated
 
-pytestmark = pytest.mark.sim
+# The loop's clock is virtual (looptime): the band's wall-clock watchdog and vent times
+# pass at once and exactly, so timings are asserted, never slept through.
+pytestmark = [pytest.mark.sim, pytest.mark.looptime]
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ async def test_cancelling_mid_hold_vents_and_records_stopped(journal: Journal) -
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.sleep(10 / 20 + 0.2)  # the vent time, in wall seconds at speed 20
+        await asyncio.sleep(10 / 20 + 0.2)  # the vent time at speed 20, on the virtual clock
         assert sim.device.true_level < 2_000
     [record] = journal.sessions()
     assert record.outcome == "stopped"
@@ -139,6 +140,7 @@ async def test_two_wrists_start_together_and_report_their_skew(journal: Journal)
 
 
 async def test_heartbeat_loss_alone_vents_within_three_seconds() -> None:
+    loop = asyncio.get_running_loop()
     async with simulated("sim://?speed=1") as sim:
         band = Device(SimTransport.to(sim), heartbeat_interval_s=None)
         async with band:
@@ -149,12 +151,12 @@ async def test_heartbeat_loss_alone_vents_within_three_seconds() -> None:
             await band.set_limits(schedule.cap_level)
             await band.load(schedule)
             await band.start()
-            silent_since = time.monotonic()
+            silent_since = loop.time()
             async with asyncio.timeout(6):
                 async for item in events:
                     if isinstance(item, FaultRaised) and item.fault == FaultCode.WATCHDOG:
                         break
-            waited = time.monotonic() - silent_since
+            waited = loop.time() - silent_since
             assert 2.5 < waited < 3.5
             assert (await band.status()).state == FirmwareState.FAULT
 

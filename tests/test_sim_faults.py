@@ -30,7 +30,7 @@ from acudevice.protocol import (
     encode,
     try_decode,
 )
-from acudevice.protocol.schedule import load_requests
+from acudevice.protocol.loading import load_requests
 from simulator.client import DirectClient, ramp_hold_release, states
 from simulator.device import SimDevice
 from simulator.errors import FaultSpecError

@@ -9,6 +9,7 @@ import itertools
 
 import pytest
 
+from acudevice.device.loading import from_wire
 from acudevice.protocol import (
     ActuatorCode,
     Estop,
@@ -70,13 +71,14 @@ def begin(count: int = 1, total_ms: int = 10_000, cap: int = 10_000) -> LoadBegi
 
 def test_controller_follows_the_nausea_shape_within_the_sensor_tolerance() -> None:
     c = loaded(NAUSEA)
+    plan = from_wire(NAUSEA)
     c.call(Start())
     errors: list[float] = []
     while c.state is S.RUNNING:
         fw = c.device.firmware
-        planned = NAUSEA.level_at(fw.elapsed_ms)
+        planned = plan.level_at(fw.elapsed_ms)
         c.advance(0.01)
-        seg = NAUSEA.segment_at(fw.elapsed_ms)
+        seg = plan.segment_at(fw.elapsed_ms)
         if seg is not None and fw.elapsed_ms - seg.start_ms > 2_000:
             errors.append(abs(c.device.true_level - planned))
     assert len(errors) > 40_000

@@ -9,6 +9,8 @@ import statistics
 import pytest
 
 from acudevice.errors import NotFoundError
+from acudevice.plan.devices import PressureDevice
+from acudevice.plan.library import load_devices
 from simulator.battery import Battery
 from simulator.models import BatteryPhysics, MotorPhysics, PneumaticPhysics, load_model
 from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation, Bladder, Motor
@@ -151,3 +153,15 @@ def test_models_come_from_the_device_profiles() -> None:
     assert pad.actuator == "vibration" and pad.hardware_max_level == 1000
     with pytest.raises(NotFoundError, match="known models"):
         load_model("no-such-band")
+
+
+def test_the_simulator_reads_the_device_profiles_as_the_planner_does() -> None:
+    """Firmware and host read the same profile files separately; they must agree."""
+    for device in load_devices():
+        sim = load_model(device.name)
+        assert sim.actuator == device.actuator
+        assert sim.hardware_max_level == device.hardware_max_level
+        assert sim.max_ramp_level_per_s == device.max_ramp_level_per_s
+        if isinstance(device, PressureDevice):
+            assert sim.tolerance_level == round(device.sensor_tolerance_kpa * 1000)
+            assert sim.vent_deadline_s == device.vent_time_s

@@ -11,6 +11,7 @@ import pytest
 
 from acudevice.protocol import (
     NO_SEGMENT,
+    ActuatorCode,
     Estop,
     FaultCode,
     FaultRaised,
@@ -132,12 +133,10 @@ def test_watchdog_counts_wall_time_not_device_time() -> None:
     c.call(Start())
     c.wall = 100.0
     c.call(Heartbeat())
-    for _ in range(3000):  # 30 s of device time within one instant of wall time
-        c.device.step(c.wall)
+    c.step(3000)  # 30 s of device time within one instant of wall time
     assert c.state is S.RUNNING
     c.wall = 103.05
-    c.device.step(c.wall)
-    c._collect(c.device.take_output())
+    c.step()
     assert c.state is S.FAULT
     assert c.events_of(FaultRaised)[0].fault is FaultCode.WATCHDOG
     assert c.events_of(VentStarted)[0].reason is Reason.WATCHDOG
@@ -151,10 +150,10 @@ def test_watchdog_also_guards_a_paused_session_and_any_request_feeds_it() -> Non
     for t in (1.0, 2.0, 3.0, 4.0, 5.0):
         c.wall = t
         c.call(Status())
-        c.device.step(c.wall)
+        c.step()
     assert c.state is S.PAUSED
     c.wall = 8.1
-    c.device.step(c.wall)
+    c.step()
     assert c.state is S.FAULT
 
 
@@ -207,7 +206,11 @@ def test_streaming_targets_rise_no_faster_than_the_rated_ramp() -> None:
 
 def test_vibration_pad_follows_intensity_with_spin_up_lag() -> None:
     schedule = ramp_hold_release(
-        peak_level=600, ramp_ms=2_000, hold_ms=3_000, release_ms=2_000, actuator="vibration"
+        peak_level=600,
+        ramp_ms=2_000,
+        hold_ms=3_000,
+        release_ms=2_000,
+        actuator=ActuatorCode.VIBRATION,
     )
     c = loaded(schedule, model="vibepad-v1")
     c.call(Start())

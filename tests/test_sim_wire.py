@@ -31,12 +31,13 @@ from acudevice.protocol import (
     Result,
     SetLimits,
     Start,
+    Telemetry,
     VentStarted,
     decode,
     encode,
     frame,
 )
-from acudevice.protocol.schedule import load_requests
+from acudevice.protocol.loading import load_requests
 from simulator.cli import main
 from simulator.client import ramp_hold_release
 
@@ -122,11 +123,13 @@ class Framed:
         return response.result
 
     def wait_event(self, predicate: Callable[[Message], bool], wait_s: float) -> Message:
+        """The first event or telemetry sample `predicate` accepts, within `wait_s`."""
         deadline = time.monotonic() + wait_s
         while True:
             env = self._next(deadline)
-            if env.kind is Kind.EVENT:
-                self.events.append(env.message)
+            if env.kind in (Kind.EVENT, Kind.TELEMETRY):
+                if env.kind is Kind.EVENT:
+                    self.events.append(env.message)
                 if predicate(env.message):
                     return env.message
 
@@ -183,7 +186,7 @@ def test_tcp_port_zero_serves_and_sigterm_vents_before_exiting(
         for request in load_requests(SCHEDULE):
             assert link.result(request) is Result.OK
         assert link.result(Start()) is Result.OK
-        time.sleep(1.6)  # 8 s of device time: at pressure, holding
+        link.wait_event(lambda m: isinstance(m, Telemetry) and m.measured_level > 5_700, wait_s=20)
         code, err = sim.terminate()
         vent = link.wait_event(lambda m: isinstance(m, VentStarted), wait_s=2)
         assert isinstance(vent, VentStarted) and vent.reason is Reason.HOST_ESTOP

@@ -34,7 +34,7 @@ from bumble import core, gatt
 from bumble.device import Connection, Peer
 from bumble.gatt_client import CharacteristicProxy, DescriptorProxy
 
-from acudevice.ble.errors import BleakLinkLost, translate
+from acudevice.ble.errors import BleakLinkLost, bleak_error
 from acudevice.ble.radio import PREFERRED_MTU, PasskeySource, Radio
 
 log = logging.getLogger("acudevice.ble")
@@ -189,7 +189,7 @@ class BumbleClient(BaseBleakClient):
                 raise
             raise BleakLinkLost(f"{self.address}: the link dropped during the operation") from None
         except Exception as exc:
-            raise translate(exc, self.address) from exc
+            raise bleak_error(exc, self.address) from exc
 
     def _peer_or_raise(self) -> Peer:
         if self._peer is None:

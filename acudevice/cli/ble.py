@@ -12,19 +12,20 @@ import sys
 import threading
 import time
 from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from bleak.exc import BleakError
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from acudevice import bands
-from acudevice.ble import PasskeySource
 from acudevice.cli.common import err, out, reports_errors
 from acudevice.errors import AcuDeviceError, InputError, Problem
-from acudevice.store.devices import DeviceRegistry, PairedDevice
+from acudevice.store.paired import PairedDevice, PairedDevices
+
+if TYPE_CHECKING:
+    from acudevice.ble import PasskeySource
+    from acudevice.device.pairing import Sighting
 
 T = TypeVar("T")
 
@@ -38,6 +39,8 @@ HciOption = Annotated[
 devices_app = typer.Typer(
     help="Paired bands: list them (no subcommand), rename or forget one.",
     invoke_without_command=True,
+    add_completion=False,
+    rich_markup_mode=None,
 )
 
 
@@ -47,6 +50,8 @@ class BluetoothUnavailable(AcuDeviceError):
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a BLE workflow; a bare bleak error becomes a message, Ctrl-C exits 130."""
+    from bleak.exc import BleakError
+
     try:
         return asyncio.run(coroutine)
     except BleakError as exc:
@@ -59,7 +64,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(130) from None
 
 
-def _scan_table(sightings: list[bands.Sighting], *, done: bool) -> Table:
+def _scan_table(sightings: list[Sighting], *, done: bool) -> Table:
     table = Table(title="acudevice bands in range" + ("" if done else " (scanning…)"))
     for column in ("name", "address", "RSSI", "battery", "paired"):
         table.add_column(column, no_wrap=column == "address")
@@ -87,9 +92,11 @@ def scan(
     """List the bands advertising nearby (only acudevice bands), with battery levels."""
     if not 0 < timeout <= 120:
         raise InputError([Problem("--timeout", "", f"must be 0-120 seconds, got {timeout:g}")])
+    from acudevice.device import pairing
+
     with Live(_scan_table([], done=False), console=out, transient=True) as live:
         found = _run(
-            bands.scan(
+            pairing.scan(
                 timeout_s=timeout,
                 hci=hci,
                 batteries=not no_battery,
@@ -150,7 +157,9 @@ def pair(
     """Pair with a band (passkey entry), read what it is, and remember it."""
     source = _passkey_source(passkey)
     err.print(f"pairing with {escape(address)}: the band will show a six-digit passkey")
-    device = _run(bands.pair(address, passkey=source, alias=alias, hci=hci))
+    from acudevice.device import pairing
+
+    device = _run(pairing.pair(address, passkey=source, alias=alias, hci=hci))
     out.print(
         f"paired {escape(device.label)}: {escape(device.model)} serial {escape(device.serial)}, "
         f"firmware {escape(device.firmware)}"
@@ -178,7 +187,8 @@ def devices(ctx: typer.Context) -> None:
     """Paired bands: list them, or rename / forget one."""
     if ctx.invoked_subcommand is not None:
         return
-    known = DeviceRegistry().all()
+    with PairedDevices() as paired:
+        known = paired.all()
     if not known:
         out.print("No paired bands. Find one with `acudevice scan`, then `acudevice pair`.")
         return
@@ -192,7 +202,8 @@ def rename(
     new: Annotated[str, typer.Argument(metavar="NEW", help="the new alias")],
 ) -> None:
     """Give a paired band a new alias."""
-    device = DeviceRegistry().rename(old, new)
+    with PairedDevices() as paired:
+        device = paired.rename(old, new)
     out.print(f"{device.address} is now {escape(new)}")
 
 
@@ -202,5 +213,7 @@ def forget(
     name: Annotated[str, typer.Argument(metavar="NAME", help="alias or address")],
 ) -> None:
     """Forget a band: remove it and delete its bond (pair again to use it)."""
-    device = _run(bands.forget(name))
+    from acudevice.device import pairing
+
+    device = _run(pairing.forget(name))
     out.print(f"forgot {escape(device.label)} ({device.address}) and its bond")

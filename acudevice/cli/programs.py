@@ -29,7 +29,10 @@ from acudevice.safety.rules import ABSOLUTE_CEILING_KPA, BLEEDING_RISK_FACTOR
 from acudevice.safety.screening import screen
 
 app = typer.Typer(
-    help="Session programs: list, inspect, validate and plot them.", no_args_is_help=True
+    help="Session programs: list, inspect, validate and plot them.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
 )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
+from acudevice.device.addresses import open_device_transport
 from acudevice.device.errors import (
     DeviceDisconnected,
     DeviceError,
@@ -24,6 +25,7 @@ from acudevice.device.errors import (
     RequestRefused,
 )
 from acudevice.device.link import Link, reap
+from acudevice.device.loading import schedule_load_requests
 from acudevice.errors import NotFoundError
 from acudevice.plan.devices import PressureDevice, VibrationDevice, format_level
 from acudevice.plan.library import load_device
@@ -51,10 +53,9 @@ from acudevice.protocol import (
     Stop,
 )
 from acudevice.protocol.messages import Event, Telemetry
-from acudevice.protocol.schedule import load_requests
 from acudevice.safety.findings import Finding, PlanRefused
 from acudevice.safety.rules import HEARTBEAT_INTERVAL_S, RuleId
-from acudevice.transport import Transport, open_transport
+from acudevice.transport import Transport
 
 log = logging.getLogger("acudevice.device")
 
@@ -208,10 +209,6 @@ class Device:
             raise DeviceError("not connected: use `async with connect(url)`")
         return self._info
 
-    async def refresh_info(self) -> DeviceInfo:
-        self._info = await self._read_info()
-        return self._info
-
     async def set_limits(self, cap_level: int) -> None:
         await self._request(SetLimits(cap_level=cap_level))
 
@@ -246,7 +243,7 @@ class Device:
             )
         if refusals:
             raise PlanRefused(refusals)
-        for request in load_requests(schedule):
+        for request in schedule_load_requests(schedule):
             await self._request(request)
 
     async def start(self) -> float:
@@ -296,5 +293,8 @@ class Device:
 
 
 def connect(url: str, **options: Any) -> Device:
-    """A Device for `url` (sim://, serial://, tcp://, ble://); open it with `async with`."""
-    return Device(open_transport(url), **options)
+    """A Device for a URL (sim://, serial://, tcp://, ble://) or a paired band's alias.
+
+    Open it with `async with`.
+    """
+    return Device(open_device_transport(url), **options)

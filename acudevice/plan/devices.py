@@ -86,11 +86,6 @@ class VibrationDevice(_DeviceBase):
 DeviceModel = Annotated[PressureDevice | VibrationDevice, Field(discriminator="actuator")]
 
 
-def level_to_surface(level: float, actuator: str) -> float:
-    """Wire/schedule level (Pa or permille) to the public unit (kPa or fraction)."""
-    return level / (KPA_TO_PA if actuator == "pressure" else FRACTION_TO_PERMILLE)
-
-
 def format_level(level: float, actuator: str) -> str:
     """A level as a person reads it: '12 kPa' or 'intensity 0.3'."""
     if actuator == "pressure":

@@ -48,14 +48,6 @@ class Phase(BaseModel):
     )
     label: str | None = None
 
-    @property
-    def has_target(self) -> bool:
-        return (
-            self.target_kpa is not None
-            or self.target_fraction is not None
-            or self.target_intensity is not None
-        )
-
     @field_validator("duration_s")
     @classmethod
     def _whole_milliseconds(cls, value: float) -> float:

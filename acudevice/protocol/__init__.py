@@ -55,6 +55,12 @@ from acudevice.protocol.errors import (
     UnknownOpcode,
 )
 from acudevice.protocol.framing import MAX_ENCODED, MAX_FRAME, Deframer, crc16, frame, unframe
+from acudevice.protocol.loading import (
+    WireSchedule,
+    WireSegment,
+    load_requests,
+    schedule_from_load,
+)
 from acudevice.protocol.messages import (
     EVENTS,
     REQUESTS,
@@ -89,7 +95,6 @@ from acudevice.protocol.messages import (
     VentFinished,
     VentStarted,
 )
-from acudevice.protocol.schedule import load_requests, schedule_from_load
 from acudevice.protocol.segmentation import BadSegment, Reassembler, Segmenter
 
 __all__ = [
@@ -169,6 +174,8 @@ __all__ = [
     "UnknownOpcode",
     "VentFinished",
     "VentStarted",
+    "WireSchedule",
+    "WireSegment",
     "crc16",
     "decode",
     "decode_header",

@@ -1,7 +1,7 @@
 """Pure codec: message objects to payload bytes and back. No I/O, no clocks, no state.
 
 Payload = `version u8 | kind u8 | seq u16 | opcode u8 | body`, little-endian. Bodies are
-laid out by `messages.wire_layout`. A RESPONSE whose body is one byte is an `Ack`; longer
+laid out by `wire_layout`. A RESPONSE whose body is one byte is an `Ack`; longer
 response bodies are the typed reply for the opcode.
 """
 
@@ -34,7 +34,7 @@ from acudevice.protocol.errors import (
     TruncatedFrame,
     UnknownOpcode,
 )
-from acudevice.protocol.fields import Wire, wire_layout
+from acudevice.protocol.fields import Wire
 from acudevice.protocol.messages import (
     EVENTS,
     REQUESTS,
@@ -45,6 +45,21 @@ from acudevice.protocol.messages import (
 )
 
 _HEADER = struct.Struct("<BBHB")
+
+
+@cache
+def wire_layout(cls: type[Message]) -> tuple[tuple[str, Wire], ...]:
+    """(field name, encoding) for each body field, in wire order.
+
+    `Ack.opcode` has no `Wire` marker: it travels in the header, not the body.
+    """
+    layout: list[tuple[str, Wire]] = []
+    for name, info in cls.model_fields.items():
+        marks = [m for m in info.metadata if isinstance(m, Wire)]
+        if marks:
+            layout.append((name, marks[0]))
+    return tuple(layout)
+
 
 _BY_KEY: dict[tuple[Kind, int], type[Message]] = {
     **{(Kind.REQUEST, int(c.opcode)): c for c in REQUESTS},

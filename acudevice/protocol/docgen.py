@@ -16,6 +16,7 @@ from typing import Any
 from annotated_types import Ge, Le
 
 from acudevice.protocol import messages as m
+from acudevice.protocol.codec import wire_layout
 from acudevice.protocol.codes import (
     HEADER_SIZE,
     MAX_STRING_BYTES,
@@ -32,7 +33,7 @@ from acudevice.protocol.codes import (
     ShapeCode,
     TelemetryFlags,
 )
-from acudevice.protocol.fields import Wire, wire_layout
+from acudevice.protocol.fields import Wire
 from acudevice.protocol.vectors import SAMPLES, all_vectors, message_from_vector
 
 

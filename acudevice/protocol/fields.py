@@ -7,15 +7,11 @@ bounds are what pydantic refuses at construction and what `decode` reports as `B
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import cache
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
 from acudevice.protocol.codes import MAX_STRING_BYTES
-
-if TYPE_CHECKING:
-    from acudevice.protocol.messages import Message
 
 
 class Wire(StrEnum):
@@ -63,17 +59,3 @@ SegmentIndex = Annotated[int, Strict(), Field(ge=0, le=0xFFFF), Wire.U16]
 CurrentSegment = Annotated[
     int, Strict(), Field(ge=0, le=0xFFFF, description="0xFFFF = none"), Wire.U16
 ]
-
-
-@cache
-def wire_layout(cls: type[Message]) -> tuple[tuple[str, Wire], ...]:
-    """(field name, encoding) for each body field, in wire order.
-
-    `Ack.opcode` has no `Wire` marker: it travels in the header, not the body.
-    """
-    layout: list[tuple[str, Wire]] = []
-    for name, info in cls.model_fields.items():
-        marks = [m for m in info.metadata if isinstance(m, Wire)]
-        if marks:
-            layout.append((name, marks[0]))
-    return tuple(layout)

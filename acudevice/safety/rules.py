@@ -26,7 +26,6 @@ WATCHDOG_TIMEOUT_S = 3.0
 EMERGENCY_VENT_FROM_KPA = 40.0
 EMERGENCY_VENT_TO_KPA = 2.0
 EMERGENCY_VENT_WITHIN_S = 10.0
-PREGNANCY_AVOID_POINTS = ("LI4", "SP6", "GB21", "BL60", "BL67")
 
 
 class RuleId(StrEnum):
@@ -143,7 +142,7 @@ RULES: dict[RuleId, Rule] = {
         Rule(
             RuleId.PREGNANCY_POINT,
             "hard",
-            "LI4, SP6, GB21, BL60, BL67 refused in pregnancy",
+            "points marked pregnancy_avoid in profiles/points.toml are refused in pregnancy",
             "article; Trials 2022; facts.md",
         ),
         Rule(

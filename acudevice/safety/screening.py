@@ -10,7 +10,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from acudevice.plan.compiler import compile_program
 from acudevice.plan.devices import (
     FRACTION_TO_PERMILLE,
     KPA_TO_PA,
@@ -21,6 +20,7 @@ from acudevice.plan.devices import (
 from acudevice.plan.points import PointCatalog
 from acudevice.plan.program import Program
 from acudevice.plan.schedule import PhaseKind, Schedule
+from acudevice.safety.compiler import compile_program
 from acudevice.safety.findings import Finding, PlanRefused
 from acudevice.safety.limits import Limits, effective_limits
 from acudevice.safety.profile import HealthProfile

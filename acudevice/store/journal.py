@@ -1,4 +1,4 @@
-"""The session journal: SQLite in WAL mode in the user data directory.
+"""The session journal: sessions, samples, faults and comfort in the store's SQLite database.
 
 A session row is written before the device moves and updated as it ends, so a crash or
 SIGKILL leaves a row that the next open marks `interrupted`; WAL keeps earlier sessions
@@ -18,76 +18,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from acudevice.errors import AcuDeviceError
-from acudevice.paths import private_data_dir, private_file
+from acudevice.store.database import SCHEMA_VERSION, StoreError, open_database
 
 Outcome = Literal[
     "running", "completed", "stopped", "estopped", "link-lost", "faulted", "interrupted"
 ]
 
-SCHEMA_VERSION = 1
 MAX_SAMPLES_PER_SESSION = 20_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    program TEXT NOT NULL,
-    devices TEXT NOT NULL,
-    device_model TEXT NOT NULL,
-    actuator TEXT NOT NULL,
-    cap_level INTEGER NOT NULL,
-    limits TEXT NOT NULL,
-    confirmations TEXT NOT NULL,
-    schedule TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    outcome TEXT NOT NULL,
-    detail TEXT,
-    peak_level INTEGER,
-    repeats_done INTEGER NOT NULL DEFAULT 0,
-    repeats_planned INTEGER NOT NULL,
-    start_skew_ms REAL,
-    rating_before INTEGER,
-    rating_after INTEGER,
-    pid INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS samples (
-    session_id INTEGER NOT NULL REFERENCES sessions(id),
-    channel INTEGER NOT NULL,
-    t_ms INTEGER NOT NULL,
-    measured_level INTEGER NOT NULL,
-    target_level INTEGER NOT NULL,
-    state INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS samples_by_session ON samples(session_id, channel, t_ms);
-CREATE TABLE IF NOT EXISTS faults (
-    session_id INTEGER NOT NULL REFERENCES sessions(id),
-    channel INTEGER NOT NULL,
-    t_ms INTEGER,
-    code TEXT NOT NULL,
-    message TEXT NOT NULL,
-    at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS comfort_events (
-    session_id INTEGER NOT NULL REFERENCES sessions(id),
-    point TEXT NOT NULL,
-    t_ms INTEGER,
-    old_level INTEGER,
-    new_level INTEGER NOT NULL,
-    at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS comfort_max (
-    point TEXT NOT NULL,
-    actuator TEXT NOT NULL,
-    level INTEGER NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (point, actuator)
-);
-"""
 
-
-class JournalError(AcuDeviceError):
-    """The journal database cannot be opened or is not ours."""
+JournalError = StoreError
+"""The journal database cannot be opened or is not ours."""
 
 
 class SessionRecord(BaseModel):
@@ -157,26 +98,7 @@ class Journal:
     """One connection to the journal; use as a context manager."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or private_data_dir() / "journal.sqlite3"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
-            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise JournalError(
-                    f"{self.path}: journal schema {version} is newer than this acudevice"
-                )
-            if version == 0:
-                self._db.executescript(
-                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
-                )
-        except (sqlite3.Error, UnicodeDecodeError) as exc:  # a damaged header decodes badly
-            raise JournalError(f"{self.path}: cannot open the journal: {exc}") from None
+        self._db, self.path = open_database(path)
         self.mark_interrupted()
 
     def __enter__(self) -> Journal:

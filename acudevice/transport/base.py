@@ -10,15 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from acudevice.errors import AcuDeviceError
+from acudevice.errors import TransportClosed, TransportError
 
-
-class TransportError(AcuDeviceError):
-    """A link could not be opened (bad URL, unreachable port, missing device)."""
-
-
-class TransportClosed(TransportError):
-    """The link is gone: closed by us, by the peer, or lost."""
+__all__ = ["Transport", "TransportClosed", "TransportError"]
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ Each `connect()` builds a fresh `BleakClient` (a client is never reused across l
 no notification handler can survive into the next one), subscribes to `events` exactly once,
 and writes requests to `control` with response, one GATT operation at a time. Payloads
 larger than ATT_MTU - 3 are segmented (`acudevice.protocol.segmentation`). Connect and
-disconnect have deadlines; connect retries by error kind (`ble_errors.with_backoff`).
+disconnect have deadlines; connect retries by error kind (`ble.errors.with_backoff`).
 On the Bumble backend, connecting to a band we hold no bond for is refused before any radio
 traffic: control needs a passkey-paired link (`acudevice pair ADDRESS`).
 """
@@ -30,18 +30,18 @@ from bleak import BleakClient
 from bleak.exc import BleakError, BleakGATTProtocolError
 
 from acudevice.ble import BumbleClient, Identity, PasskeySource, Radio, RadioConfig, radios
-from acudevice.paths import make_private, private_data_dir
-from acudevice.protocol import BLE_CONTROL_UUID, BLE_EVENTS_UUID, MAX_PAYLOAD
-from acudevice.protocol.segmentation import Reassembler, Segmenter
-from acudevice.transport.base import TransportClosed, TransportError
-from acudevice.transport.ble_errors import (
+from acudevice.ble.errors import (
     AUTH_CODES,
     BleNotPaired,
     BleOutOfRange,
     pair_advice,
-    translate,
+    user_error,
     with_backoff,
 )
+from acudevice.paths import make_private, private_data_dir
+from acudevice.protocol import BLE_CONTROL_UUID, BLE_EVENTS_UUID, MAX_PAYLOAD
+from acudevice.protocol.segmentation import Reassembler, Segmenter
+from acudevice.transport.base import TransportClosed, TransportError
 from acudevice.transport.framed import number_option, query_options
 from acudevice.transport.inbox import Inbox
 
@@ -135,13 +135,13 @@ class BleTransport:
                     self._attempt,
                     attempts=self.attempts,
                     deadline_s=deadline,
-                    describe=lambda exc: translate(exc, self.address, self.label, self.timeout_s),
+                    describe=lambda exc: user_error(exc, self.address, self.label, self.timeout_s),
                 )
         except BaseException as exc:
             self._mark_closed("connect failed")
             await self._release()
             if isinstance(exc, TimeoutError):
-                raise translate(exc, self.address, self.label, deadline) from None
+                raise user_error(exc, self.address, self.label, deadline) from None
             raise
         if self._state == "closed":
             await self._release()
@@ -229,7 +229,7 @@ class BleTransport:
             raise TransportClosed(f"{self.url}: the band refused a write: {exc.code.name}") from exc
         except (TimeoutError, BleakError) as exc:
             self._mark_closed(f"write failed: {exc or 'timed out'}")
-            error = translate(exc, self.address, self.label, WRITE_TIMEOUT_S)
+            error = user_error(exc, self.address, self.label, WRITE_TIMEOUT_S)
             raise (
                 error
                 if isinstance(error, TransportClosed)

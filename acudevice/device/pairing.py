@@ -1,8 +1,8 @@
 """BLE band workflows shared by the CLI and other front ends: scan, pair, forget.
 
 Pairing bonds (LE Secure Connections, passkey entry), then opens the band through the
-ordinary Device API to read INFO, and only then records it in the device registry. If any
-step fails nothing is left behind: no registry entry and no half-made bond.
+ordinary Device API to read INFO, and only then records it among the paired bands. If any
+step fails nothing is left behind: no paired entry and no half-made bond.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
@@ -20,14 +20,14 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
 from acudevice.ble import BumbleClient, BumbleScanner, PasskeySource, Radio, radios
+from acudevice.ble.errors import user_error
 from acudevice.device import Device
 from acudevice.errors import InputError, Problem
 from acudevice.protocol import BLE_SERVICE_UUID
-from acudevice.store.devices import Bond, DeviceRegistry, PairedDevice, check_alias, new_entry
+from acudevice.store.paired import Bond, PairedDevice, PairedDevices, check_alias, new_entry
 from acudevice.transport.ble import BleTransport, hci_spec, is_ble_address, radio_config
-from acudevice.transport.ble_errors import translate
 
-log = logging.getLogger("acudevice.bands")
+log = logging.getLogger("acudevice.pairing")
 
 BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
 DEVICE_NAME_UUID = "00002a00-0000-1000-8000-00805f9b34fb"
@@ -43,6 +43,16 @@ class Sighting:
     rssi: int
     battery: int | None = None
     paired: PairedDevice | None = None
+
+
+@contextlib.contextmanager
+def _store(given: PairedDevices | None) -> Iterator[PairedDevices]:
+    """The caller's store, or one opened (and closed) for this call."""
+    if given is not None:
+        yield given
+        return
+    with PairedDevices() as store:
+        yield store
 
 
 @contextlib.asynccontextmanager
@@ -77,10 +87,11 @@ async def scan(
     hci: str | None = None,
     batteries: bool = True,
     on_update: Callable[[list[Sighting]], None] | None = None,
-    registry: DeviceRegistry | None = None,
+    paired: PairedDevices | None = None,
 ) -> list[Sighting]:
     """Bands advertising the acudevice service, strongest first; then their battery levels."""
-    paired = {d.address: d for d in (registry or DeviceRegistry()).all()}
+    with _store(paired) as store:
+        known = {d.address: d for d in store.all()}
     hci = hci_spec(hci)
     seen: dict[str, tuple[Sighting, BLEDevice]] = {}
 
@@ -94,7 +105,7 @@ async def scan(
             address=device.address,
             name=data.local_name or (previous[0].name if previous else None),
             rssi=data.rssi,
-            paired=paired.get(device.address.upper()),
+            paired=known.get(device.address.upper()),
         )
         seen[device.address] = (sighting, device)
         report()
@@ -102,7 +113,7 @@ async def scan(
     try:
         await _listen(hci, found, timeout_s, seen if batteries else {}, report)
     except (BleakError, OSError) as exc:
-        error = translate(exc, "the scan", "the scan", timeout_s)
+        error = user_error(exc, "the scan", "the scan", timeout_s)
         raise error from (None if error is exc else exc)
     return sorted((s for s, _ in seen.values()), key=lambda s: -s.rssi)
 
@@ -137,16 +148,16 @@ async def pair(
     passkey: PasskeySource,
     alias: str | None = None,
     hci: str | None = None,
-    registry: DeviceRegistry | None = None,
+    paired: PairedDevices | None = None,
 ) -> PairedDevice:
     """Bond with the band at `address`, read its INFO, and record it (alias optional)."""
-    registry = registry or DeviceRegistry()
     address = address.upper()
     if not is_ble_address(address):
         raise InputError([Problem("ADDRESS", "", f"{address!r} is not a Bluetooth address")])
     if alias is not None:
         check_alias(alias)
-        clash = registry.find(alias)
+        with _store(paired) as store:
+            clash = store.find(alias)
         if clash is not None and clash.address != address:
             raise InputError([Problem("--alias", "", f"{alias!r} already names {clash.address}")])
     hci = hci_spec(hci)
@@ -171,7 +182,8 @@ async def pair(
                     identity=config.identity.address if radio is not None else "",
                 ),
             )
-            return registry.add(entry)
+            with _store(paired) as store:
+                return store.add(entry)
         except BaseException:
             if radio is not None:
                 await radio.forget(address)
@@ -186,13 +198,13 @@ async def _device_name(transport: BleTransport) -> str | None:
     return None
 
 
-async def forget(name: str, *, registry: DeviceRegistry | None = None) -> PairedDevice:
-    """Remove a band from the registry and delete its bond from our key store."""
-    registry = registry or DeviceRegistry()
-    device = registry.get(name)
-    if device.bond.keystore:
-        await forget_bond(device)
-    return registry.remove(name)
+async def forget(name: str, *, paired: PairedDevices | None = None) -> PairedDevice:
+    """Remove a band from the paired bands and delete its bond from our key store."""
+    with _store(paired) as store:
+        device = store.get(name)
+        if device.bond.keystore:
+            await forget_bond(device)
+        return store.remove(name)
 
 
 async def forget_bond(device: PairedDevice) -> None:

@@ -1,9 +1,15 @@
-"""A compiled Schedule survives LOAD_BEGIN + LOAD_SEGMENT exactly, or is refused."""
+"""A compiled Schedule survives the device layer's conversion and LOAD exactly, or is refused."""
 
 from __future__ import annotations
 
 import pytest
 
+from acudevice.device.loading import (
+    schedule_from_requests as schedule_from_load,
+)
+from acudevice.device.loading import (
+    schedule_load_requests as load_requests,
+)
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment, Shape
 from acudevice.protocol import (
     ActuatorCode,
@@ -14,8 +20,6 @@ from acudevice.protocol import (
     ShapeCode,
     decode,
     encode,
-    load_requests,
-    schedule_from_load,
 )
 
 pytestmark = pytest.mark.unit

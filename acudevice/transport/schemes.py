@@ -1,0 +1,40 @@
+"""Transports are found by URL scheme through the `acudevice.transports` entry points.
+
+This is how `sim://` reaches the simulator without `acudevice` importing it, the way any
+third-party transport plugs in. Names without a scheme (aliases) are resolved above this
+layer, by the device layer, which knows the paired-device store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from urllib.parse import urlsplit
+
+from acudevice.transport.base import Transport, TransportError
+
+ENTRY_POINT_GROUP = "acudevice.transports"
+
+TransportFactory = Callable[[str], Transport]
+
+
+def available_schemes() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def open_transport(url: str) -> Transport:
+    """Build (not yet connect) the transport for a device URL."""
+    scheme = urlsplit(url).scheme
+    if not scheme:
+        raise TransportError(
+            f"device URL {url!r} has no scheme; use one of: "
+            + ", ".join(f"{s}://" for s in available_schemes())
+        )
+    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == scheme]
+    if not matches:
+        raise TransportError(
+            f"device URL {url!r}: unknown scheme {scheme!r}; known: "
+            + ", ".join(f"{s}://" for s in available_schemes())
+        )
+    factory: TransportFactory = matches[0].load()
+    return factory(url)

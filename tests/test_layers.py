@@ -1,0 +1,218 @@
+"""Imports run one way, as docs DESIGN's layer table says, and never in a circle.
+
+Read from the source with `ast` (nothing is imported), so a new upward arrow fails here
+whether or not a test happens to execute it. Imports under `if TYPE_CHECKING:` are
+annotations, not arrows, and are left out.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# DESIGN.md's table: each layer, the modules it holds, and the layers it may import. What a
+# layer may import, it may also import what those may import (the closure): a session may
+# use protocol types because the device layer below it does. Anything else is an upward or
+# sideways arrow: transport may not read the store, plan may not use safety.
+LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
+    ("foundation", ("acudevice.errors", "acudevice.paths", "acudevice.files"), ()),
+    ("protocol", ("acudevice.protocol",), ("foundation",)),
+    ("plan", ("acudevice.plan", "acudevice.programs"), ("foundation",)),
+    ("safety", ("acudevice.safety",), ("plan", "foundation")),
+    ("store", ("acudevice.store",), ("plan", "foundation")),
+    ("ble", ("acudevice.ble",), ("foundation",)),
+    ("transport", ("acudevice.transport",), ("protocol", "ble", "foundation")),
+    (
+        "device",
+        ("acudevice.device", "acudevice.conformance"),
+        ("transport", "protocol", "store", "safety", "plan"),
+    ),
+    ("session", ("acudevice.session",), ("device", "safety", "store", "plan")),
+    ("bridge", ("acudevice.bridge",), ("session", "device", "store", "safety", "plan")),
+    ("front", ("acudevice.cli", "acudevice.plots"), ("bridge", "session", "device")),
+]
+_RANK = {name: rank for rank, (name, _, _) in enumerate(LAYERS)}
+
+
+def _closure(layer: str) -> set[str]:
+    allowed = {layer}
+    todo = [layer]
+    while todo:
+        for below in LAYERS[_RANK[todo.pop()]][2]:
+            if below not in allowed:
+                allowed.add(below)
+                todo.append(below)
+    return allowed
+
+
+MAY_IMPORT = {name: _closure(name) for name, _, _ in LAYERS}
+
+# The simulator's firmware model speaks the protocol through the transport interface and
+# knows nothing of plans, safety or sessions; its command-line front ends may use anything.
+SIMULATOR_MAY_IMPORT = (
+    "acudevice.protocol",
+    "acudevice.transport",
+    "acudevice.errors",
+    "acudevice.paths",
+    "acudevice.files",
+)
+SIMULATOR_FRONT_ENDS = ("simulator.cli", "simulator.campaign", "simulator.fleet")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _type_checking_blocks(tree: ast.AST) -> set[int]:
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                skipped.update(id(n) for n in ast.walk(child))
+    return skipped
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = _type_checking_blocks(tree)
+    found: set[str] = set()
+    package = module_name(path).rsplit(".", 1)[0]
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            found.add(base)
+            # `from acudevice import programs` names a module, not an attribute
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] in ("acudevice", "simulator")}
+
+
+def sources() -> dict[str, set[str]]:
+    files = [*ROOT.joinpath("acudevice").rglob("*.py"), *ROOT.joinpath("simulator").rglob("*.py")]
+    modules = {module_name(p): p for p in files}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        # keep only real modules (drop `pkg.attribute` names that are not modules)
+        graph[name] = {m for m in imports_of(path) if m in modules and m != name}
+    return graph
+
+
+def layer_of(module: str) -> str | None:
+    for name, prefixes, _ in LAYERS:
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return name
+    return None
+
+
+GRAPH = sources()
+
+
+def test_every_acudevice_module_has_a_layer() -> None:
+    homeless = [m for m in GRAPH if m.startswith("acudevice.") and layer_of(m) is None]
+    assert homeless == [], f"add these to DESIGN.md's layer table and to LAYERS: {homeless}"
+
+
+def upward_arrows(graph: dict[str, set[str]]) -> list[str]:
+    upward = []
+    for module, targets in graph.items():
+        here = layer_of(module)
+        if here is None:
+            continue
+        for target in sorted(targets):
+            there = layer_of(target)
+            if target.startswith("simulator"):
+                upward.append(f"{module} -> {target} (acudevice never imports the simulator)")
+            elif there is not None and there not in MAY_IMPORT[here]:
+                upward.append(f"{module} ({here}) -> {target} ({there})")
+    return upward
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_foundation_imports_nothing_of_ours() -> None:
+    assert MAY_IMPORT["foundation"] == {"foundation"}
+    assert "store" not in MAY_IMPORT["transport"] and "safety" not in MAY_IMPORT["plan"]
+
+
+def test_no_import_runs_up_the_layers() -> None:
+    assert upward_arrows(GRAPH) == []
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    assert cycles(GRAPH) == []
+
+
+def test_the_package_face_imports_only_the_foundation_when_loaded() -> None:
+    assert {layer_of(m) for m in GRAPH["acudevice"]} <= {"foundation"}
+
+
+def test_the_simulator_core_knows_only_the_protocol_and_transport() -> None:
+    wrong = [
+        f"{module} -> {target}"
+        for module, targets in GRAPH.items()
+        if module.startswith("simulator") and not module.startswith(SIMULATOR_FRONT_ENDS)
+        for target in targets
+        if target.startswith("acudevice")
+        and not any(target == p or target.startswith(p + ".") for p in SIMULATOR_MAY_IMPORT)
+    ]
+    assert wrong == []
+
+
+def test_the_checks_catch_an_upward_arrow_and_a_circle() -> None:
+    """The checks can fail: the arrows this project once had are caught."""
+    bent = {
+        "acudevice.transport.registry": {"acudevice.store.devices"},
+        "acudevice.plan.compiler": {"acudevice.safety.limits"},
+        "acudevice.safety.limits": {"acudevice.plan.compiler"},
+        "acudevice.protocol.schedule": {"acudevice.plan.schedule"},
+    }
+    assert len(upward_arrows(bent)) == 3
+    assert cycles(bent) == [["acudevice.plan.compiler", "acudevice.safety.limits"]]

@@ -1,0 +1,159 @@
+"""The store's schema moves forward step by step, and nobody is locked out of their history.
+
+`tests/data/journal-v1.sqlite3` was written by acudevice 0.1.0 (schema version 1: three
+sessions with samples, a fault, a comfort event and ratings) and is never changed by tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from acudevice.store import SCHEMA_VERSION, Journal, PairedDevices, StoreError, database
+
+pytestmark = pytest.mark.unit
+
+V1 = Path(__file__).parent / "data" / "journal-v1.sqlite3"
+
+
+def _copy_v1(tmp_path: Path) -> Path:
+    target = tmp_path / "data" / "journal.sqlite3"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(V1, target)
+    return target
+
+
+def _version(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def test_the_fixture_is_a_version_1_database() -> None:
+    assert _version(V1) == 1
+
+
+def test_a_version_1_journal_opens_with_every_session_kept(tmp_path: Path) -> None:
+    path = _copy_v1(tmp_path)
+    with Journal(path) as journal:
+        sessions = journal.sessions(10)
+        assert [s.program for s in sorted(sessions, key=lambda s: s.id)] == [
+            "nausea-relief",
+            "headache",
+            "sleep",
+        ]
+        assert [s.outcome for s in sorted(sessions, key=lambda s: s.id)] == [
+            "completed",
+            "stopped",
+            "faulted",
+        ]
+        assert all(len(journal.samples(s.id)) == 40 for s in sessions)
+        assert [f.code for s in sessions for f in journal.faults(s.id)] == ["SENSOR"]
+        assert journal.comfort_max("pressure") == {"PC6": 8400}
+        assert journal.integrity_ok()
+    assert _version(path) == SCHEMA_VERSION
+
+
+def test_paired_bands_live_in_the_migrated_journal_database(tmp_path: Path) -> None:
+    path = _copy_v1(tmp_path)
+    with PairedDevices(path) as paired:
+        assert paired.all() == []
+    with Journal(path) as journal:
+        assert len(journal.sessions(10)) == 3
+
+
+@pytest.mark.parametrize("start", range(SCHEMA_VERSION))
+def test_every_earlier_version_migrates_to_the_current_one(start: int, tmp_path: Path) -> None:
+    """Build a database at `start` with the steps of that time, then open it today."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        for step in database.MIGRATIONS[:start]:
+            step(db)
+        db.execute(f"PRAGMA user_version={start}")
+    with Journal(path) as journal:
+        assert journal.sessions(1) == []
+    with PairedDevices(path) as paired:
+        assert paired.all() == []
+    assert _version(path) == SCHEMA_VERSION
+
+
+def test_a_failing_step_leaves_the_database_at_the_last_whole_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _copy_v1(tmp_path)
+
+    def half_done(db: sqlite3.Connection) -> None:
+        db.execute("CREATE TABLE half_done (x INTEGER)")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(database, "MIGRATIONS", (*database.MIGRATIONS, half_done))
+    monkeypatch.setattr(database, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Journal(path)
+    assert _version(path) == SCHEMA_VERSION
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "half_done" not in tables and "paired_devices" in tables
+
+
+def test_a_newer_database_is_refused_with_its_path(tmp_path: Path) -> None:
+    path = _copy_v1(tmp_path)
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 7}")
+    with pytest.raises(StoreError, match=re.escape(str(path)) + ".*newer than this acudevice"):
+        Journal(path)
+
+
+def test_the_cli_says_so_in_one_line_for_a_newer_database(isolated_home: Path) -> None:
+    path = isolated_home / "data" / "journal.sqlite3"
+    path.parent.mkdir(parents=True)
+    shutil.copyfile(V1, path)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version=99")
+    done = subprocess.run(
+        [sys.executable, "-m", "acudevice.cli", "history"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "newer than this acudevice" in done.stderr
+
+
+def test_bands_paired_before_the_move_are_imported_once(isolated_home: Path) -> None:
+    data = isolated_home / "data"
+    data.mkdir(parents=True)
+    entry = {
+        "address": "C0:FF:EE:00:00:01",
+        "alias": "left-wrist",
+        "name": "AcuBand",
+        "model": "wristband-p1",
+        "firmware": "sim-1.0",
+        "serial": "SIM-1",
+        "paired_at": 1_700_000_000.0,
+        "bond": {"keystore": str(data / "ble" / "bonds.json"), "identity": "F0:00:00:00:00:01"},
+    }
+    (data / "devices.json").write_text(json.dumps({"version": 1, "devices": [entry]}))
+    with PairedDevices() as paired:
+        assert paired.get("LEFT-WRIST").address == "C0:FF:EE:00:00:01"
+    assert not (data / "devices.json").exists()
+    assert (data / "devices.json.imported").exists()
+    with PairedDevices() as paired:
+        assert [d.alias for d in paired.all()] == ["left-wrist"]
+
+
+def test_a_damaged_legacy_file_is_named_and_not_lost(isolated_home: Path) -> None:
+    data = isolated_home / "data"
+    data.mkdir(parents=True)
+    (data / "devices.json").write_text("{not json")
+    with pytest.raises(StoreError, match=r"devices\.json is damaged"):
+        PairedDevices()
+    assert (data / "devices.json").read_text() == "{not json"
