@@ -13,14 +13,30 @@ from typer.testing import CliRunner
 from acudevice.cli.main import app
 from acudevice.conformance import CHECKS
 from acudevice.device import connect
+from acudevice.plan.devices import PressureDevice, VibrationDevice
+from acudevice.plan.schedule import Schedule
 from acudevice.protocol import FaultCode
 from acudevice.protocol.messages import FaultRaised
-from simulator.client import ramp_hold_release
+from acudevice.safety.compiler import compile_program
+from acudevice.safety.limits import effective_limits
+from tests.plan_helpers import program
 from tests.sim_server import serve
 
 pytestmark = pytest.mark.wire
 
 runner = CliRunner()
+
+
+def short_schedule(model: PressureDevice | VibrationDevice, hold_s: float) -> Schedule:
+    plan = program(
+        repeats=1,
+        phases=[
+            {"kind": "ramp", "duration_s": 10, "target_kpa": 8},
+            {"kind": "hold", "duration_s": hold_s},
+            {"kind": "release", "duration_s": 10},
+        ],
+    )
+    return compile_program(plan, effective_limits(model), model)
 
 
 def status_of(url: str) -> dict[str, object]:
@@ -54,9 +70,7 @@ def test_stop_clears_a_latched_fault_and_status_shows_it() -> None:
 
         async def latch() -> None:
             async with connect(url) as band:
-                schedule = ramp_hold_release(
-                    peak_level=8_000, ramp_ms=8_000, hold_ms=5_000, release_ms=8_000
-                )
+                schedule = short_schedule(band.info.device_model, hold_s=5)
                 stream = band.stream()
                 await band.set_limits(schedule.cap_level)
                 await band.load(schedule)
@@ -82,9 +96,7 @@ def test_stop_vents_a_running_band_at_once() -> None:
         async def leave_running() -> None:
             band = connect(url, heartbeat_interval_s=None)
             await band.open()
-            schedule = ramp_hold_release(
-                peak_level=8_000, ramp_ms=8_000, hold_ms=60_000, release_ms=8_000
-            )
+            schedule = short_schedule(band.info.device_model, hold_s=60)
             await band.set_limits(schedule.cap_level)
             await band.load(schedule)
             await band.start()
