@@ -42,6 +42,7 @@ class Recorder:
         self._anchor: dict[int, tuple[int, int]] = {}
         self._pending_anchor: dict[int, int] = {}
         self._session_ms: dict[int, int] = {}
+        self._last_device_ms: dict[int, int] = {}
 
     def begin(
         self,
@@ -123,6 +124,7 @@ class Recorder:
         self._anchor.clear()
         self._pending_anchor.clear()
         self._session_ms.clear()
+        self._last_device_ms.clear()
 
     def segment_started(self, channel: int, elapsed_ms: int) -> None:
         """The device said where in its schedule it is: the next sample is pinned there."""
@@ -140,11 +142,18 @@ class Recorder:
         pending = self._pending_anchor.pop(channel, None)
         if pending is not None:
             self._anchor[channel] = (sample.t_ms, pending)
+            self._last_device_ms[channel] = sample.t_ms
         elif channel not in self._anchor:
             if sample.state != FirmwareState.RUNNING:
                 return self.plan_ms(channel)  # not started yet
             self._anchor[channel] = (sample.t_ms, 0)
+            self._last_device_ms[channel] = sample.t_ms
         device_ms, schedule_ms = self._anchor[channel]
+        if sample.state == FirmwareState.PAUSED and channel in self._last_device_ms:
+            # A pause stops the schedule's clock, not the device's: move the anchor along.
+            device_ms = (device_ms + (sample.t_ms - self._last_device_ms[channel]) % _U32) % _U32
+            self._anchor[channel] = (device_ms, schedule_ms)
+        self._last_device_ms[channel] = sample.t_ms
         now = self._offset_ms + schedule_ms + (sample.t_ms - device_ms) % _U32
         now = max(now, self._session_ms.get(channel, 0))  # never backwards on a re-anchor
         self._session_ms[channel] = now
