@@ -247,3 +247,49 @@ def test_programs_validate_never_tracebacks_on_random_documents(
     assert result.exit_code in (0, 2), result.output
     if result.exit_code == 2:
         assert str(path) in result.stderr
+
+
+VALID: dict[str, Any] = {
+    "name": "mine",
+    "title": "Mine",
+    "description": "d",
+    "indication": "nausea",
+    "actuator": "pressure",
+    "repeats": 3,
+    "sites": [{"point": "P6"}],
+    "phases": [
+        {"kind": "ramp", "duration_s": 30, "target_kpa": 10},
+        {"kind": "hold", "duration_s": 60},
+        {"kind": "release", "duration_s": 30},
+    ],
+}
+numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=0, max_value=4000),
+    st.integers(min_value=-5, max_value=200),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    where=st.sampled_from(["repeats", "rest_between_s", "frequency_hz", 0, 1, 2]),
+    key=st.sampled_from(["duration_s", "target_kpa", "target_fraction", "target_intensity"]),
+    value=st.one_of(numbers, scalars),
+)
+def test_programs_validate_never_tracebacks_on_a_valid_program_with_one_value_changed(
+    where: str | int, key: str, value: Any, tmp_path: Path
+) -> None:
+    document = json.loads(json.dumps(VALID))
+    if isinstance(where, int):
+        document["phases"][where][key] = value
+    else:
+        document[where] = value
+    path = tmp_path / "one-change.toml"
+    path.write_text("\n".join(f"{k} = {toml_value(v)}" for k, v in document.items()), "utf-8")
+    result = runner.invoke(app, ["programs", "validate", str(path)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code in (0, 2), result.output
+    if result.exit_code == 2:
+        assert str(path) in result.stderr
