@@ -6,6 +6,7 @@ every ending — completed, stopped, faulted, cancelled — is recorded the same
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from acudevice.plan.devices import format_level
@@ -17,6 +18,8 @@ from acudevice.safety.screening import Verdict
 from acudevice.session.model import ChannelView, SessionView
 from acudevice.session.monitor import ChannelMonitor
 from acudevice.store import Journal, Outcome, Sample
+
+log = logging.getLogger("acudevice.session")
 
 SAMPLE_EVERY_MS = 250
 FLUSH_EVERY_MS = 2_000
@@ -211,3 +214,19 @@ class Recorder:
                 repeats_done=repeats_done,
                 start_skew_ms=skew,
             )
+
+    def finish_quietly(
+        self,
+        outcome: Outcome,
+        detail: str,
+        monitors: list[ChannelMonitor],
+        repeats_done: int,
+        skew: float | None,
+    ) -> None:
+        """`finish` on a way out after an error: a broken journal must not hide that error."""
+        if self.session_id is None:
+            return
+        try:
+            self.finish(outcome, detail, monitors, repeats_done, skew)
+        except Exception as exc:
+            log.info("could not record the end of the session: %s", exc)

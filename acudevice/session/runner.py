@@ -149,17 +149,19 @@ class Session:
             # Every way out vents first (ESTOP, then close); the journal can wait.
             await self._close_all(vent=True)
             done = min((m.current_repeat for m in monitors), default=0)
-            self._finish_quietly("stopped", self.cancel_reason, monitors, done, skew)
+            self.record.finish_quietly("stopped", self.cancel_reason, monitors, done, skew)
             raise
         except _Ended as ended:
             outcome, detail = ended.outcome, ended.detail
         except (DeviceError, SessionRefused):
             await self._close_all(vent=True)
-            self._finish_quietly("faulted", "device error", monitors, repeats_done, skew)
+            self.record.finish_quietly("faulted", "device error", monitors, repeats_done, skew)
             raise
         except BaseException as exc:
             await self._close_all(vent=True)
-            self._finish_quietly("faulted", f"host error: {exc}", monitors, repeats_done, skew)
+            self.record.finish_quietly(
+                "faulted", f"host error: {exc}", monitors, repeats_done, skew
+            )
             raise
         await self._close_all(vent=vent)
         self.record.finish(outcome, detail, monitors, repeats_done, skew)
@@ -178,22 +180,6 @@ class Session:
             faults=tuple(self.record.faults),
             comfort_level=self.record.comfort_level,
         )
-
-    def _finish_quietly(
-        self,
-        outcome: Outcome,
-        detail: str,
-        monitors: list[ChannelMonitor],
-        repeats_done: int,
-        skew: float | None,
-    ) -> None:
-        """Record how it ended if the journal still can; the error being raised says more."""
-        if self.record.session_id is None:
-            return
-        try:
-            self.record.finish(outcome, detail, monitors, repeats_done, skew)
-        except Exception as exc:  # a broken journal must not hide why the session ended
-            log.info("could not record the end of the session: %s", exc)
 
     def _screen(self, device: Device) -> Verdict:
         verdict = verdict_for(
