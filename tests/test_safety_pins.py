@@ -201,3 +201,20 @@ async def test_an_alarm_only_the_host_raises_estops_before_it_is_recorded() -> N
     assert result.outcome == "faulted" and "rising-during-release" in (result.detail or "")
     assert vents[0].reason is Reason.HOST_ESTOP, vents
     assert estopped_when_noted and estopped_when_noted[0], "ESTOP came after the record"
+
+
+async def test_an_exception_in_the_host_estops_before_it_propagates() -> None:
+    """A crash anywhere above the runner (here the live view) still vents the band first."""
+    async with simulated("sim://?speed=20") as sim:
+        vents = tap_vents(sim)
+
+        class Crashing(Watch):
+            def __call__(self, view: Any) -> None:
+                super().__call__(view)
+                if view.phase == "hold":
+                    raise RuntimeError("the live view broke")
+
+        with pytest.raises(RuntimeError, match="live view broke"):
+            await session(sim, None, Crashing()).run()
+        assert [v.reason for v in vents] == [Reason.HOST_ESTOP]
+        assert vents[0].measured_level > 10_000
