@@ -388,7 +388,10 @@ async def run_conformance(
         results.append(result)
         if on_result is not None:
             on_result(result)
-    problem = await settle(url)  # leave the band as it was found: at rest
+    try:
+        problem = await settle(url)  # leave the band as it was found: at rest
+    except (DeviceError, TimeoutError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
     if problem is not None:
         result = CheckResult("left at rest", "fail", problem)
         results.append(result)
