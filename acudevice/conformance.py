@@ -27,6 +27,8 @@ from acudevice.protocol import (
     Heartbeat,
     Hello,
     HelloResponse,
+    Info,
+    InfoResponse,
     LoadBegin,
     LoadSegment,
     PhaseCode,
@@ -342,6 +344,83 @@ async def check_bad_frames_ignored_and_resynchronised(url: str) -> str:
         return "garbage and a bad-CRC frame dropped unanswered; next frame answered"
 
 
+async def check_ramp_limit_refused_not_slowed(url: str) -> str:
+    async with _device(url) as device:
+        info = await device.link.request(Info(), deadline_s=2.0)
+        expect(isinstance(info, InfoResponse), "INFO was not answered with an InfoResponse")
+        assert isinstance(info, InfoResponse)
+        limit, hw = info.ramp_limit_per_s, info.hardware_max_level
+        if limit >= hw:
+            raise CheckFailed("skip: the ramp limit is above the hardware maximum")
+        pressure = device.info.device_model.actuator == "pressure"
+        await device.set_limits(hw)
+        begin = LoadBegin(
+            actuator=ActuatorCode.PRESSURE if pressure else ActuatorCode.VIBRATION,
+            segment_count=1,
+            total_ms=1000,
+            cap_level=hw,
+            frequency_dhz=0 if pressure else 1200,
+        )
+        segment = LoadSegment(
+            index=0,
+            duration_ms=1000,
+            from_level=0,
+            to_level=limit + 1,
+            shape=ShapeCode.LINEAR,
+            phase=PhaseCode.RAMP,
+            phase_index=0,
+            repeat=0,
+        )
+        await _refused(device, begin, Result.OK)
+        await _refused(device, segment, Result.INVALID_PARAMETER)
+        await _refused(device, begin, Result.OK)
+        await _refused(device, segment.model_copy(update={"to_level": limit}), Result.OK)
+        await device.stop()
+        return f"INFO ramp limit {limit}/s; {limit + 1}/s refused, {limit}/s accepted"
+
+
+async def check_hello_starts_a_fresh_session(url: str) -> str:
+    async with _device(url) as device:
+        hw = device.info.hardware_max_level
+        await device.set_limits(hw // 2)
+        await _refused(device, Hello(min_version=1, max_version=PROTOCOL_VERSION), Result.OK)
+        begin = LoadBegin(
+            actuator=ActuatorCode.PRESSURE
+            if device.info.device_model.actuator == "pressure"
+            else ActuatorCode.VIBRATION,
+            segment_count=1,
+            total_ms=1000,
+            cap_level=hw // 4,
+            frequency_dhz=0 if device.info.device_model.actuator == "pressure" else 1200,
+        )
+        await _refused(device, begin, Result.LIMITS_NOT_SET)
+        return "LOAD_BEGIN after a new HELLO refused until SET_LIMITS"
+
+
+async def check_lower_cap_limits_the_target_at_once(url: str) -> str:
+    async with _device(url) as device:
+        if device.info.device_model.actuator != "pressure":
+            raise CheckFailed("skip: pressure devices only")
+        schedule = _pressure_schedule([(4_000, 8_000), (60_000, 8_000), (4_000, 0)], 10_000)
+        await _load(device, schedule)
+        await device.start()
+        deadline = time.monotonic() + _wall_for(device, 10)
+        while (await device.status()).target_level < 6_000:
+            expect(time.monotonic() < deadline, "the target never reached 6 kPa")
+            await asyncio.sleep(0.05)
+        await device.set_limits(3_000)
+        status = await device.status()
+        await device.estop()
+        while (await device.status()).state != FirmwareState.IDLE:  # leave it vented
+            expect(time.monotonic() < deadline + _wall_for(device, 15), "never vented")
+            await asyncio.sleep(0.05)
+        expect(
+            status.target_level <= status.active_cap == 3_000,
+            f"target {status.target_level} above the new cap {status.active_cap} after its Ack",
+        )
+        return f"target {status.target_level} Pa right after SET_LIMITS 3000"
+
+
 CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
     # First, so that on a freshly powered serial band no earlier HELLO can still hold.
     ("stop and estop before hello", check_stop_and_estop_before_hello),
@@ -350,6 +429,9 @@ CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
     ("cap refusals", check_cap_refusals),
     ("busy device refuses a second program", check_busy_device_refuses_a_second_program),
     ("bad frames ignored, stream resynchronised", check_bad_frames_ignored_and_resynchronised),
+    ("ramp limit in INFO, steeper segment refused", check_ramp_limit_refused_not_slowed),
+    ("hello starts a fresh session", check_hello_starts_a_fresh_session),
+    ("lower cap limits the target at once", check_lower_cap_limits_the_target_at_once),
     ("estop vent time", check_estop_vent_time),
     ("watchdog vents without heartbeats", check_watchdog_vents_without_heartbeats),
 ]

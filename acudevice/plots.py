@@ -8,10 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acudevice.files import atomic_output
 from acudevice.plan.devices import FRACTION_TO_PERMILLE, KPA_TO_PA
 from acudevice.plan.schedule import Schedule
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -20,20 +24,91 @@ class Line:
 
     level: int
     label: str
-    style: str  # "hard", "soft" or "info"
+    style: str  # "hard", "ceiling", "soft" or "info"
 
 
 _STYLES = {
-    "hard": {"color": "#c0392b", "linestyle": "-", "linewidth": 1.6},
+    "hard": {"color": "#c0392b", "linestyle": "-", "linewidth": 1.8},
+    "ceiling": {"color": "#641e16", "linestyle": "-.", "linewidth": 1.4},
     "soft": {"color": "#e67e22", "linestyle": "--", "linewidth": 1.2},
     "info": {"color": "#7f8c8d", "linestyle": ":", "linewidth": 1.0},
 }
+HEADROOM = 1.15
+"""The y axis ends this far above the plan, the measurements and the cap, so the plan
+fills the picture; a line further up (the absolute ceiling) is named in a note instead."""
+PLANNED = "#2471a3"
+MEASURED = "#145a32"
 
 
 def _scale(actuator: str) -> tuple[float, str]:
     if actuator == "pressure":
         return float(KPA_TO_PA), "pressure (kPa)"
     return float(FRACTION_TO_PERMILLE), "intensity (0-1)"
+
+
+def schedule_figure(
+    schedule: Schedule,
+    *,
+    title: str,
+    lines: Sequence[Line] = (),
+    measured: Sequence[tuple[float, float]] = (),
+    events: Sequence[tuple[float, str]] = (),
+) -> Figure:
+    """Planned curve, measured samples, reference lines and events, legend below the plot."""
+    scale, ylabel = _scale(schedule.actuator)
+    times = [0.0]
+    levels = [schedule.segments[0].from_level / scale if schedule.segments else 0.0]
+    for seg in schedule.segments:
+        times.append(seg.end_ms / 1000)
+        levels.append(seg.to_level / scale)
+    values = [v / scale for _, v in measured]
+    near = [ln.level / scale for ln in lines if ln.style != "ceiling"]
+    top = max([*levels, *values, *near, 0.01]) * HEADROOM
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4.8), dpi=110)
+    if measured:
+        # The plan as a wide pale band, the measurement a thin dark line on top of it:
+        # where they differ is where the line leaves the band.
+        ax.plot(times, levels, color=PLANNED, linewidth=7, alpha=0.3, label="planned")
+        ax.plot([t for t, _ in measured], values, color=MEASURED, linewidth=1.1, label="measured")
+    else:
+        ax.plot(times, levels, color=PLANNED, linewidth=2, label="planned")
+    off_chart = []
+    for line in lines:
+        level = line.level / scale
+        if level > top:
+            off_chart.append(line.label)
+            continue
+        ax.axhline(level, label=line.label, **_STYLES[line.style])  # type: ignore[arg-type]
+    if off_chart:
+        ax.text(
+            0.995,
+            0.98,
+            "above the chart: " + "; ".join(off_chart),
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+            color=_STYLES["ceiling"]["color"],
+        )
+    for t_s, label in events:
+        ax.axvline(t_s, color="#8e44ad", linestyle="-.", linewidth=1)
+        ax.annotate(
+            label, (t_s, top * 0.9), rotation=90, fontsize=7, va="top", ha="right", color="#8e44ad"
+        )
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_xlim(0, max(times[-1], 1.0))
+    ax.set_ylim(0, top)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 def plot_schedule(
@@ -45,51 +120,11 @@ def plot_schedule(
     measured: Sequence[tuple[float, float]] = (),
     events: Sequence[tuple[float, str]] = (),
 ) -> Path:
-    """Planned curve (and measured samples, events) to PNG or SVG by the file's suffix."""
-    scale, ylabel = _scale(schedule.actuator)
-    times = [0.0]
-    levels = [schedule.segments[0].from_level / scale if schedule.segments else 0.0]
-    for seg in schedule.segments:
-        times.append(seg.end_ms / 1000)
-        levels.append(seg.to_level / scale)
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """`schedule_figure` to PNG or SVG by the file's suffix."""
+    fig = schedule_figure(schedule, title=title, lines=lines, measured=measured, events=events)
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
-    ax.plot(times, levels, color="#2471a3", linewidth=2, label="planned")
-    if measured:
-        ax.plot(
-            [t for t, _ in measured],
-            [v / scale for _, v in measured],
-            color="#27ae60",
-            linewidth=1,
-            alpha=0.85,
-            label="measured",
-        )
-    for line in lines:
-        ax.axhline(line.level / scale, label=line.label, **_STYLES[line.style])  # type: ignore[arg-type]
-    for t_s, label in events:
-        ax.axvline(t_s, color="#8e44ad", linestyle="-.", linewidth=1)
-        ax.annotate(
-            label,
-            (t_s, ax.get_ylim()[1] * 0.95),
-            rotation=90,
-            fontsize=7,
-            va="top",
-            ha="right",
-            color="#8e44ad",
-        )
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.set_xlim(0, max(times[-1], 1.0))
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
     with atomic_output(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower() or "png")
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower() or "png", bbox_inches="tight")
     plt.close(fig)
     return Path(path)

@@ -20,9 +20,9 @@ import time
 
 from bleak import BleakScanner
 
-from acudevice import bands
 from acudevice.ble import BumbleClient, BumbleScanner, radios
 from acudevice.device import Device
+from acudevice.device import pairing as bands
 from acudevice.plan.library import ProgramLibrary, load_device
 from acudevice.protocol import BLE_SERVICE_UUID, FirmwareState
 from acudevice.protocol.messages import Telemetry, VentStarted
@@ -114,7 +114,7 @@ async def rig(attach: str) -> None:
     await band.start()
     server: HciServer | None = None
     if attach == "tcp":
-        server = HciServer(radio.controller("host"))
+        server = HciServer(radio)
         await server.start(0)
         hci = server.spec
     else:

@@ -48,6 +48,12 @@ def band_address(serial: str) -> str:
     return ":".join(f"{b:02X}" for b in raw)
 
 
+def band_identity_key(serial: str) -> bytes:
+    """The band's IRK, its own and fixed like one written at manufacture (Bumble's default
+    is sixteen zero bytes, the same for every device)."""
+    return hashlib.sha256(b"acudevice-sim identity key " + serial.encode()).digest()[:16]
+
+
 def _always_obeyed(chunk: bytes) -> bool:
     """An unsegmented STOP or ESTOP request (docs/protocol.md section 1 header)."""
     return (
@@ -155,6 +161,7 @@ class BleBand:
         address = hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS)
         host = Host(controller, AsyncPipeSink(controller))
         self.device = Device(name=self.name, address=address, host=host)
+        self.device.irk = band_identity_key(self.serial)
         self.device.add_services(self.gatt.services)
         server = self.device.gatt_server
         cccd = server.get_descriptor_attribute(

@@ -6,10 +6,12 @@ connect to an address nobody advertises never ends, and every later connect is r
 "command disallowed") and Reset clears nothing. `RadioController` implements both as the
 Core Specification says, and drops a host's links when that host goes away.
 
-`HciServer` exposes one controller over TCP with Bumble's HCI framing (H4), the way
-`acudevice-sim serve --ble` lets a host process attach (`tcp-client:127.0.0.1:PORT`). It
-serves one host at a time (a host that connects while another is attached waits a moment
-for it to go, as on a quick reconnect, then is refused) and binds loopback only.
+`HciServer` lets host processes attach over TCP with Bumble's HCI framing (H4), the way
+`acudevice-sim serve --ble` does (`tcp-client:127.0.0.1:PORT`). As a phone and a laptop
+both hear a real band, every host that attaches gets its own controller on the shared
+air, up to `max_hosts`; one more is answered, on its first command, with the HCI status
+"connection rejected due to limited resources" and closed, so it can say why in one line.
+It binds loopback only.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from bumble.transport.common import PacketParser
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-ATTACH_GRACE_S = 1.0
-"""A second host waits this long for the first to go before it is refused."""
+MAX_HOSTS = 8
+"""Hosts attached at once; each costs one controller on the shared link."""
+REFUSED = hci.HCI_ErrorCode.CONNECTION_REJECTED_DUE_TO_LIMITED_RESOURCES_ERROR
 
 
 class RadioController(Controller):
@@ -87,42 +90,66 @@ class VirtualRadio:
 
     def controller(self, name: str, public_address: str | None = None) -> RadioController:
         self._count += 1
-        address = public_address or f"A0:C0:DE:00:00:{self._count:02X}"
+        address = (
+            public_address or f"A0:C0:DE:00:{self._count >> 8 & 0xFF:02X}:{self._count & 0xFF:02X}"
+        )
         return RadioController(name, link=self.link, public_address=address)
+
+    def remove(self, controller: RadioController) -> None:
+        """Take a controller off the air (its host went away)."""
+        self.link.controllers.discard(controller)
+
+
+class _Refusal:
+    """Answers every HCI command with `REFUSED`, so the host fails with a reason."""
+
+    def __init__(self, connection: _HostConnection) -> None:
+        self.connection = connection
+
+    def on_packet(self, packet: bytes) -> None:
+        try:
+            command = hci.HCI_Packet.from_bytes(packet)
+        except Exception:  # anything unreadable: just close
+            command = None
+        if isinstance(command, hci.HCI_Command):
+            event = hci.HCI_Command_Complete_Event(
+                num_hci_command_packets=1,
+                command_opcode=command.op_code,
+                return_parameters=hci.HCI_StatusReturnParameters(REFUSED),
+            )
+            self.connection.on_packet(bytes(event))
+        transport = self.connection.transport
+        if transport is not None:
+            asyncio.get_running_loop().call_later(0.2, transport.close)
 
 
 class _HostConnection(asyncio.Protocol):
+    """One attached host: its own controller on the shared link while it stays."""
+
     def __init__(self, server: HciServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.parser: PacketParser | None = None
+        self.controller: RadioController | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if self.server.host is None:
-            self.adopt()
+        server = self.server
+        if len(server.hosts) >= server.max_hosts:
+            log.warning(
+                "refused a host: %d hosts are attached already (at most %d)",
+                len(server.hosts),
+                server.max_hosts,
+            )
+            self.parser = PacketParser(_Refusal(self))
             return
-        # The previous host may have just closed its socket (a reconnect): wait for that
-        # to be noticed before refusing a second host.
-        transport.pause_reading()
-        self.server.waiting.append(self)
-        asyncio.get_running_loop().call_later(ATTACH_GRACE_S, self._give_up)
-
-    def adopt(self) -> None:
-        assert self.transport is not None
-        self.server.host = self
-        self.parser = PacketParser(self.server.controller)
-        self.server.controller.host = self
-        self.transport.resume_reading()
-        log.info("host attached to the virtual controller")
-
-    def _give_up(self) -> None:
-        if self in self.server.waiting:
-            self.server.waiting.remove(self)
-            log.warning("a second host tried to attach; one host at a time")
-            if self.transport is not None:
-                self.transport.close()
+        server.attached += 1
+        self.controller = server.radio.controller(f"host-{server.attached}")
+        self.controller.host = self
+        self.parser = PacketParser(self.controller)
+        server.hosts.add(self)
+        log.info("host %d attached to the virtual radio", server.attached)
 
     def data_received(self, data: bytes) -> None:
         if self.parser is None:
@@ -139,27 +166,24 @@ class _HostConnection(asyncio.Protocol):
             self.transport.write(packet)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        server = self.server
-        if self in server.waiting:
-            server.waiting.remove(self)
-        if server.host is not self:
+        self.server.hosts.discard(self)
+        controller, self.controller = self.controller, None
+        if controller is None:
             return
-        server.host = None
-        controller = server.controller
         controller.host = None
         controller.drop_links(tell_host=False)
-        log.info("host detached from the virtual controller")
-        if server.waiting:
-            server.waiting.pop(0).adopt()
+        self.server.radio.remove(controller)
+        log.info("a host detached from the virtual radio")
 
 
 class HciServer:
-    """`controller` over TCP on loopback; `port=0` lets the OS pick (see `.port`)."""
+    """Hosts attach to `radio` over TCP on loopback; `port=0` lets the OS pick (`.port`)."""
 
-    def __init__(self, controller: RadioController) -> None:
-        self.controller = controller
-        self.host: _HostConnection | None = None
-        self.waiting: list[_HostConnection] = []
+    def __init__(self, radio: VirtualRadio, *, max_hosts: int = MAX_HOSTS) -> None:
+        self.radio = radio
+        self.max_hosts = max_hosts
+        self.hosts: set[_HostConnection] = set()
+        self.attached = 0
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -175,8 +199,9 @@ class HciServer:
         return f"tcp-client:{LOOPBACK}:{self.port}"
 
     async def close(self) -> None:
-        if self.host is not None and self.host.transport is not None:
-            self.host.transport.close()
+        for host in list(self.hosts):
+            if host.transport is not None:
+                host.transport.close()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

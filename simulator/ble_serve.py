@@ -1,8 +1,9 @@
 """`acudevice-sim serve --ble`: a simulated band on a virtual radio other processes can join.
 
 The simulator owns the radio medium (a Bumble `LocalLink`). The band is one controller on
-it; a second controller is exposed over TCP on loopback with Bumble's HCI framing, and a
-host process attaches to it as if it were a USB dongle:
+it; every host process that attaches over TCP on loopback (Bumble's HCI framing) gets a
+controller of its own on the same air, as if each had its own USB dongle, so a phone app,
+`bumble-scan` and `acudevice scan` can all listen at once:
 
     export ACUDEVICE_BLE_HCI=tcp-client:127.0.0.1:PORT
     acudevice scan
@@ -52,7 +53,7 @@ async def serve_ble(
         on_passkey=lambda number: say(f"passkey {number:06d}"),
         keystore_path=bonds,
     )
-    server = HciServer(radio.controller("host"))
+    server = HciServer(radio)
     await band.start()
     try:
         await server.start(port)

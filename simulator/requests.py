@@ -109,13 +109,33 @@ def _hello(fw: Firmware, request: Request[Any]) -> Message:
     low = max(request.min_version, MIN_PROTOCOL_VERSION)
     high = min(request.max_version, MAX_PROTOCOL_VERSION)
     ok = low <= high
-    fw.hello_done = fw.hello_done or ok
+    if ok:
+        _fresh_session(fw)
     return HelloResponse(
         result=Result.OK if ok else Result.VERSION_UNSUPPORTED,
         version=high if ok else 0,
         device_min_version=MIN_PROTOCOL_VERSION,
         device_max_version=MAX_PROTOCOL_VERSION,
     )
+
+
+def ramp_limit(fw: Firmware) -> int:
+    """INFO's `ramp_limit_per_s`: the steepest segment the firmware accepts."""
+    return max(1, int(fw.model.max_ramp_level_per_s))
+
+
+def _fresh_session(fw: Firmware) -> None:
+    """A HELLO starts a new session: its limits must be set again, and no schedule
+    uploaded or loaded under an earlier host's limits survives. A running session goes on
+    (the new host may heartbeat or stop it)."""
+    fw.hello_done = True
+    fw.limits_set = False
+    if fw.upload is not None:
+        fw.upload = None
+        fw.emit(StateChanged(old=S.IDLE, new=S.IDLE, reason=Reason.LOAD_ABORTED))
+    if fw.state is S.LOADED:
+        fw.plan = None
+        fw.transition(S.IDLE, Reason.HOST_REQUEST)
 
 
 def _info(fw: Firmware, request: Request[Any]) -> Message:
@@ -129,6 +149,7 @@ def _info(fw: Firmware, request: Request[Any]) -> Message:
         model=fw.model.name,
         firmware_version=fw.model.firmware_version,
         serial=fw.serial,
+        ramp_limit_per_s=ramp_limit(fw),
     )
 
 
@@ -160,6 +181,7 @@ def _set_limits(fw: Firmware, request: Request[Any]) -> Message:
     if in_session and request.cap_level > fw.active_cap:
         return _ack(request, Result.BAD_STATE)
     fw.set_cap(request.cap_level)
+    fw.target = min(fw.target, float(request.cap_level))  # a STATUS right after never shows more
     fw.limits_set = True
     return _ack(request, Result.OK)
 
@@ -195,7 +217,12 @@ def _load_segment(fw: Firmware, request: Request[Any]) -> Message:
     upload = fw.upload
     if fw.state is not S.IDLE or upload is None:
         return _ack(request, Result.BAD_STATE)
-    result = upload.add(request, cap=fw.active_cap, hardware_max=fw.model.hardware_max_level)
+    result = upload.add(
+        request,
+        cap=fw.active_cap,
+        hardware_max=fw.model.hardware_max_level,
+        ramp_limit=ramp_limit(fw),
+    )
     if result is not Result.OK:
         fw.upload = None
         fw.emit(StateChanged(old=S.IDLE, new=S.IDLE, reason=Reason.LOAD_ABORTED))

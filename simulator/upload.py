@@ -1,7 +1,8 @@
 """A schedule upload in progress: LOAD_BEGIN, then LOAD_SEGMENTs checked one by one.
 
 Every level is checked against the hardware maximum first, then the active cap, as the
-protocol requires; the caller aborts the upload on any refusal.
+protocol requires; then continuity and the ramp-rate limit (a segment steeper than the
+device can follow is refused, never slowed). The caller aborts the upload on any refusal.
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ def check_begin(begin: LoadBegin, *, actuator: ActuatorCode, cap: int, hardware_
     return check_level(begin.cap_level, cap=cap, hardware_max=hardware_max)
 
 
+def too_steep(seg: LoadSegment, ramp_limit: int) -> bool:
+    """Steeper than `ramp_limit` per second; a STEP that changes the level always is."""
+    change = abs(seg.to_level - seg.from_level)
+    if seg.shape is ShapeCode.STEP:
+        return change > 0
+    return change * 1000 > ramp_limit * seg.duration_ms
+
+
 class Upload:
     def __init__(self, begin: LoadBegin) -> None:
         self.begin = begin
@@ -37,7 +46,7 @@ class Upload:
     def complete(self) -> bool:
         return len(self.segments) == self.begin.segment_count
 
-    def add(self, seg: LoadSegment, *, cap: int, hardware_max: int) -> Result:
+    def add(self, seg: LoadSegment, *, cap: int, hardware_max: int, ramp_limit: int) -> Result:
         """Store the next segment, or say why not (the caller then aborts the upload)."""
         if seg.index != len(self.segments):
             return Result.INVALID_PARAMETER
@@ -45,6 +54,9 @@ class Upload:
         result = check_level(worst, cap=cap, hardware_max=hardware_max)
         if result is not Result.OK:
             return result
+        previous = self.segments[-1].to_level if self.segments else 0
+        if seg.from_level != previous or too_steep(seg, ramp_limit):
+            return Result.INVALID_PARAMETER
         end_ms = self._t_ms + seg.duration_ms
         if end_ms > self.begin.total_ms:
             return Result.INVALID_PARAMETER

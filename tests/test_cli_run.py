@@ -48,7 +48,7 @@ def test_run_json_summary_then_history_and_report(isolated_home: Path, tmp_path:
     assert summary["outcome"] == "completed" and summary["repeats_done"] == 4
     assert summary["cap_kpa"] == 20.0 and 11 < summary["peak_measured_kpa"] < 13.1
     history = acudevice(isolated_home, "history")
-    assert "nausea-relief" in history.stdout and "7→3" in history.stdout
+    assert "nausea-relief" in history.stdout and "7 → 3" in history.stdout
     png = tmp_path / "report.png"
     report = acudevice(isolated_home, "report", str(summary["session_id"]), "-o", str(png))
     assert report.returncode == 0 and png.read_bytes()[:4] == b"\x89PNG"

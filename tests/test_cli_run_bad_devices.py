@@ -114,6 +114,7 @@ async def test_band_reporting_an_unknown_model_is_refused_and_left_stopped(
                 model="mystery-band",
                 firmware_version="0.1",
                 serial="X1",
+                ramp_limit_per_s=2000,
             )
         return ack(opcode)
 

@@ -190,3 +190,10 @@ def test_a_single_bit_flip_is_never_delivered_as_the_original(
     bit = data.draw(st.integers(0, (len(wire) - 1) * 8 - 1))
     wire[bit // 8] ^= 1 << (bit % 8)
     assert payload not in Deframer().feed(bytes(wire) + b"\x00")
+
+
+def test_a_frame_cut_off_before_its_delimiter_also_costs_the_next_frame() -> None:
+    """docs/protocol.md section 4 says so; a host resends rather than waits."""
+    cut, lost, kept = (frame(bytes([1, 1, n, 0, 0x0B])) for n in (1, 2, 3))
+    payloads = Deframer().feed(cut[:-4] + lost + kept)
+    assert payloads == [bytes([1, 1, 3, 0, 0x0B])]

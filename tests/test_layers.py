@@ -35,7 +35,11 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ),
     ("session", ("acudevice.session",), ("device", "safety", "store", "plan")),
     ("bridge", ("acudevice.bridge",), ("session", "device", "store", "safety", "plan")),
-    ("front", ("acudevice.cli", "acudevice.plots"), ("bridge", "session", "device")),
+    (
+        "front",
+        ("acudevice.cli", "acudevice.plots", "acudevice.export"),
+        ("bridge", "session", "device"),
+    ),
 ]
 _RANK = {name: rank for rank, (name, _, _) in enumerate(LAYERS)}
 

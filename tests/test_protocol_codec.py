@@ -54,6 +54,7 @@ def _info(**overrides: object) -> InfoResponse:
         model="m",
         firmware_version="1.0.0",
         serial="s",
+        ramp_limit_per_s=2000,
     )
     fields.update(overrides)
     return InfoResponse.model_validate(fields)

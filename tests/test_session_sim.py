@@ -185,3 +185,28 @@ async def test_the_host_refuses_a_hand_made_schedule_above_its_cap_before_sendin
             await band.load(over)
         status = await band.status()
         assert status.state == FirmwareState.IDLE and sim.device.true_level < 500
+
+
+async def test_the_host_refuses_a_segment_steeper_than_the_bands_ramp_limit() -> None:
+    """INFO's ramp limit is checked on the host too: the band would refuse it anyway."""
+    async with simulated("sim://?speed=20") as sim, connector(sim)("sim://") as band:
+        assert band.info.ramp_limit_per_s == 2_000
+        steep = Schedule(
+            program="hand-made",
+            actuator="pressure",
+            cap_level=10_000,
+            segments=(
+                Segment(
+                    start_ms=0,
+                    duration_ms=3_000,
+                    from_level=0,
+                    to_level=8_000,
+                    phase=PhaseKind.RAMP,
+                    phase_index=0,
+                    repeat=0,
+                ),
+            ),
+        )
+        with pytest.raises(PlanRefused, match="device-ramp-rate"):
+            await band.load(steep)  # no SET_LIMITS: a LOAD_BEGIN sent would be LIMITS_NOT_SET
+        assert (await band.status()).state == FirmwareState.IDLE

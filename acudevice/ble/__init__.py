@@ -16,6 +16,7 @@ from acudevice.ble.errors import (
     BleakLinkLost,
     BleakPairingFailed,
     BleakRadioError,
+    BleakRadioRefused,
     BleakRadioResetting,
 )
 from acudevice.ble.radio import Identity, PasskeySource, Radio, RadioConfig, Radios, radios
@@ -27,6 +28,7 @@ __all__ = [
     "BleakLinkLost",
     "BleakPairingFailed",
     "BleakRadioError",
+    "BleakRadioRefused",
     "BleakRadioResetting",
     "BumbleClient",
     "BumbleScanner",

@@ -64,6 +64,10 @@ class BleakRadioError(BleakError):
     """The HCI transport to the radio could not be opened or stopped answering."""
 
 
+class BleakRadioRefused(BleakRadioError):
+    """The radio answered but refused this host (no room for another, or in use)."""
+
+
 class BleakRadioResetting(BleakRadioError):
     """The radio is being reset (a connect attempt got stuck); its next user reopens it."""
 
@@ -171,6 +175,12 @@ def user_error(exc: BaseException, address: str, label: str, timeout_s: float) -
         )
     if isinstance(exc, BleakRadioResetting):
         return BleRadioBusy(str(exc), "retrying")
+    if isinstance(exc, BleakRadioRefused):
+        return BleRadioUnavailable(
+            str(exc),
+            "close another program attached to that radio (the simulator serves "
+            "up to 8 hosts at once), or use another adapter",
+        )
     if isinstance(exc, BleakRadioError):
         return BleRadioUnavailable(
             str(exc),

@@ -35,9 +35,14 @@ from bumble.device import Connection, Device
 from bumble.host import Host
 from bumble.keys import JsonKeyStore, KeyStore, MemoryKeyStore, PairingKeys
 from bumble.transport import open_transport
-from bumble.transport.common import AsyncPipeSink, Transport
+from bumble.transport.common import AsyncPipeSink, Transport, TransportLostError
 
-from acudevice.ble.errors import BleakConnectTimeout, BleakRadioError, BleakRadioResetting
+from acudevice.ble.errors import (
+    BleakConnectTimeout,
+    BleakRadioError,
+    BleakRadioRefused,
+    BleakRadioResetting,
+)
 from acudevice.paths import make_private, private_file
 
 log = logging.getLogger("acudevice.ble")
@@ -155,7 +160,7 @@ class Radio:
                 await self.device.power_on()
         except Exception as exc:
             await self.close()
-            raise BleakRadioError(f"the radio at {self.spec!r} did not power on: {exc}") from exc
+            raise _power_on_error(self.spec, exc) from exc
         log.debug("radio %s up as %s", self.spec, self.config.identity.address)
 
     async def close(self) -> None:
@@ -244,6 +249,20 @@ class Radio:
         finally:
             self.device.remove_listener(Device.EVENT_CONNECTION, on_connection)
             self.device.remove_listener(Device.EVENT_CONNECTION_FAILURE, on_failure)
+
+
+def _power_on_error(spec: str, exc: Exception) -> BleakRadioError:
+    """One line saying why a radio did not come up."""
+    limited = hci.HCI_ErrorCode.CONNECTION_REJECTED_DUE_TO_LIMITED_RESOURCES_ERROR
+    if isinstance(exc, hci.HCI_Error) and exc.error_code == limited:
+        return BleakRadioRefused(
+            f"the radio at {spec!r} refused this host: it has no room for another"
+        )
+    if isinstance(exc, TransportLostError):
+        return BleakRadioRefused(
+            f"the radio at {spec!r} closed the connection before it powered on"
+        )
+    return BleakRadioError(f"the radio at {spec!r} did not power on: {exc or type(exc).__name__}")
 
 
 def _key(address: str) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TextIO, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -19,8 +21,20 @@ from acudevice.plan.library import load_device
 from acudevice.plan.program import Program
 from acudevice.safety.profile import HealthProfile, load_profile
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a line is never broken at the terminal width (or at 80 columns when piped,
+# which split "cap 20 kPa" across two lines); the terminal wraps it if it must. Piped,
+# tables get room to take their natural width instead of squeezing into 80 columns.
+PIPED_WIDTH = 200
+
+
+def _width(stream: TextIO) -> int | None:
+    if stream.isatty() or "COLUMNS" in os.environ:
+        return None
+    return PIPED_WIDTH
+
+
+out = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 EXIT_BAD_INPUT = 2
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from acudevice.cli.common import out, reports_errors
 from acudevice.errors import InputError, Problem
+from acudevice.export import session_row
 from acudevice.plan.devices import format_level
 from acudevice.plan.schedule import Schedule
 from acudevice.plots import Line, plot_schedule
@@ -21,16 +23,30 @@ MAX_LIMIT = 1_000_000
 
 @reports_errors
 def history(
-    limit: Annotated[int, typer.Option("--limit", help="most recent N sessions")] = 20,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="most recent N sessions")] = 20,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="print the sessions as JSON (the columns of `export`)"),
+    ] = False,
 ) -> None:
     """A table of past sessions, newest first."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InputError([Problem("--limit", "", f"must be 1 to {MAX_LIMIT}, got {limit}")])
     with Journal() as journal:
         sessions = journal.sessions(limit)
-    table = Table(title="Sessions", caption=str(journal.path))
-    for col in ("id", "started", "program", "outcome", "repeats", "peak / cap", "rating"):
-        table.add_column(col, no_wrap=col in ("program", "outcome", "started"))
+        if as_json:
+            rows = [session_row(s, len(journal.comfort_events(s.id))) for s in sessions]
+            typer.echo(json.dumps(rows, ensure_ascii=False))
+            return
+    table = Table(
+        title="Sessions",
+        caption="symptom: your rating before → after the session, 0 (none) to 10 (worst); "
+        "- not rated\n"
+        f"journal: {journal.path}",
+    )
+    columns = ("id", "started", "program", "device", "outcome", "repeats", "peak / cap")
+    for col in (*columns, "symptom"):
+        table.add_column(col, no_wrap=col in ("program", "outcome", "started", "device"))
     for s in sessions:
         started = dt.datetime.fromtimestamp(s.started_at).strftime("%m-%d %H:%M")
         before = "-" if s.rating_before is None else str(s.rating_before)
@@ -41,10 +57,11 @@ def history(
             str(s.id),
             started,
             s.program,
+            ", ".join(s.devices),
             outcome,
             f"{s.repeats_done}/{s.repeats_planned}",
             f"{peak} / {format_level(s.cap_level, s.actuator)}",
-            f"{before}→{after}",
+            "-" if s.rating_before is None and s.rating_after is None else f"{before} → {after}",
         )
     out.print(table)
 

@@ -41,7 +41,7 @@ def render(view: SessionView) -> Panel:
         table.add_row(
             ch.url,
             f"target {format_level(ch.target_level, view.actuator)}",
-            f"measured {format_level(ch.measured_level, view.actuator)}",
+            f"measured {reading(ch.measured_level, view.actuator)}",
             f"battery {ch.battery_percent} %  {ch.state}",
         )
     progress = Table.grid()
@@ -54,12 +54,22 @@ def render(view: SessionView) -> Panel:
     )
 
 
+def reading(level: int, actuator: str) -> str:
+    """A measured level as a person reads it: two decimals, never below zero (a pressure
+    sensor near zero reads a little negative; the band cannot pull a vacuum)."""
+    value = max(level, 0) / 1000
+    return f"{value:.2f} kPa" if actuator == "pressure" else f"intensity {value:.2f}"
+
+
 class PlainProgress:
-    """Line-per-change output for pipes and CI: no cursor tricks, no key reading."""
+    """A line when each phase ends, with what was measured then: for pipes and CI (no
+    cursor tricks, no key reading). Call `finish()` once the session is over."""
 
     def __init__(self, echo: Callable[[str], None]) -> None:
         self.echo = echo
-        self._last: tuple[int, str] | None = None
+        self._phase: tuple[int, int, str] | None = None  # repeat, repeats, phase
+        self._elapsed_ms = 0
+        self._readings = ""
         self._notes_seen = 0
 
     def __call__(self, view: SessionView) -> None:
@@ -67,16 +77,26 @@ class PlainProgress:
         for note in view.log[len(view.log) - new :]:
             self.echo(f"  {note}")
         self._notes_seen = view.notes_total
-        key = (view.repeat, view.phase)
-        if key != self._last:
-            self._last = key
-            measured = ", ".join(
-                format_level(c.measured_level, view.actuator) for c in view.channels
-            )
-            self.echo(
-                f"[{view.elapsed_ms / 1000:6.1f} s] repeat {view.repeat + 1}/{view.repeats} "
-                f"{view.phase:<8} measured {measured}"
-            )
+        phase = (view.repeat, view.repeats, view.phase)
+        if self._phase is not None and phase != self._phase:
+            self._ended(view.elapsed_ms)
+        self._phase = phase
+        self._elapsed_ms = view.elapsed_ms
+        self._readings = ", ".join(reading(c.measured_level, view.actuator) for c in view.channels)
+
+    def finish(self) -> None:
+        """The last phase's line (it ended with the session)."""
+        if self._phase is not None:
+            self._ended(self._elapsed_ms)
+            self._phase = None
+
+    def _ended(self, at_ms: int) -> None:
+        assert self._phase is not None
+        repeat, repeats, phase = self._phase
+        self.echo(
+            f"[{at_ms / 1000:6.1f} s] repeat {min(repeat + 1, repeats)}/{repeats} "
+            f"{phase:<8} ended at {self._readings or '-'}"
+        )
 
 
 @contextlib.contextmanager

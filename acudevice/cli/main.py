@@ -7,6 +7,7 @@ imported only when that command runs, so `acudevice --help` loads typer and noth
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 import typer
@@ -21,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("run", "run", "Run a program on a band, with a live view; journalled."),
     "history": ("history", "history", "A table of past sessions, newest first."),
     "report": ("history", "report", "Plot a past session: planned against measured."),
+    "export": ("export", "export", "Write sessions and samples as CSV or JSON, for a study."),
+    "profile": ("profile", "app", "Your health profile: write one to fill in."),
     "scan": ("ble", "scan", "Find BLE bands in range."),
     "pair": ("ble", "pair", "Pair a BLE band and give it an alias."),
     "devices": ("ble", "devices_app", "Paired bands: list, rename or forget one."),
@@ -32,6 +35,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 def load_command(name: str) -> Any:
     """Import the command's module now, and build its click command."""
+    from acudevice.cli import help_format
+
+    help_format.install()  # the root help has no typed values; only commands need it
     module_name, attribute, _ = COMMANDS[name]
     module = importlib.import_module(f"acudevice.cli.{module_name}")
     target: Any = getattr(module, attribute)
@@ -91,4 +97,7 @@ def _root(
 
 
 def main() -> None:
+    # Bumble logs a failed HCI command with a traceback through Python's last-resort
+    # handler; our errors already say what went wrong in one line.
+    logging.getLogger("bumble").addHandler(logging.NullHandler())
     app(prog_name="acudevice")

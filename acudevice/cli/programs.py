@@ -25,6 +25,7 @@ from acudevice.plan.schedule import Schedule
 from acudevice.plots import Line, plot_schedule
 from acudevice.safety.findings import PlanRefused
 from acudevice.safety.limits import Limits
+from acudevice.safety.profile import HealthProfile
 from acudevice.safety.rules import ABSOLUTE_CEILING_KPA, BLEEDING_RISK_FACTOR
 from acudevice.safety.screening import screen
 
@@ -133,27 +134,32 @@ def validate(files: Annotated[list[Path], typer.Argument(help="program files to 
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def reference_lines(limits: Limits, schedule: Schedule) -> list[Line]:
+def reference_lines(
+    limits: Limits, schedule: Schedule, profile: HealthProfile | None = None
+) -> list[Line]:
+    """The cap, the absolute ceiling, and soft limits that apply to this profile only."""
     lines = [
         Line(
             limits.cap_level,
-            f"cap {format_level(limits.cap_level, schedule.actuator)} ({limits.binding.rule})",
+            f"cap {format_level(limits.cap_level, schedule.actuator)} ({limits.binding.why})",
             "hard",
         )
     ]
     if schedule.actuator == "pressure":
-        lines.append(Line(round(ABSOLUTE_CEILING_KPA * 1000), "absolute ceiling 40 kPa", "hard"))
+        lines.append(Line(round(ABSOLUTE_CEILING_KPA * 1000), "absolute ceiling 40 kPa", "ceiling"))
         if limits.vent_level is not None:
             lines.append(Line(limits.vent_level, "vented between repeats", "info"))
-    soft = round(limits.cap_level * BLEEDING_RISK_FACTOR)
-    lines.append(
-        Line(
-            soft,
-            f"soft: halved cap {format_level(soft, schedule.actuator)} "
-            "(bleeding risk, fragile skin)",
-            "soft",
+    if profile is None or not profile.bleeding_risk:
+        # With a bleeding risk in the profile the cap line above is already the halved one.
+        soft = round(limits.cap_level * BLEEDING_RISK_FACTOR)
+        lines.append(
+            Line(
+                soft,
+                f"{format_level(soft, schedule.actuator)}: the cap if a profile lists blood "
+                "thinners, a bleeding disorder or fragile skin",
+                "soft",
+            )
         )
-    )
     if limits.comfort_level is not None:
         lines.append(Line(limits.comfort_level, "soft: your comfortable maximum", "soft"))
     return lines
@@ -187,7 +193,7 @@ def plot(
         verdict.schedule,
         output,
         title=title,
-        lines=reference_lines(verdict.limits, verdict.schedule),
+        lines=reference_lines(verdict.limits, verdict.schedule, profile),
     )
     out.print(f"wrote {output}")
 

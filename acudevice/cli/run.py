@@ -75,31 +75,68 @@ def _say(message: str) -> None:
         err.print(message, soft_wrap=True)
 
 
+def _simulator_banner(device: str | None, both: str | None) -> None:
+    """Say plainly when a band is simulated; suggest --device only if none was given."""
+    simulated = [u for u in (device or DEFAULT_DEVICE, both) if u and u.startswith("sim://")]
+    if not simulated:
+        return
+    listed = ", ".join(escape(u) for u in simulated)
+    hint = "; pass --device URL to drive hardware" if device is None else ""
+    err.print(
+        f"[bold yellow]SIMULATOR[/bold yellow]: {listed} is a simulated band, not hardware{hint}."
+    )
+
+
+def ask_rating() -> int | None:
+    """After an interactive session: the symptom now, 0-10, or nothing."""
+    question = "How are your symptoms now, 0 (none) to 10 (worst)? Enter skips: "
+    for _ in range(3):
+        try:
+            answer = out.input(question).strip()
+        except EOFError:
+            return None
+        if not answer:
+            return None
+        if answer.isdigit() and 0 <= int(answer) <= 10:
+            return int(answer)
+        out.print(f"{escape(answer)!r} is not a whole number from 0 to 10")
+    return None
+
+
 @reports_errors
 def run(
     program_name: Annotated[
         str, typer.Argument(metavar="PROGRAM", help="program name or .toml file")
     ],
     device: Annotated[
-        str, typer.Option("--device", help="device URL or paired alias")
-    ] = DEFAULT_DEVICE,
+        str | None,
+        typer.Option(
+            "--device",
+            metavar="URL",
+            help=f"device URL or paired alias [default: {DEFAULT_DEVICE}]",
+        ),
+    ] = None,
     both: Annotated[
         str | None, typer.Option("--both", metavar="URL2", help="second band, started together")
     ] = None,
-    cap_kpa: Annotated[float | None, typer.Option("--cap-kpa", help="your personal cap")] = None,
+    cap_kpa: Annotated[
+        float | None, typer.Option("--cap-kpa", metavar="KPA", help="your personal cap")
+    ] = None,
     pregnant: Annotated[bool, typer.Option("--pregnant")] = False,
     profile_file: Annotated[
-        Path | None, typer.Option("--profile", help="health profile TOML")
+        Path | None,
+        typer.Option("--profile", metavar="FILE", help="health profile (acudevice profile init)"),
     ] = None,
     confirm: Annotated[
         str | None,
         typer.Option("--confirm", metavar="REASON", help="confirm soft limits, with a reason"),
     ] = None,
     rate_before: Annotated[
-        int | None, typer.Option("--rate-before", help="symptom 0-10 now")
+        int | None, typer.Option("--rate-before", metavar="0-10", help="symptom now, 10 worst")
     ] = None,
     rate_after: Annotated[
-        int | None, typer.Option("--rate-after", help="symptom 0-10 after")
+        int | None,
+        typer.Option("--rate-after", metavar="0-10", help="symptom after (asked when interactive)"),
     ] = None,
     end_on_link_loss: Annotated[
         bool, typer.Option("--end-on-link-loss", help="end instead of reconnecting")
@@ -119,13 +156,12 @@ def run(
     library = ProgramLibrary()
     program = library.get(program_name)
     profile = build_profile(profile_file, pregnant=pregnant, cap_kpa=cap_kpa)
-    urls = [device] + ([both] if both else [])
-    if device.startswith("sim://") and not as_json:
-        err.print(
-            "[bold yellow]SIMULATOR[/bold yellow]: no real band is connected "
-            f"({escape(device)}); pass --device to drive hardware."
-        )
+    url = device or DEFAULT_DEVICE
+    urls = [url] + ([both] if both else [])
+    if not as_json:
+        _simulator_banner(device, both)
     live = sys.stdout.isatty() and not as_json
+    progress = None if as_json else PlainProgress(lambda s: out.print(escape(s)))
     with Journal() as journal:
         journal.check_writable()  # before any band is touched
         session = Session(
@@ -137,7 +173,7 @@ def run(
             catalog=library.catalog,
             rating_before=rate_before,
             end_on_link_loss=end_on_link_loss,
-            on_update=None if as_json else PlainProgress(lambda s: out.print(escape(s))),
+            on_update=progress,
         )
         caught: list[int] = []
         try:
@@ -166,6 +202,10 @@ def run(
                 f"error: host failure ({type(exc).__name__}: {escape(str(exc))}); the band was told to vent"
             )
             raise typer.Exit(EXIT_ENDED_EARLY) from None
+        if progress is not None and not live:
+            progress.finish()
+        if rate_after is None and live and sys.stdin.isatty():
+            rate_after = ask_rating()
         if rate_after is not None and result.session_id is not None:
             journal.rate_after(result.session_id, rate_after)
     if as_json:

@@ -29,7 +29,7 @@ from acudevice.device.loading import schedule_load_requests
 from acudevice.errors import NotFoundError
 from acudevice.plan.devices import PressureDevice, VibrationDevice, format_level
 from acudevice.plan.library import load_device
-from acudevice.plan.schedule import Schedule
+from acudevice.plan.schedule import Schedule, Segment, Shape
 from acudevice.protocol import (
     MAX_PROTOCOL_VERSION,
     MIN_PROTOCOL_VERSION,
@@ -71,6 +71,14 @@ _ADVICE = {
 }
 
 
+def too_steep(segment: Segment, ramp_limit_per_s: int) -> bool:
+    """The firmware's own test (docs/protocol.md "Segments"), in whole numbers."""
+    change = abs(segment.to_level - segment.from_level)
+    if segment.shape is Shape.STEP:
+        return change > 0
+    return change * 1000 > ramp_limit_per_s * segment.duration_ms
+
+
 @dataclass(frozen=True)
 class DeviceInfo:
     url: str
@@ -83,6 +91,8 @@ class DeviceInfo:
     battery_percent: int
     time_scale: int
     device_model: PressureDevice | VibrationDevice
+    ramp_limit_per_s: int
+    """The steepest segment the firmware accepts (INFO); steeper ones it refuses."""
 
 
 class Device:
@@ -201,6 +211,7 @@ class Device:
             battery_percent=info.battery_percent,
             time_scale=info.time_scale,
             device_model=model,
+            ramp_limit_per_s=info.ramp_limit_per_s,
         )
 
     @property
@@ -238,6 +249,18 @@ class Device:
                     message=(
                         f"cap {format_level(schedule.cap_level, schedule.actuator)} is above "
                         f"{self.info.model}'s hardware maximum"
+                    ),
+                )
+            )
+        limit = self.info.ramp_limit_per_s
+        steep = [i for i, s in enumerate(schedule.segments) if too_steep(s, limit)]
+        if steep:
+            refusals.append(
+                Finding(
+                    rule=RuleId.DEVICE_RAMP_RATE,
+                    message=(
+                        f"segment {steep[0]} is steeper than {self.info.model} follows "
+                        f"({format_level(limit, schedule.actuator)}/s, from its INFO)"
                     ),
                 )
             )

@@ -103,7 +103,7 @@ class HelloResponse(TypedResponse):
 
 
 class InfoResponse(TypedResponse):
-    """What the device is: capabilities, hardware maximum, clock speed, identity."""
+    """What the device is: capabilities, hardware maximum, clock speed, identity, ramp limit."""
 
     opcode: ClassVar[Opcode] = Opcode.INFO
 
@@ -120,6 +120,12 @@ class InfoResponse(TypedResponse):
     model: Text
     firmware_version: Text
     serial: Text
+    ramp_limit_per_s: Annotated[
+        int,
+        Strict(),
+        Field(ge=1, le=0xFFFF, description="Pa/s or ‰/s; steeper segments are refused"),
+        Wire.U16,
+    ]
 
 
 class StatusResponse(TypedResponse):

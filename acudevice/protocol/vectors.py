@@ -121,6 +121,7 @@ SAMPLES: dict[str, list[tuple[str, int, m.Message]]] = {
                 model="wristband-p1",
                 firmware_version="1.4.2",
                 serial="WB1-000123",
+                ramp_limit_per_s=2000,
             ),
         ),
         *_acks_ok(),

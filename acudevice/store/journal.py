@@ -275,6 +275,14 @@ class Journal:
         ).fetchall()
         return [_record(r) for r in rows]
 
+    def sessions_since(self, started_at: float | None = None) -> list[SessionRecord]:
+        """Every session started at or after `started_at` (epoch seconds), oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM sessions WHERE started_at >= ? ORDER BY id",
+            (started_at if started_at is not None else float("-inf"),),
+        ).fetchall()
+        return [_record(r) for r in rows]
+
     def samples(self, session_id: int) -> list[Sample]:
         rows = self._db.execute(
             "SELECT channel, t_ms, measured_level, target_level, state FROM samples"
