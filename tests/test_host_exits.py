@@ -35,7 +35,7 @@ class Host:
     seen: list[str]
 
     def wait_for(self, word: str) -> str:
-        """Read progress lines until one mentions `word` (the host prints one per phase)."""
+        """Read progress lines until one mentions `word` (one line as each phase ends)."""
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.seen.append(line)
@@ -112,7 +112,7 @@ def test_a_signal_mid_hold_vents_records_and_exits_with_its_code(
     isolated_home: Path, signum: int, code: int, detail: str
 ) -> None:
     with serve("--pty", "--speed", "20") as url, host_run(isolated_home, url) as host:
-        host.wait_for(" hold ")
+        host.wait_for(" ramp ")  # the ramp ended: mid-hold now
         host.proc.send_signal(signum)
         returncode, err = host.finish()
         assert_told_to_vent(url)
@@ -123,11 +123,11 @@ def test_a_signal_mid_hold_vents_records_and_exits_with_its_code(
 
 
 def test_a_journal_that_fails_mid_session_vents_first_and_says_so(isolated_home: Path) -> None:
-    def small_files() -> None:  # the disk fills up: writes past 96 KiB fail
-        resource.setrlimit(resource.RLIMIT_FSIZE, (96 * 1024, 96 * 1024))
+    def small_files() -> None:  # the disk fills up: writes past 320 KiB fail
+        resource.setrlimit(resource.RLIMIT_FSIZE, (320 * 1024, 320 * 1024))
 
     with serve("--pty", "--speed", "20") as url, host_run(isolated_home, url, small_files) as host:
-        host.wait_for(" ramp ")  # the band is inflating when the journal fails
+        host.wait_for(" ramp ")  # the ramp ended: the band is inflated when the journal fails
         returncode, err = host.finish()
         assert_told_to_vent(url)
     assert returncode == 1, err
@@ -140,7 +140,7 @@ def test_a_journal_that_fails_mid_session_vents_first_and_says_so(isolated_home:
 
 def test_sigkill_mid_hold_keeps_the_record_up_to_two_seconds_before(isolated_home: Path) -> None:
     with serve("--pty", "--speed", "20") as url, host_run(isolated_home, url) as host:
-        hold = host.wait_for(" hold ")
+        hold = host.wait_for(" ramp ")  # the ramp ended and the hold began at this time
         started = re.search(r"\[\s*([\d.]+) s\]", hold)
         assert started is not None
         # Let 3 s of session time pass (0.15 s of wall time at 20x), then kill the host.
