@@ -50,7 +50,9 @@ class SimOptions:
         if not 0.0 <= self.battery <= 100.0:
             raise SimOptionError(f"battery={self.battery:g}: must be a percentage 0..100")
         if not 0.0 <= self.uptime_s <= MAX_UPTIME_S:
-            raise SimOptionError(f"uptime_s={self.uptime_s:g}: must be 0..{MAX_UPTIME_S:g} seconds")
+            raise SimOptionError(
+                f"uptime_s={self.uptime_s:g}: must be 0 to {MAX_UPTIME_S:.0f} seconds"
+            )
         if self.speed is not None and not 1 <= self.speed <= MAX_SPEED:
             raise SimOptionError(f"speed={self.speed}: must be 1..{MAX_SPEED} or 'max'")
 
