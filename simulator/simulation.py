@@ -36,6 +36,7 @@ class Simulation:
             battery=opts.battery,
             time_scale=opts.time_scale,
             telemetry_factor=opts.telemetry_factor,
+            uptime_ms=opts.uptime_ms,
         )
         self.clock = Clock(self.device, speed=opts.speed, send=self._to_host)
         self._task: asyncio.Task[None] | None = None
