@@ -185,21 +185,26 @@ async def test_the_estop_command_vents_at_once() -> None:
 
 
 async def test_an_alarm_only_the_host_raises_estops_before_it_is_recorded() -> None:
-    """A sensor drifting up slowly: in a release the reading creeps up, too slowly for the
-    firmware's stuck-pump check (0.4 kPa in 0.5 s) but plainly rising to the host."""
-    async with simulated("sim://?speed=max&fault=drift:6") as sim:
+    """Firmware that acknowledges SET_LIMITS and ignores it (a test-only fault): after "too
+    strong" the band stays at the old level. Only the host can tell; it must ESTOP first."""
+    async with simulated("sim://?speed=max&fault=ignore-limits") as sim:
         vents = tap_vents(sim)
         estopped_when_noted: list[bool] = []
 
         class Noting(Watch):
             def __call__(self, view: Any) -> None:
                 super().__call__(view)
-                if any("rising-during-release" in n for n in view.log):
+                if any("not-easing-off" in n for n in view.log):
                     estopped_when_noted.append(any(v.reason is Reason.HOST_ESTOP for v in vents))
 
-        result = await session(sim, None, Noting()).run()
-    assert result.outcome == "faulted" and "rising-during-release" in (result.detail or "")
-    assert vents[0].reason is Reason.HOST_ESTOP, vents
+        watch = Noting()
+        runner = session(sim, None, watch)
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
+        runner.too_strong()
+        result = await asyncio.wait_for(task, 60)
+    assert result.outcome == "faulted" and "not-easing-off" in (result.detail or "")
+    assert vents[0].reason is Reason.HOST_ESTOP and vents[0].measured_level > 10_000, vents
     assert estopped_when_noted and estopped_when_noted[0], "ESTOP came after the record"
 
 
