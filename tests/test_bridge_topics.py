@@ -71,6 +71,11 @@ async def test_mosquitto_pub_stop_ends_a_running_session_and_the_band_vents(brok
         )
         assert payload(vented)["state"] == "IDLE"
         assert bridge.agents["left"].session is None
+        idle = await watch.wait_for(
+            lambda s: s.topic == topic("left", "state") and payload(s)["session"] == "idle",
+            since=watch.seen.index(finished),
+        )
+        assert payload(idle)["program"] is None
         # Telemetry at 10 Hz, state (retained) at most once a second.
         stamps = [payload(s)["ts"] for s in watch.on(topic("left", "state"))]
         assert len(stamps) >= 2
