@@ -187,6 +187,47 @@ async def test_the_estop_command_vents_at_once() -> None:
     assert vents[0].reason is Reason.HOST_ESTOP and vents[0].measured_level > 10_000
 
 
+async def test_an_alarm_only_the_host_raises_estops_before_it_is_recorded() -> None:
+    """Firmware that acknowledges SET_LIMITS and ignores it (a test-only fault): after "too
+    strong" the band stays at the old level. Only the host can tell; it must ESTOP first."""
+    async with simulated("sim://?speed=max&fault=ignore-limits") as sim:
+        vents = tap_vents(sim)
+        estopped_when_noted: list[bool] = []
+
+        class Noting(Watch):
+            def __call__(self, view: Any) -> None:
+                super().__call__(view)
+                if any("not-easing-off" in n for n in view.log):
+                    estopped_when_noted.append(any(v.reason is Reason.HOST_ESTOP for v in vents))
+
+        watch = Noting()
+        runner = session(sim, None, watch)
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
+        runner.too_strong()
+        result = await asyncio.wait_for(task, 60)
+    assert result.outcome == "faulted" and "not-easing-off" in (result.detail or "")
+    assert vents[0].reason is Reason.HOST_ESTOP and vents[0].measured_level > 10_000, vents
+    assert estopped_when_noted and estopped_when_noted[0], "ESTOP came after the record"
+
+
+async def test_an_exception_in_the_host_estops_before_it_propagates() -> None:
+    """A crash anywhere above the runner (here the live view) still vents the band first."""
+    async with simulated("sim://?speed=20") as sim:
+        vents = tap_vents(sim)
+
+        class Crashing(Watch):
+            def __call__(self, view: Any) -> None:
+                super().__call__(view)
+                if view.phase == "hold":
+                    raise RuntimeError("the live view broke")
+
+        with pytest.raises(RuntimeError, match="live view broke"):
+            await session(sim, None, Crashing()).run()
+        assert [v.reason for v in vents] == [Reason.HOST_ESTOP]
+        assert vents[0].measured_level > 10_000
+
+
 async def test_an_alarm_estops_the_other_band_before_it_is_recorded() -> None:
     """Two bands: the left one's pump sticks; its firmware vents itself, but only the host
     can tell the healthy right band, so its vent (HOST_ESTOP) is the host's alone."""
@@ -214,20 +255,3 @@ async def test_an_alarm_estops_the_other_band_before_it_is_recorded() -> None:
     assert vents and vents[0].reason is Reason.HOST_ESTOP, vents
     assert vents[0].measured_level > 10_000  # mid-hold, at pressure
     assert estopped_when_noted == [True], "ESTOP came after the record"
-
-
-async def test_an_exception_in_the_host_estops_before_it_propagates() -> None:
-    """A crash anywhere above the runner (here the live view) still vents the band first."""
-    async with simulated("sim://?speed=20") as sim:
-        vents = tap_vents(sim)
-
-        class Crashing(Watch):
-            def __call__(self, view: Any) -> None:
-                super().__call__(view)
-                if view.phase == "hold":
-                    raise RuntimeError("the live view broke")
-
-        with pytest.raises(RuntimeError, match="live view broke"):
-            await session(sim, None, Crashing()).run()
-        assert [v.reason for v in vents] == [Reason.HOST_ESTOP]
-        assert vents[0].measured_level > 10_000
