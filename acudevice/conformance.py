@@ -1,7 +1,7 @@
 """Conformance: drive any device URL through the promises of docs/protocol.md.
 
-Each check opens its own connection, so one failure cannot leave state for the next, and
-leaves the device vented. Timings that the protocol promises (vent time, watchdog) are
+Each check opens its own connection and starts from a band at rest (vented, no latched
+fault), so one check cannot leave state for the next; the band is left at rest at the end. Timings that the protocol promises (vent time, watchdog) are
 measured and reported, not just passed or failed.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from acudevice.device import Device, DeviceError
 from acudevice.device.addresses import open_device_transport
+from acudevice.device.clearing import vent_and_clear
 from acudevice.device.loading import schedule_load_requests
 from acudevice.plan.devices import PressureDevice, VibrationDevice
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment
@@ -165,7 +166,11 @@ async def check_cap_refusals(url: str) -> str:
             cap_level=hw // 2,
             frequency_dhz=0 if actuator is ActuatorCode.PRESSURE else 1200,
         )
-        await _refused(device, begin, Result.LIMITS_NOT_SET)
+        # On serial an earlier host's SET_LIMITS holds since boot (protocol.md section 8):
+        # LIMITS_NOT_SET can then not be shown, which the detail says.
+        earlier = url.startswith("serial:") and (await device.status()).active_cap < hw
+        if not earlier:
+            await _refused(device, begin, Result.LIMITS_NOT_SET)
         if hw < 0xFFFF:
             await _refused(device, SetLimits(cap_level=hw + 1), Result.ABOVE_HARDWARE_MAX)
         await device.set_limits(hw // 4)
@@ -185,6 +190,11 @@ async def check_cap_refusals(url: str) -> str:
         status = await device.status()
         expect(status.state == FirmwareState.IDLE, f"state {status.state.name} after refusals")
         await _refused(device, Start(), Result.BAD_STATE)
+        if earlier:
+            return (
+                "ABOVE_HARDWARE_MAX, ABOVE_CAP (begin and segment); stayed IDLE; an earlier "
+                "host's limits still held, so LIMITS_NOT_SET was not shown (run first after boot)"
+            )
         return "LIMITS_NOT_SET, ABOVE_HARDWARE_MAX, ABOVE_CAP (begin and segment); stayed IDLE"
 
 
@@ -224,6 +234,12 @@ async def check_stop_and_estop_before_hello(url: str) -> str:
         )
     finally:
         await device.link.close()
+    if response.result == Result.BAD_STATE:
+        return (
+            "STOP and ESTOP obeyed; an earlier host's HELLO still held (serial cannot see a "
+            "host change), so the refusal of START before HELLO was not shown: run this suite "
+            "first after powering the band on"
+        )
     return f"STOP and ESTOP obeyed before HELLO; START answered {Result(response.result).name}"
 
 
@@ -296,8 +312,7 @@ async def check_watchdog_vents_without_heartbeats(url: str) -> str:
                     waited <= WATCHDOG_TIMEOUT_S + WATCHDOG_MARGIN_S,
                     f"vented {waited:.2f} s after the last request",
                 )
-                await device.link.request(Stop(), deadline_s=2.0)  # clears the latched fault
-                return (
+                return (  # the fault is cleared by `settle` once the band has vented
                     f"vented {waited:.2f} s after the last request (limit {WATCHDOG_TIMEOUT_S:g} s)"
                 )
         raise CheckFailed("the event stream ended")
@@ -438,12 +453,13 @@ async def check_lower_cap_limits_the_target_at_once(url: str) -> str:
 
 
 CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
+    # First, so that on a freshly powered serial band no earlier HELLO can still hold.
+    ("stop and estop before hello", check_stop_and_estop_before_hello),
     ("version negotiation", check_version_negotiation),
     ("unknown opcode", check_unknown_opcode),
     ("single-fault defences advertised", check_single_fault_defences),
     ("cap refusals", check_cap_refusals),
     ("busy device refuses a second program", check_busy_device_refuses_a_second_program),
-    ("stop and estop before hello", check_stop_and_estop_before_hello),
     ("bad frames ignored, stream resynchronised", check_bad_frames_ignored_and_resynchronised),
     ("ramp limit in INFO, steeper segment refused", check_ramp_limit_refused_not_slowed),
     ("hello starts a fresh session", check_hello_starts_a_fresh_session),
@@ -453,12 +469,25 @@ CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
 ]
 
 
+async def settle(url: str) -> str | None:
+    """Bring the band to rest; None when it is IDLE, else what is wrong."""
+    async with _device(url) as device:
+        _, after = await vent_and_clear(device)
+    if after.state == FirmwareState.IDLE:
+        return None
+    return f"the band is {after.state.name} ({after.fault.name}) and could not be brought to rest"
+
+
 async def run_conformance(
     url: str, on_result: Callable[[CheckResult], None] | None = None
 ) -> list[CheckResult]:
     results = []
-    for name, check in CHECKS:
+    for index, (name, check) in enumerate(CHECKS):
         try:
+            if index > 0:  # the first check needs a band no host has greeted yet
+                problem = await settle(url)
+                if problem is not None:
+                    raise CheckFailed(f"before the check: {problem}")
             detail = await check(url)
             result = CheckResult(name, "pass", detail)
         except CheckFailed as exc:
@@ -470,6 +499,15 @@ async def run_conformance(
             )
         except (DeviceError, TimeoutError) as exc:
             result = CheckResult(name, "fail", f"{type(exc).__name__}: {exc}")
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    try:
+        problem = await settle(url)  # leave the band as it was found: at rest
+    except (DeviceError, TimeoutError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is not None:
+        result = CheckResult("left at rest", "fail", problem)
         results.append(result)
         if on_result is not None:
             on_result(result)

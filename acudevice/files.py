@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import tomllib
 from collections.abc import Iterable, Iterator
@@ -44,16 +45,45 @@ def problems_from_validation(source: str, error: ValidationError) -> list[Proble
     return problems
 
 
+MAX_FILE_BYTES = 256 * 1024
+"""A user's TOML file is at most this big: programs are a few hundred bytes."""
+
+
 def read_toml(path: Path) -> dict[str, Any]:
+    """A regular UTF-8 TOML file of bounded size, or an InputError naming the file.
+
+    Devices, FIFOs and oversized files are refused before a byte is read, so `/dev/zero`
+    or a pipe can neither exhaust memory nor block.
+    """
+    source = str(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError([Problem(source, "", "not a regular file")])
+        if info.st_size > MAX_FILE_BYTES:
+            raise InputError(
+                [Problem(source, "", f"{info.st_size} bytes; at most {MAX_FILE_BYTES} allowed")]
+            )
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise InputError([Problem(str(path), "", "file not found")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError([Problem(str(path), "", f"malformed TOML: {exc}")]) from None
+        raise InputError([Problem(source, "", "file not found")]) from None
     except OSError as exc:
-        raise InputError([Problem(str(path), "", f"cannot read: {exc.strerror}")]) from None
+        raise InputError([Problem(source, "", f"cannot read: {exc.strerror}")]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError([Problem(source, "", f"more than {MAX_FILE_BYTES} bytes")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            [Problem(source, "", f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError([Problem(source, "", f"malformed TOML: {exc}")]) from None
+    except RecursionError:
+        raise InputError([Problem(source, "", "nested too deeply to be a settings file")]) from None
 
 
 @contextmanager

@@ -7,6 +7,8 @@ gateway); otherwise platformdirs picks the platform's usual places.
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -38,3 +40,48 @@ def user_data_dir() -> Path:
 
 def user_programs_dir() -> Path:
     return user_config_dir() / "programs"
+
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def make_private(root: Path, *, notice: bool = True) -> Path:
+    """Create `root` 0700 if missing; make it and everything in it 0700 (dirs) / 0600 (files).
+
+    The data directory holds BLE bond keys and health records, as ~/.ssh and BlueZ hold
+    keys: no other local user may read them. Existing files with wider modes (from an older
+    version, or written by a library such as Bumble) are tightened, with one line saying so
+    when `notice` is set.
+    """
+    root.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    fixed = 0
+    for path in [root, *root.rglob("*")]:
+        try:
+            info = path.lstat()
+        except OSError:  # removed meanwhile
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            continue
+        wanted = PRIVATE_DIR_MODE if stat.S_ISDIR(info.st_mode) else PRIVATE_FILE_MODE
+        if stat.S_IMODE(info.st_mode) & ~wanted:
+            os.chmod(path, stat.S_IMODE(info.st_mode) & wanted)
+            fixed += 1
+    if fixed and notice:
+        print(
+            f"acudevice: made {root} private ({fixed} item(s) were readable by other users)",
+            file=sys.stderr,
+        )
+    return root
+
+
+def private_data_dir() -> Path:
+    """The user data directory, created private (see `make_private`)."""
+    return make_private(user_data_dir())
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty with mode 0600 if it does not exist, so it is never born readable."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE_MODE)
+    os.close(fd)
+    return path

@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--battery", type=float, default=100.0, help="initial charge, percent")
     serve.add_argument(
+        "--uptime",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="device time since power-on at start (4294967 is near the 32-bit ms wrap)",
+    )
+    serve.add_argument(
         "-v", "--verbose", action="store_true", help="log every frame in hex and decoded"
     )
     commands.add_parser("models", help="list the device models")
@@ -127,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             speed=args.speed,
             fault_specs=tuple(args.fault),
             battery=args.battery,
+            uptime_s=args.uptime,
         )
         if args.ble is not None:
             return asyncio.run(_serve_ble(options, args.ble))

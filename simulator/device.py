@@ -55,6 +55,7 @@ class SimDevice:
         battery: float = 100.0,
         time_scale: int = 1,
         telemetry_factor: int = 1,
+        uptime_ms: int = 0,
     ) -> None:
         self.model = load_model(model) if isinstance(model, str) else model
         self.seed = seed
@@ -68,7 +69,7 @@ class SimDevice:
         self.sensor.drift_rate_per_s = self.faults.drift_per_min * 1000.0 / 60.0
         self.check_sensor = self._make_sensor("check") if self.model.agreement_level else None
         self.battery = Battery(self.model.battery, battery)
-        self.now_ms = 0
+        self.now_ms = uptime_ms
         self.first_start_ms: int | None = None
         self._down_until_ms: int | None = None
         self._brownout_done = False
@@ -84,6 +85,7 @@ class SimDevice:
         self.request_observer: Callable[[bytes], None] | None = None
         """Called with every payload the powered device receives, before it is handled."""
         self.firmware = self._boot(brownout=False)
+        self.firmware.now_ms = uptime_ms  # powered on long before the host connected
 
     def _make_plant(self) -> Plant:
         physics = self.model.physics

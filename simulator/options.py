@@ -9,6 +9,7 @@
 | speed   | 1              | device seconds per wall second (whole number), or `max`   |
 | fault   | none           | repeatable; see `simulator.faults`                        |
 | battery | 100            | initial charge in percent                                 |
+| uptime_s| 0              | seconds since power-on at connect (a band left on for hours) |
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ MAX_SPEED = 0xFFFF
 WALL_TELEMETRY_FLOOR_S = 0.02
 """At a numeric speed, telemetry is spaced at least this much wall time apart."""
 BASE_TELEMETRY_MS = 100
-OPTION_NAMES = ("model", "seed", "speed", "fault", "battery")
+OPTION_NAMES = ("model", "seed", "speed", "fault", "battery", "uptime_s")
+MAX_UPTIME_S = 10 * 0x1_0000_0000 / 1000
+"""Ten wraps of the 32-bit millisecond counter (about 16 months)."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,18 @@ class SimOptions:
     """Device seconds per wall second; None is `max` (as fast as the CPU allows)."""
     fault_specs: tuple[str, ...] = ()
     battery: float = 100.0
+    uptime_s: float = 0.0
+    """Device time at boot: a real band has usually been on for a while when a host connects."""
     faults: FaultPlan = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "faults", FaultPlan.parse(self.fault_specs))
         if not 0.0 <= self.battery <= 100.0:
             raise SimOptionError(f"battery={self.battery:g}: must be a percentage 0..100")
+        if not 0.0 <= self.uptime_s <= MAX_UPTIME_S:
+            raise SimOptionError(
+                f"uptime_s={self.uptime_s:g}: must be 0 to {MAX_UPTIME_S:.0f} seconds"
+            )
         if self.speed is not None and not 1 <= self.speed <= MAX_SPEED:
             raise SimOptionError(f"speed={self.speed}: must be 1..{MAX_SPEED} or 'max'")
 
@@ -51,6 +60,11 @@ class SimOptions:
     def time_scale(self) -> int:
         """What INFO reports: the speed, or 0 for unbounded."""
         return 0 if self.speed is None else self.speed
+
+    @property
+    def uptime_ms(self) -> int:
+        """Whole 100 ms steps, so the firmware's supervisor keeps its rhythm."""
+        return round(self.uptime_s * 10) * 100
 
     @property
     def telemetry_factor(self) -> int:
@@ -91,12 +105,14 @@ class SimOptions:
         seed = single("seed")
         speed = single("speed")
         battery = single("battery")
+        uptime = single("uptime_s")
         return cls(
             model=model,
             seed=parse_seed(seed) if seed is not None else 0,
             speed=parse_speed(speed) if speed is not None else 1,
             fault_specs=tuple(query.get("fault", ())),
             battery=_number("battery", battery) if battery is not None else 100.0,
+            uptime_s=_number("uptime_s", uptime) if uptime is not None else 0.0,
         )
 
     def to_url(self) -> str:
@@ -105,6 +121,8 @@ class SimOptions:
         query += [("fault", spec) for spec in self.fault_specs]
         if self.battery != 100.0:
             query.append(("battery", f"{self.battery:g}"))
+        if self.uptime_s:
+            query.append(("uptime_s", repr(self.uptime_s)))
         return "sim://?" + urlencode(query)
 
 

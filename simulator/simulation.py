@@ -14,6 +14,7 @@ from typing import Protocol
 
 from simulator.clock import Clock
 from simulator.device import SimDevice, VentReport
+from simulator.models import SimModel
 from simulator.options import SimOptions
 
 log = logging.getLogger(__name__)
@@ -26,16 +27,18 @@ class DeviceLink(Protocol):
 
 
 class Simulation:
-    def __init__(self, options: SimOptions | None = None) -> None:
+    def __init__(self, options: SimOptions | None = None, *, model: SimModel | None = None) -> None:
+        """`model` replaces the named model: a variant no profile ships (tests, what-ifs)."""
         self.options = options or SimOptions()
         opts = self.options
         self.device = SimDevice(
-            opts.model,
+            model or opts.model,
             seed=opts.seed,
             faults=opts.faults,
             battery=opts.battery,
             time_scale=opts.time_scale,
             telemetry_factor=opts.telemetry_factor,
+            uptime_ms=opts.uptime_ms,
         )
         self.clock = Clock(self.device, speed=opts.speed, send=self._to_host)
         self._task: asyncio.Task[None] | None = None

@@ -19,9 +19,10 @@ def sample(
     segment: int = 1,
     state: FirmwareState = FirmwareState.RUNNING,
     battery: int = 80,
+    t_ms: int = 0,
 ) -> Telemetry:
     return Telemetry(
-        t_ms=0,
+        t_ms=t_ms,
         measured_level=measured,
         target_level=12_000,
         state=state,
@@ -84,3 +85,23 @@ def test_the_felt_level_in_a_release_is_the_plateau_just_held() -> None:
     assert m.felt_level == 12_000
     m.check(sample(0, segment=3))  # the next repeat's ramp has just begun
     assert m.felt_level == 12_000
+
+
+def test_a_band_that_does_not_come_down_to_a_lowered_cap_alarms_after_its_vent_time() -> None:
+    """It acknowledged SET_LIMITS but stays up: counted in device time, across the 32-bit wrap."""
+    m = ChannelMonitor(SCHEDULE, 20_000, 1_000)
+    start = 2**32 - 4_000  # a band on for 49.7 days: its clock wraps during the wait
+    assert m.check(sample(12_000, t_ms=start)) is None
+    m.lower_cap(8_400)
+    assert m.check(sample(12_000, t_ms=start + 100)) is None
+    assert m.check(sample(12_000, t_ms=(start + 10_100) % 2**32)) is None
+    alarm = m.check(sample(12_000, t_ms=(start + 10_200) % 2**32))
+    assert alarm is not None and alarm.code == "not-easing-off"
+
+
+def test_a_band_that_comes_down_in_time_is_quiet() -> None:
+    m = ChannelMonitor(SCHEDULE, 20_000, 1_000)
+    m.lower_cap(8_400)
+    assert m.check(sample(12_000, t_ms=1_000)) is None
+    assert m.check(sample(9_300, t_ms=6_000)) is None
+    assert m.check(sample(9_300, t_ms=30_000)) is None

@@ -43,6 +43,7 @@ from acudevice.ble.errors import (
     BleakRadioRefused,
     BleakRadioResetting,
 )
+from acudevice.paths import make_private, private_file
 
 log = logging.getLogger("acudevice.ble")
 
@@ -76,9 +77,9 @@ class Identity:
             return cls(str(json.loads(path.read_text(encoding="utf-8"))["address"]))
         except (OSError, ValueError, KeyError, TypeError):
             identity = cls.generate()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(path.parent, notice=False)
             tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps({"address": identity.address}) + "\n", encoding="utf-8")
+            private_file(tmp).write_text(json.dumps({"address": identity.address}) + "\n")
             os.replace(tmp, path)
             return identity
 
@@ -174,6 +175,9 @@ class Radio:
             with contextlib.suppress(Exception):
                 await self._transport.close()
             self._transport = None
+        if self.config.keystore_path is not None:  # Bumble writes its key store 0644
+            with contextlib.suppress(OSError):
+                make_private(self.config.keystore_path.parent, notice=False)
 
     # ------------------------------------------------------------------ bonds
 

@@ -12,7 +12,9 @@ from rich.markup import escape
 from acudevice.cli.common import build_profile, default_device, out, reports_errors
 from acudevice.plan.devices import format_level
 from acudevice.plan.library import ProgramLibrary
-from acudevice.safety.screening import Verdict, screen
+from acudevice.safety.screening import Verdict
+from acudevice.session.verdict import verdict_for
+from acudevice.store import Journal
 
 EXIT_CODES = {"ok": 0, "needs-confirmation": 3, "refused": 4}
 
@@ -85,7 +87,10 @@ def check(
     program = library.get(program_name)
     device = default_device(program, device_model)
     profile = build_profile(profile_file, pregnant=pregnant, cap_kpa=cap_kpa)
-    verdict = screen(program, device, library.catalog, profile, confirm_reason=confirm)
+    with Journal() as journal:  # remembered comfort maxima count here as in `run`
+        verdict = verdict_for(
+            program, device, library.catalog, profile, journal, confirm_reason=confirm
+        )
     if as_json:
         typer.echo(verdict_json(verdict))
     else:

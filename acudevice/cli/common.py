@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import ParamSpec, TextIO, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from acudevice.errors import AcuDeviceError, InputError, Problem
+from acudevice.files import problems_from_validation
 from acudevice.plan.devices import PressureDevice, VibrationDevice
 from acudevice.plan.library import load_device
 from acudevice.plan.program import Program
@@ -73,7 +75,13 @@ def build_profile(
     if pregnant:
         updates["pregnant"] = True
     if cap_kpa is not None:
-        if cap_kpa <= 0:
-            raise InputError([Problem("--cap-kpa", "", f"must be positive, got {cap_kpa:g}")])
         updates["cap_kpa"] = cap_kpa
-    return profile.model_copy(update=updates) if updates else profile
+    if not updates:
+        return profile
+    try:  # validated like the file, so nan, inf or 1e308 is refused here too
+        return HealthProfile.model_validate({**profile.model_dump(), **updates})
+    except ValidationError as exc:
+        problems = problems_from_validation("command line", exc)
+        raise InputError(
+            [Problem("--cap-kpa", "", p.message) if p.field == "cap_kpa" else p for p in problems]
+        ) from None

@@ -18,6 +18,8 @@ from acudevice.plan.schedule import Schedule
 from acudevice.plots import Line, plot_schedule
 from acudevice.store import Journal
 
+MAX_LIMIT = 1_000_000
+
 
 @reports_errors
 def history(
@@ -28,6 +30,8 @@ def history(
     ] = False,
 ) -> None:
     """A table of past sessions, newest first."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InputError([Problem("--limit", "", f"must be 1 to {MAX_LIMIT}, got {limit}")])
     with Journal() as journal:
         sessions = journal.sessions(limit)
         if as_json:

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pair": ("ble", "pair", "Pair a BLE band and give it an alias."),
     "devices": ("ble", "devices_app", "Paired bands: list, rename or forget one."),
     "conformance": ("conformance", "conformance", "Check a device against the protocol."),
+    "status": ("band", "status", "State, pressure, cap, battery and fault of a band."),
+    "stop": ("band", "stop", "Vent a band now and clear a latched fault."),
 }
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -16,14 +18,16 @@ from rich.markup import escape
 from acudevice.cli.check import print_verdict
 from acudevice.cli.common import EXIT_BAD_INPUT, build_profile, err, out, reports_errors
 from acudevice.cli.live import PlainProgress, keys_to, render
-from acudevice.errors import InputError, Problem
+from acudevice.errors import AcuDeviceError, InputError, Problem
 from acudevice.plan.devices import format_level
 from acudevice.plan.library import ProgramLibrary
 from acudevice.session.model import SessionRefused, SessionResult, SessionView
 from acudevice.session.runner import Session
 from acudevice.store import Journal
+from acudevice.store.journal import JournalError
 
 DEFAULT_DEVICE = "sim://"
+log = logging.getLogger("acudevice.cli")
 
 
 def _rating(value: int | None, option: str) -> int | None:
@@ -32,11 +36,23 @@ def _rating(value: int | None, option: str) -> int | None:
     return value
 
 
-async def _run_session(session: Session, *, live: bool) -> SessionResult:
+EXIT_ENDED_EARLY = 1
+_SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP (terminal closed)"}
+
+
+async def _run_session(session: Session, *, live: bool, caught: list[int]) -> SessionResult:
+    """Run with SIGTERM and SIGHUP cancelling the session, as Ctrl-C does: it vents first."""
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+
+    def on_signal(signum: int) -> None:
+        caught.append(signum)
+        session.cancel_reason = f"cancelled ({_SIGNALS[signal.Signals(signum)]})"
+        task.cancel()
+
+    for signum in _SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
         if not live:
             return await session.run()
@@ -49,7 +65,14 @@ async def _run_session(session: Session, *, live: bool) -> SessionResult:
             with keys_to(session.command):
                 return await session.run()
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for signum in _SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+def _say(message: str) -> None:
+    """One line on stderr; after SIGHUP the terminal may be gone, which must not matter."""
+    with contextlib.suppress(OSError, ValueError):
+        err.print(message, soft_wrap=True)
 
 
 def _simulator_banner(device: str | None, both: str | None) -> None:
@@ -122,7 +145,12 @@ def run(
         bool, typer.Option("--json", help="print a machine-readable summary")
     ] = False,
 ) -> None:
-    """Run a program; Ctrl-C stops and vents before exiting."""
+    """Run a program; Ctrl-C stops and vents before exiting.
+
+    Exit codes: 0 completed or stopped by you; 1 ended early (safety alarm, ESTOP, lost
+    link, journal or host failure); 2 bad input, refused or needs confirmation; 129 SIGHUP,
+    130 Ctrl-C, 143 SIGTERM. Every way out tells the band to vent first.
+    """
     _rating(rate_before, "--rate-before")
     _rating(rate_after, "--rate-after")
     library = ProgramLibrary()
@@ -135,6 +163,7 @@ def run(
     live = sys.stdout.isatty() and not as_json
     progress = None if as_json else PlainProgress(lambda s: out.print(escape(s)))
     with Journal() as journal:
+        journal.check_writable()  # before any band is touched
         session = Session(
             program,
             urls,
@@ -146,14 +175,33 @@ def run(
             end_on_link_loss=end_on_link_loss,
             on_update=progress,
         )
+        caught: list[int] = []
         try:
-            result = asyncio.run(_run_session(session, live=live))
+            result = asyncio.run(_run_session(session, live=live, caught=caught))
         except SessionRefused as refused:
             print_verdict(refused.verdict, program.actuator)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
-            err.print("stopped: the band was told to vent; the session is recorded as stopped")
-            raise typer.Exit(130) from None
+            _say("stopped: the band was told to vent; the session is recorded as stopped")
+            raise typer.Exit(128 + signal.SIGINT) from None
+        except asyncio.CancelledError:
+            signum = caught[0] if caught else signal.SIGTERM
+            _say(
+                f"stopped by {signal.Signals(signum).name}: the band was told to vent; "
+                "the session is recorded as stopped"
+            )
+            raise typer.Exit(128 + signum) from None
+        except JournalError as exc:
+            _say(f"error: {escape(str(exc))}; the band was told to vent")
+            raise typer.Exit(EXIT_ENDED_EARLY) from None
+        except AcuDeviceError:
+            raise
+        except Exception as exc:
+            log.debug("host failure", exc_info=True)
+            _say(
+                f"error: host failure ({type(exc).__name__}: {escape(str(exc))}); the band was told to vent"
+            )
+            raise typer.Exit(EXIT_ENDED_EARLY) from None
         if progress is not None and not live:
             progress.finish()
         if rate_after is None and live and sys.stdin.isatty():
@@ -178,4 +226,4 @@ def run(
             f"report: acudevice report {result.session_id} -o session-{result.session_id}.png"
         )
     if result.outcome not in ("completed", "stopped"):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ENDED_EARLY)

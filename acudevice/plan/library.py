@@ -12,7 +12,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from acudevice.errors import InputError, NotFoundError, Problem
 from acudevice.files import problems_from_validation, read_toml
-from acudevice.paths import shipped_profiles_dir, user_programs_dir
+from acudevice.paths import (
+    make_private,
+    shipped_profiles_dir,
+    user_config_dir,
+    user_programs_dir,
+)
 from acudevice.plan.devices import DeviceModel
 from acudevice.plan.points import Point, PointCatalog
 from acudevice.plan.program import Program
@@ -92,6 +97,8 @@ class ProgramLibrary:
     ) -> None:
         self.shipped_dir = shipped_dir or shipped_profiles_dir() / "programs"
         self.user_dir = user_dir or user_programs_dir()
+        if user_dir is None and user_config_dir().is_dir():
+            make_private(user_config_dir())  # the user's own files stay the user's
         self.catalog = catalog or load_points()
 
     def files(self) -> list[tuple[str, Path]]:

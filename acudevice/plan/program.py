@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from acudevice.plan.schedule import Actuator, PhaseKind
 
@@ -13,6 +13,12 @@ Side = Literal["left", "right", "both"]
 # The absolute ceiling is checked here too, so a file that asks for more fails validation
 # before any device or user context is known (facts.md "Defaults we choose").
 ABSOLUTE_CEILING_KPA = 40.0
+MAX_PHASES = 100
+MAX_SITES = 10
+
+# Numbers a person writes must be numbers: "12" or true is refused, never read as 12 or 1.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Whole = Annotated[int, Strict()]
 
 
 class Site(BaseModel):
@@ -30,17 +36,24 @@ class Phase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: PhaseKind
-    duration_s: float = Field(gt=0, le=3600, description="seconds; must be positive")
-    target_kpa: float | None = Field(
+    duration_s: Number = Field(gt=0, le=3600, description="seconds; must be positive")
+    target_kpa: Number | None = Field(
         default=None, ge=0, le=ABSOLUTE_CEILING_KPA, description="pressure target in kPa"
     )
-    target_fraction: float | None = Field(
+    target_fraction: Number | None = Field(
         default=None, gt=0, le=1, description="target as a fraction of the comfortable maximum"
     )
-    target_intensity: float | None = Field(
+    target_intensity: Number | None = Field(
         default=None, ge=0, le=1, description="vibration intensity 0-1"
     )
     label: str | None = None
+
+    @field_validator("duration_s")
+    @classmethod
+    def _whole_milliseconds(cls, value: float) -> float:
+        if round(value * 1000) < 1:
+            raise ValueError("must be at least 0.001 s (the device counts whole milliseconds)")
+        return value
 
     @model_validator(mode="after")
     def _one_target(self) -> Phase:
@@ -70,11 +83,18 @@ class Program(BaseModel):
     description: str = Field(min_length=1)
     indication: str = Field(min_length=1)
     actuator: Actuator
-    frequency_hz: float | None = Field(default=None, gt=0, description="vibration frequency")
-    repeats: int = Field(ge=1, le=100)
-    rest_between_s: float = Field(default=0, ge=0, le=3600)
-    sites: tuple[Site, ...] = Field(min_length=1)
-    phases: tuple[Phase, ...] = Field(min_length=1)
+    frequency_hz: Number | None = Field(default=None, gt=0, description="vibration frequency")
+    repeats: Whole = Field(ge=1, le=100)
+    rest_between_s: Number = Field(default=0, ge=0, le=3600)
+    sites: tuple[Site, ...] = Field(min_length=1, max_length=MAX_SITES)
+    phases: tuple[Phase, ...] = Field(min_length=1, max_length=MAX_PHASES)
+
+    @field_validator("rest_between_s")
+    @classmethod
+    def _rest_whole_milliseconds(cls, value: float) -> float:
+        if value and round(value * 1000) < 1:
+            raise ValueError("must be 0 or at least 0.001 s (whole milliseconds)")
+        return value
 
     @model_validator(mode="after")
     def _units_fit_actuator(self) -> Program:

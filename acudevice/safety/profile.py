@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from acudevice.errors import InputError
 from acudevice.files import problems_from_validation, read_toml
+
+# What a person writes is parsed strictly: "5" or true is not a number, nan and inf are refused.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Flag = Annotated[bool, Strict()]
+MAX_CAP_KPA = 40.0
+"""The absolute ceiling: no personal cap can be above it (the device default is lower)."""
 
 LimbName = Literal["left_arm", "right_arm", "left_leg", "right_leg"]
 
@@ -36,17 +42,21 @@ class LimbCondition(StrEnum):
 class HealthProfile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    pregnant: bool = False
-    blood_thinners: bool = False
-    bleeding_disorder: bool = False
-    fragile_skin: bool = False
+    pregnant: Flag = False
+    blood_thinners: Flag = False
+    bleeding_disorder: Flag = False
+    fragile_skin: Flag = False
     limbs: dict[LimbName, tuple[LimbCondition, ...]] = Field(default_factory=dict)
-    cap_kpa: float | None = Field(default=None, gt=0, description="personal cap; only lowers")
-    cap_intensity: float | None = Field(default=None, gt=0, le=1)
-    comfort_max_kpa: dict[str, float] = Field(
+    cap_kpa: Number | None = Field(
+        default=None, gt=0, le=MAX_CAP_KPA, description="personal cap; only lowers"
+    )
+    cap_intensity: Number | None = Field(default=None, gt=0, le=1)
+    comfort_max_kpa: dict[str, Annotated[Number, Field(gt=0, le=MAX_CAP_KPA)]] = Field(
         default_factory=dict, description="comfortable maximum per point code, kPa"
     )
-    comfort_max_intensity: dict[str, float] = Field(default_factory=dict)
+    comfort_max_intensity: dict[str, Annotated[Number, Field(gt=0, le=1)]] = Field(
+        default_factory=dict
+    )
 
     @property
     def bleeding_risk(self) -> list[str]:

@@ -1,7 +1,9 @@
 """The host's watch over telemetry: pure, one instance per channel.
 
 It decides; the runner acts (ESTOP, record). Rules: measured above the cap plus the sensor
-tolerance; pressure rising while the plan releases; a fault state; a flat battery.
+tolerance; pressure rising while the plan releases; a lowered cap the band does not come
+down to within its vent time (it acknowledged SET_LIMITS but did not obey); a fault state;
+a flat battery.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ LOW_BATTERY_START_PERCENT = 15
 
 @dataclass(frozen=True)
 class Alarm:
-    code: str  # over-pressure, rising-during-release, device-fault, low-battery
+    code: str  # over-pressure, rising-during-release, not-easing-off, device-fault, low-battery
     message: str
 
 
@@ -31,12 +33,16 @@ class ChannelMonitor:
     last: Telemetry | None = None
     _release_floor: int | None = field(default=None, repr=False)
     _release_segment: int | None = field(default=None, repr=False)
+    ease_off_ms: int = 10_000
+    """A band has this long (its vent time) to come down to a lowered cap."""
     _descending_from: int | None = field(default=None, repr=False)
+    _descending_since_ms: int | None = field(default=None, repr=False)
 
     def lower_cap(self, level: int) -> None:
         """A lowered cap holds once the level has come down to it; until then the old one does."""
         if level < self.cap_level:
             self._descending_from = max(self._descending_from or 0, self.cap_level)
+            self._descending_since_ms = None  # set from the next sample's device time
             self.cap_level = level
 
     def phase_of(self, sample: Telemetry) -> PhaseKind | None:
@@ -76,7 +82,17 @@ class ChannelMonitor:
             self._descending_from is not None
             and sample.measured_level <= self.cap_level + self.tolerance_level
         ):
-            self._descending_from = None
+            self._descending_from = self._descending_since_ms = None
+        if self._descending_from is not None:
+            if self._descending_since_ms is None:
+                self._descending_since_ms = sample.t_ms
+            elif (sample.t_ms - self._descending_since_ms) % 2**32 > self.ease_off_ms:
+                return Alarm(
+                    "not-easing-off",
+                    f"measured {sample.measured_level} still above the lowered cap "
+                    f"{self.cap_level} + tolerance {self.tolerance_level} after "
+                    f"{self.ease_off_ms / 1000:g} s",
+                )
         limit = (self._descending_from or self.cap_level) + self.tolerance_level
         if sample.measured_level > limit:
             return Alarm(

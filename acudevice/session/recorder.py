@@ -6,6 +6,7 @@ every ending — completed, stopped, faulted, cancelled — is recorded the same
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from acudevice.plan.devices import format_level
@@ -18,8 +19,12 @@ from acudevice.session.model import ChannelView, SessionView
 from acudevice.session.monitor import ChannelMonitor
 from acudevice.store import Journal, Outcome, Sample
 
+log = logging.getLogger("acudevice.session")
+
 SAMPLE_EVERY_MS = 250
-FLUSH_EVERY = 200
+FLUSH_EVERY_MS = 2_000
+"""Session time between journal writes: a crash loses at most this much of the record."""
+_U32 = 0x1_0000_0000
 
 
 class Recorder:
@@ -35,6 +40,12 @@ class Recorder:
         self.comfort_level: int | None = None
         self._samples: list[Sample] = []
         self._last_sample_ms: dict[int, int] = {}
+        self._last_flush_ms = 0
+        self._offset_ms = 0
+        self._anchor: dict[int, tuple[int, int]] = {}
+        self._pending_anchor: dict[int, int] = {}
+        self._session_ms: dict[int, int] = {}
+        self._last_device_ms: dict[int, int] = {}
 
     def begin(
         self,
@@ -86,9 +97,13 @@ class Recorder:
                 self.session_id, channel=channel, t_ms=None, code=code, message=message
             )
 
-    def comfort(self, point: str, t_ms: int | None, felt: int, gentler: int) -> None:
-        """A "too strong": the new level becomes the remembered maximum for the point."""
-        old, self.comfort_level = self.comfort_level, gentler
+    def comfort(self, point: str, felt: int, gentler: int) -> None:
+        """A "too strong": the new level becomes the remembered maximum for the point.
+
+        `felt` is the level measured as the button was pressed (what the person felt then).
+        """
+        t_ms = self.plan_ms(0)
+        self.comfort_level = gentler
         if self.view is not None:
             self.view.cap_level = gentler
         if self.journal is not None and self.session_id is not None:
@@ -97,20 +112,60 @@ class Recorder:
                 point=point,
                 actuator=self.program.actuator,
                 t_ms=t_ms,
-                old_level=old or felt,
+                old_level=felt,
                 new_level=gentler,
             )
         self.note(
-            f"too strong: lowered to {format_level(gentler, self.program.actuator)}, "
+            f"too strong at {format_level(felt, self.program.actuator)}: lowered to "
+            f"{format_level(gentler, self.program.actuator)}, "
             f"remembered for {point}"
         )
 
-    def sample(
-        self, channel: int, sample: Telemetry, monitor: ChannelMonitor, offset_ms: int
-    ) -> None:
+    def restart(self, offset_ms: int) -> None:
+        """A (re)loaded schedule starts at `offset_ms` of the whole plan."""
+        self._offset_ms = offset_ms
+        self._anchor.clear()
+        self._pending_anchor.clear()
+        self._session_ms.clear()
+        self._last_device_ms.clear()
+
+    def segment_started(self, channel: int, elapsed_ms: int) -> None:
+        """The device said where in its schedule it is: the next sample is pinned there."""
+        self._pending_anchor[channel] = elapsed_ms
+        if channel == 0:
+            self.flush()  # a phase change is a natural point to make the record durable
+
+    def plan_ms(self, channel: int) -> int:
+        """Session time of the latest sample on `channel`."""
+        return self._session_ms.get(channel, self._offset_ms)
+
+    def _plan_ms(self, channel: int, sample: Telemetry) -> int:
+        """Session time from START and segment events; the device's `t_ms` (its uptime,
+        wrapping at 2**32) only measures the time since the last of them."""
+        pending = self._pending_anchor.pop(channel, None)
+        if pending is not None:
+            self._anchor[channel] = (sample.t_ms, pending)
+            self._last_device_ms[channel] = sample.t_ms
+        elif channel not in self._anchor:
+            if sample.state != FirmwareState.RUNNING:
+                return self.plan_ms(channel)  # not started yet
+            self._anchor[channel] = (sample.t_ms, 0)
+            self._last_device_ms[channel] = sample.t_ms
+        device_ms, schedule_ms = self._anchor[channel]
+        if sample.state == FirmwareState.PAUSED and channel in self._last_device_ms:
+            # A pause stops the schedule's clock, not the device's: move the anchor along.
+            device_ms = (device_ms + (sample.t_ms - self._last_device_ms[channel]) % _U32) % _U32
+            self._anchor[channel] = (device_ms, schedule_ms)
+        self._last_device_ms[channel] = sample.t_ms
+        now = self._offset_ms + schedule_ms + (sample.t_ms - device_ms) % _U32
+        now = max(now, self._session_ms.get(channel, 0))  # never backwards on a re-anchor
+        self._session_ms[channel] = now
+        return now
+
+    def sample(self, channel: int, sample: Telemetry, monitor: ChannelMonitor) -> None:
         """Update the view; keep one sample per SAMPLE_EVERY_MS of plan time per channel."""
         assert self.view is not None
-        plan_ms = offset_ms + sample.t_ms
+        plan_ms = self._plan_ms(channel, sample)
         view = self.view.channels[channel]
         view.measured_level, view.target_level = sample.measured_level, sample.target_level
         view.battery_percent, view.state = sample.battery_percent, FirmwareState(sample.state).name
@@ -130,14 +185,16 @@ class Recorder:
                     state=int(sample.state),
                 )
             )
-            if len(self._samples) >= FLUSH_EVERY:
+            if plan_ms - self._last_flush_ms >= FLUSH_EVERY_MS:
                 self.flush()
         self.publish()
 
     def flush(self) -> None:
+        samples, self._samples = self._samples, []
+        if samples:
+            self._last_flush_ms = max(s.t_ms for s in samples)
         if self.journal is not None and self.session_id is not None:
-            self.journal.add_samples(self.session_id, self._samples)
-        self._samples = []
+            self.journal.add_samples(self.session_id, samples)
 
     def finish(
         self,
@@ -157,3 +214,19 @@ class Recorder:
                 repeats_done=repeats_done,
                 start_skew_ms=skew,
             )
+
+    def finish_quietly(
+        self,
+        outcome: Outcome,
+        detail: str,
+        monitors: list[ChannelMonitor],
+        repeats_done: int,
+        skew: float | None,
+    ) -> None:
+        """`finish` on a way out after an error: a broken journal must not hide that error."""
+        if self.session_id is None:
+            return
+        try:
+            self.finish(outcome, detail, monitors, repeats_done, skew)
+        except Exception as exc:
+            log.info("could not record the end of the session: %s", exc)

@@ -16,7 +16,6 @@ from typing import Any
 
 from acudevice.device import Device, DeviceDisconnected, DeviceError, connect
 from acudevice.plan.devices import (
-    FRACTION_TO_PERMILLE,
     KPA_TO_PA,
     PressureDevice,
 )
@@ -25,10 +24,10 @@ from acudevice.plan.points import PointCatalog
 from acudevice.plan.program import Program
 from acudevice.plan.schedule import Schedule
 from acudevice.protocol import FirmwareState
-from acudevice.protocol.messages import FaultRaised, ScheduleDone, Telemetry
+from acudevice.protocol.messages import FaultRaised, ScheduleDone, SegmentStarted, Telemetry
 from acudevice.safety.profile import HealthProfile
 from acudevice.safety.rules import EMERGENCY_VENT_WITHIN_S
-from acudevice.safety.screening import Verdict, screen
+from acudevice.safety.screening import Verdict
 from acudevice.session.model import (
     Command,
     SessionRefused,
@@ -37,6 +36,7 @@ from acudevice.session.model import (
 )
 from acudevice.session.monitor import LOW_BATTERY_START_PERCENT, Alarm, ChannelMonitor
 from acudevice.session.recorder import Recorder
+from acudevice.session.verdict import verdict_for
 from acudevice.store import Journal, Outcome
 from acudevice.transport import TransportError
 
@@ -92,6 +92,8 @@ class Session:
         self.verdict: Verdict | None = None
         self.record = Recorder(program, journal, self._publish)
         self._pumps: list[asyncio.Task[None]] = []
+        self.cancel_reason = "cancelled (Ctrl-C)"
+        """What the journal says when the task is cancelled; a signal handler may set it."""
 
     # ---------------------------------------------------------------- commands
 
@@ -144,24 +146,25 @@ class Session:
             outcome, detail, repeats_done = await self._watch(schedule, monitors)
             vent = outcome not in ("completed", "stopped")
         except asyncio.CancelledError:
-            outcome, detail = "stopped", "cancelled (Ctrl-C)"
-            await self._close_all(vent=True)  # vent first: the journal can wait
+            # Every way out vents first (ESTOP, then close); the journal can wait.
+            await self._close_all(vent=True)
             done = min((m.current_repeat for m in monitors), default=0)
-            self.record.finish(outcome, detail, monitors, done, skew)
+            self.record.finish_quietly("stopped", self.cancel_reason, monitors, done, skew)
             raise
         except _Ended as ended:
             outcome, detail = ended.outcome, ended.detail
         except (DeviceError, SessionRefused):
-            if self.record.session_id is not None:
-                self.record.finish("faulted", "device error", monitors, repeats_done, skew)
             await self._close_all(vent=True)
+            self.record.finish_quietly("faulted", "device error", monitors, repeats_done, skew)
             raise
-        except BaseException:
-            self.record.finish("faulted", "host error", monitors, repeats_done, skew)
+        except BaseException as exc:
             await self._close_all(vent=True)
+            self.record.finish_quietly(
+                "faulted", f"host error: {exc}", monitors, repeats_done, skew
+            )
             raise
-        self.record.finish(outcome, detail, monitors, repeats_done, skew)
         await self._close_all(vent=vent)
+        self.record.finish(outcome, detail, monitors, repeats_done, skew)
         assert self.verdict is not None and self.verdict.limits is not None
         return SessionResult(
             session_id=self.record.session_id,
@@ -179,18 +182,13 @@ class Session:
         )
 
     def _screen(self, device: Device) -> Verdict:
-        model = device.info.device_model
-        profile = self.profile
-        if self.journal is not None:
-            remembered = self.journal.comfort_max(model.actuator)
-            scale = KPA_TO_PA if model.actuator == "pressure" else FRACTION_TO_PERMILLE
-            key = "comfort_max_kpa" if model.actuator == "pressure" else "comfort_max_intensity"
-            merged = {**getattr(profile, key)}
-            for point, level in remembered.items():
-                merged[point] = min(merged.get(point, level / scale), level / scale)
-            profile = profile.model_copy(update={key: merged})
-        verdict = screen(
-            self.program, model, self.catalog, profile, confirm_reason=self.confirm_reason
+        verdict = verdict_for(
+            self.program,
+            device.info.device_model,
+            self.catalog,
+            self.profile,
+            self.journal,
+            confirm_reason=self.confirm_reason,
         )
         self.verdict = verdict
         if not verdict.runnable:
@@ -261,6 +259,7 @@ class Session:
             if item == _LINK_LOST:
                 repeat = monitors[channel].current_repeat
                 schedule, offset_ms = await self._recover(channel, schedule, repeat, offset_ms)
+                self.record.restart(offset_ms)
                 monitors[:] = [
                     ChannelMonitor(schedule, m.cap_level, m.tolerance_level, m.peak_level)
                     for m in monitors
@@ -271,9 +270,11 @@ class Session:
             last_seen[channel] = now()
             if isinstance(item, Telemetry):
                 alarm = monitors[channel].check(item)
-                self.record.sample(channel, item, monitors[channel], offset_ms)
+                self.record.sample(channel, item, monitors[channel])
                 if alarm is not None:
                     await self._alarm(alarm, channel)
+            elif isinstance(item, SegmentStarted):
+                self.record.segment_started(channel, item.elapsed_ms)
             elif isinstance(item, FaultRaised):
                 await self._alarm(Alarm("device-fault", f"device fault {item.fault.name}"), channel)
             elif isinstance(item, ScheduleDone):
@@ -297,6 +298,7 @@ class Session:
     async def _command(self, name: str, monitors: list[ChannelMonitor]) -> Outcome | None:
         if name == "estop":
             await self._estop_all()
+            self.record.note("ESTOP sent: the band is venting")
             return "estopped"
         if name == "stop":
             await asyncio.gather(*(d.stop() for d in self.devices))
@@ -319,9 +321,8 @@ class Session:
         await asyncio.gather(*(d.set_limits(gentler) for d in self.devices))
         for m in monitors:
             m.lower_cap(gentler)
-        self.record.comfort(
-            self.point, monitors[0].last.t_ms if monitors[0].last else None, felt, gentler
-        )
+        now = max((m.last.measured_level for m in monitors if m.last is not None), default=0)
+        self.record.comfort(self.point, now, gentler)
 
     def _set_paused(self, paused: bool) -> None:
         if self.record.view is not None:

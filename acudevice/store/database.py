@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from acudevice.errors import AcuDeviceError
-from acudevice.paths import user_data_dir
+from acudevice.paths import private_data_dir, private_file
 
 DATABASE_NAME = "journal.sqlite3"
 
@@ -105,7 +105,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def default_path() -> Path:
-    return user_data_dir() / DATABASE_NAME
+    return private_data_dir() / DATABASE_NAME
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> int:
@@ -137,13 +137,14 @@ def open_database(path: Path | None = None) -> tuple[sqlite3.Connection, Path]:
     path = path or default_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # health records and bond keys: SQLite gives -wal and -shm this mode
         db = sqlite3.connect(path, timeout=10, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         migrate(db, path)
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # a damaged header decodes badly
         raise StoreError(f"{path}: cannot open the database: {exc}") from None
     except OSError as exc:
         raise StoreError(f"{path}: cannot open the database: {exc.strerror or exc}") from None

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from acudevice.store.database import StoreError, open_database
+from acudevice.store.database import SCHEMA_VERSION, StoreError, open_database
 
 Outcome = Literal[
     "running", "completed", "stopped", "estopped", "link-lost", "faulted", "interrupted"
@@ -112,18 +112,36 @@ class Journal:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write; a full disk or a read-only file becomes a JournalError naming the file."""
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise JournalError(f"{self.path}: cannot write the journal: {exc}") from None
+
+    def check_writable(self) -> None:
+        """Raise JournalError now if nothing could be recorded (read-only file, full disk):
+        a session must not start that its journal cannot follow."""
+        with self._transaction():
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def mark_interrupted(self) -> int:
         """Rows left `running` by a process that no longer exists become `interrupted`."""
-        rows = self._db.execute("SELECT id, pid FROM sessions WHERE outcome = 'running'").fetchall()
+        try:
+            rows = self._db.execute(
+                "SELECT id, pid FROM sessions WHERE outcome = 'running'"
+            ).fetchall()
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise JournalError(f"{self.path}: cannot read the journal: {exc}") from None
         dead = [r["id"] for r in rows if not _pid_alive(r["pid"])]
+        if not dead:
+            return 0  # nothing to write: a read-only journal can still be read
         with self._transaction():
             for session_id in dead:
                 self._db.execute(
@@ -194,11 +212,11 @@ class Journal:
     def add_samples(self, session_id: int, samples: Sequence[Sample]) -> None:
         if not samples:
             return
-        count = self._db.execute(
-            "SELECT COUNT(*) FROM samples WHERE session_id=?", (session_id,)
-        ).fetchone()[0]
-        room = max(MAX_SAMPLES_PER_SESSION - count, 0)
         with self._transaction():
+            count = self._db.execute(
+                "SELECT COUNT(*) FROM samples WHERE session_id=?", (session_id,)
+            ).fetchone()[0]
+            room = max(MAX_SAMPLES_PER_SESSION - count, 0)
             self._db.executemany(
                 "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
                 [

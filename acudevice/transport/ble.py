@@ -38,7 +38,7 @@ from acudevice.ble.errors import (
     user_error,
     with_backoff,
 )
-from acudevice.paths import user_data_dir
+from acudevice.paths import make_private, private_data_dir
 from acudevice.protocol import BLE_CONTROL_UUID, BLE_EVENTS_UUID, MAX_PAYLOAD
 from acudevice.protocol.segmentation import Reassembler, Segmenter
 from acudevice.transport.base import TransportClosed, TransportError
@@ -65,7 +65,7 @@ def is_ble_address(text: str) -> bool:
 
 def radio_config() -> RadioConfig:
     """This computer's identity and bond store, in the user data directory."""
-    folder = user_data_dir() / "ble"
+    folder = make_private(private_data_dir() / "ble")
     return RadioConfig(Identity.load_or_create(folder / "identity.json"), folder / "bonds.json")
 
 
