@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 OUT := demo-output
 
-.PHONY: install demo test lint typecheck unit bench campaign clean
+.PHONY: install demo test lint typecheck unit bench campaign clean mosquitto
 
 # Debian's python3 ships without ensurepip; install the venv module when it is missing.
 $(BIN)/python:
@@ -36,7 +36,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+# The MQTT tests run a real Mosquitto broker (Debian packages), and make TLS certificates
+# with openssl; install them when missing.
+mosquitto:
+	@command -v mosquitto >/dev/null && command -v mosquitto_pub >/dev/null && command -v openssl >/dev/null || { \
+	  echo "installing mosquitto, mosquitto-clients and openssl (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients openssl; }
+
+test: lint typecheck mosquitto
 	$(BIN)/pytest
 
 # The full safety campaign: 10,000 seeded sessions under every simulator fault, judged on
@@ -44,7 +51,7 @@ test: lint typecheck
 campaign: install
 	$(BIN)/acudevice-sim campaign --runs 10000 --seed 0 --png campaign.png
 
-bench: install
+bench: install mosquitto
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:

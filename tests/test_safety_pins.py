@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from acudevice.device import Device
 from acudevice.plan.library import load_device, load_points
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import FirmwareState, Reason, Start, Stop, decode
@@ -21,8 +22,10 @@ from acudevice.safety.profile import HealthProfile
 from acudevice.safety.rules import RuleId
 from acudevice.safety.screening import screen
 from acudevice.session.monitor import ChannelMonitor
-from simulator.loopback import Simulation
+from acudevice.session.runner import Session
+from simulator.loopback import SimTransport, Simulation
 from tests.plan_helpers import program
+from tests.session_helpers import NAUSEA as NAUSEA_PROGRAM
 from tests.session_helpers import Watch, connector, session, simulated
 from tests.sim_helpers import NAUSEA, loaded
 from tests.test_session_monitor import SCHEDULE, sample
@@ -223,3 +226,32 @@ async def test_an_exception_in_the_host_estops_before_it_propagates() -> None:
             await session(sim, None, Crashing()).run()
         assert [v.reason for v in vents] == [Reason.HOST_ESTOP]
         assert vents[0].measured_level > 10_000
+
+
+async def test_an_alarm_estops_the_other_band_before_it_is_recorded() -> None:
+    """Two bands: the left one's pump sticks; its firmware vents itself, but only the host
+    can tell the healthy right band, so its vent (HOST_ESTOP) is the host's alone."""
+    async with (
+        simulated("sim://?speed=max&seed=1&fault=stuck-pump:40000") as left,
+        simulated("sim://?speed=max&seed=2") as right,
+    ):
+        sims = {left.options.to_url(): left, right.options.to_url(): right}
+        vents = tap_vents(right)
+        estopped_when_noted: list[bool] = []
+
+        class Noting(Watch):
+            def __call__(self, view: Any) -> None:
+                super().__call__(view)
+                if any(n.startswith("fault ") for n in view.log) and not estopped_when_noted:
+                    estopped_when_noted.append(any(v.reason is Reason.HOST_ESTOP for v in vents))
+
+        result = await Session(
+            NAUSEA_PROGRAM,
+            list(sims),
+            on_update=Noting(),
+            connect_fn=lambda url: Device(SimTransport.to(sims[url])),
+        ).run()
+    assert result.outcome == "faulted", result
+    assert vents and vents[0].reason is Reason.HOST_ESTOP, vents
+    assert vents[0].measured_level > 10_000  # mid-hold, at pressure
+    assert estopped_when_noted == [True], "ESTOP came after the record"

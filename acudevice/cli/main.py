@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "conformance": ("conformance", "conformance", "Check a device against the protocol."),
     "status": ("band", "status", "State, pressure, cap, battery and fault of a band."),
     "stop": ("band", "stop", "Vent a band now and clear a latched fault."),
+    "bridge": ("bridge", "bridge", "Publish bands to an MQTT broker and take commands from it."),
+    "mqtt-acl": ("bridge", "mqtt_acl", "Print a Mosquitto ACL: each gateway its own prefix."),
 }
 
 

@@ -1,0 +1,161 @@
+"""Home Assistant device-based discovery: one retained config per band, one for the gateway.
+
+Each band is a device `via_device` the gateway, available only when both the gateway and the
+band are online (`availability_mode: all`). The program select (which starts a session) is
+announced only when remote start is enabled on this gateway.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from acudevice import __version__
+from acudevice.bridge.topics import Topics
+
+DISCOVERY_PREFIX = "homeassistant"
+START_TEMPLATE = (
+    '{"program": "{{ value }}", "issued_at": {{ now().timestamp() }}, '
+    '"request_id": "ha-{{ (now().timestamp() * 1000) | int }}"}'
+)
+
+
+def device_id(topics: Topics, band: str | None = None) -> str:
+    base = f"acudevice_{topics.gateway}"
+    return f"{base}_{band}" if band else base
+
+
+def config_topic(topics: Topics, object_id: str) -> str:
+    """`homeassistant/device/<node_id>/<object_id>/config`, node_id the gateway's device id,
+    so a broker ACL can give each gateway its own discovery subtree."""
+    return f"{DISCOVERY_PREFIX}/device/{device_id(topics)}/{object_id}/config"
+
+
+def _origin() -> dict[str, str]:
+    return {"name": "acudevice", "sw_version": __version__}
+
+
+def gateway_config(topics: Topics) -> tuple[str, str]:
+    gid = device_id(topics)
+    payload = {
+        "device": {
+            "identifiers": [gid],
+            "name": f"acudevice gateway {topics.gateway}",
+            "manufacturer": "acudevice",
+            "model": "gateway",
+            "sw_version": __version__,
+        },
+        "origin": _origin(),
+        "components": {
+            f"{gid}_online": {
+                "platform": "binary_sensor",
+                "unique_id": f"{gid}_online",
+                "name": "Online",
+                "device_class": "connectivity",
+                "state_topic": topics.status,
+                "payload_on": "online",
+                "payload_off": "offline",
+            }
+        },
+    }
+    return config_topic(topics, gid), json.dumps(payload)
+
+
+def band_config(
+    topics: Topics,
+    band: str,
+    *,
+    model: str | None,
+    actuator: str | None,
+    programs: list[str] | None,
+) -> tuple[str, str]:
+    """(topic, payload); `programs` is None unless remote start is enabled."""
+    uid = device_id(topics, band)
+    state = topics.band(band, "state")
+    components: dict[str, dict[str, Any]] = {}
+    if actuator != "vibration":
+        components[f"{uid}_pressure"] = {
+            "platform": "sensor",
+            "unique_id": f"{uid}_pressure",
+            "name": "Pressure",
+            "state_topic": state,
+            "device_class": "pressure",
+            "unit_of_measurement": "kPa",
+            "state_class": "measurement",
+            "suggested_display_precision": 1,
+            "value_template": "{{ value_json.measured }}",
+        }
+    else:
+        components[f"{uid}_intensity"] = {
+            "platform": "sensor",
+            "unique_id": f"{uid}_intensity",
+            "name": "Intensity",
+            "state_topic": state,
+            "state_class": "measurement",
+            "value_template": "{{ value_json.measured }}",
+        }
+    components[f"{uid}_battery"] = {
+        "platform": "sensor",
+        "unique_id": f"{uid}_battery",
+        "name": "Battery",
+        "state_topic": state,
+        "device_class": "battery",
+        "unit_of_measurement": "%",
+        "state_class": "measurement",
+        "value_template": "{{ value_json.battery_percent }}",
+    }
+    components[f"{uid}_running"] = {
+        "platform": "binary_sensor",
+        "unique_id": f"{uid}_running",
+        "name": "Running",
+        "state_topic": state,
+        "device_class": "running",
+        "value_template": "{{ 'ON' if value_json.session in ('running', 'paused') else 'OFF' }}",
+    }
+    components[f"{uid}_stop"] = {
+        "platform": "button",
+        "unique_id": f"{uid}_stop",
+        "name": "Stop",
+        "command_topic": topics.command(band, "stop"),
+        "payload_press": "{}",
+        "qos": 1,
+        "retain": False,
+    }
+    if programs is not None:
+        components[f"{uid}_program"] = {
+            "platform": "select",
+            "unique_id": f"{uid}_program",
+            "name": "Start program",
+            "command_topic": topics.command(band, "start"),
+            "command_template": START_TEMPLATE,
+            "options": programs,
+            "optimistic": True,
+            "qos": 1,
+            "retain": False,
+        }
+    payload = {
+        "device": {
+            "identifiers": [uid],
+            "name": f"acudevice {band}",
+            "manufacturer": "acudevice",
+            "model": model or "band",
+            "via_device": device_id(topics),
+        },
+        "origin": _origin(),
+        "availability": [
+            {
+                "topic": topics.status,
+                "payload_available": "online",
+                "payload_not_available": "offline",
+            },
+            {
+                "topic": topics.band(band, "availability"),
+                "payload_available": "online",
+                "payload_not_available": "offline",
+            },
+        ],
+        "availability_mode": "all",
+        "qos": 1,
+        "components": components,
+    }
+    return config_topic(topics, uid), json.dumps(payload)

@@ -1,0 +1,304 @@
+"""The bridge: one MQTT client for the gateway, one agent per band, commands in, state out.
+
+Connection follows aiomqtt's own pattern (one client, `async with` in a loop) with jittered
+backoff. On every connect: subscribe, publish `online`, availability, state and discovery,
+then the events kept while the broker was away. While disconnected, telemetry and state are
+dropped (the journal still has everything); bands stay connected and heartbeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acudevice.bridge.backoff import Backoff
+from acudevice.bridge.band import AgentSettings, BandAgent, lend
+from acudevice.bridge.commands import CommandDesk, StartGuard
+from acudevice.bridge.discovery import band_config, config_topic, device_id, gateway_config
+from acudevice.bridge.lending import GatewayDevice
+from acudevice.bridge.mqtt import (
+    BrokerAddress,
+    BrokerError,
+    BrokerRefused,
+    Credentials,
+    Inbound,
+    MqttClient,
+    MqttLink,
+    Will,
+)
+from acudevice.bridge.payloads import CommandResult, EventPayload
+from acudevice.bridge.topics import HA_STATUS, Topics
+from acudevice.plan.library import ProgramLibrary
+from acudevice.plan.program import Program
+from acudevice.safety.profile import HealthProfile
+from acudevice.session.runner import Session
+from acudevice.store import Journal
+
+log = logging.getLogger("acudevice.bridge")
+
+OUTBOX = 20_000
+WRITERS = 8  # aiomqtt warns past 10 concurrent publishes; 8 keeps the socket busy
+KEPT_EVENTS = 200
+CONNECTING = 16
+
+
+@dataclass
+class BridgeOptions:
+    broker: BrokerAddress
+    gateway: str
+    bands: dict[str, str]
+    """band id -> device URL or alias."""
+    prefix: str = "acudevice"
+    credentials: Credentials = field(default_factory=Credentials)
+    ca_file: Path | None = None
+    allow_remote_start: bool = False
+    ha_discovery: bool = False
+    telemetry_hz: float = 2.0
+    broker_grace_s: float = 10.0
+    remote_max_s: float = 3600.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    profile: HealthProfile = field(default_factory=HealthProfile)
+
+
+@dataclass(frozen=True)
+class _Out:
+    topic: str
+    payload: str
+    qos: int
+    retain: bool
+
+
+class Bridge:
+    def __init__(
+        self,
+        options: BridgeOptions,
+        *,
+        library: ProgramLibrary | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        self.options = options
+        self.topics = Topics(options.prefix, options.gateway)
+        self.library = library or ProgramLibrary()
+        self.journal = journal
+        settings = AgentSettings(
+            telemetry_hz=options.telemetry_hz,
+            broker_grace_s=options.broker_grace_s,
+            remote_max_s=options.remote_max_s,
+            make_session=self._make_session,
+            connecting=asyncio.Semaphore(CONNECTING),
+        )
+        self.agents = {
+            band: BandAgent(band, url, self, settings) for band, url in options.bands.items()
+        }
+        self.desk = CommandDesk(
+            self.agents,
+            StartGuard(options.allow_remote_start, self.library, options.remote_max_s),
+            self._reply,
+        )
+        self.connected = asyncio.Event()
+        self._link: MqttLink | None = None
+        self._outbox: asyncio.Queue[_Out] = asyncio.Queue(OUTBOX)
+        self._kept_events: deque[EventPayload] = deque(maxlen=KEPT_EVENTS)
+        self._down_since: float | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+        self.dropped = 0
+
+    # ---------------------------------------------------------------- outlet for agents
+
+    def publish(self, topic_leaf: str, band: str, payload: str, *, qos: int, retain: bool) -> None:
+        if self._link is None:
+            return  # retained state is re-published on connect; telemetry is never queued
+        try:
+            self._outbox.put_nowait(_Out(self.topics.band(band, topic_leaf), payload, qos, retain))
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def event(self, payload: EventPayload) -> None:
+        if self._link is None:
+            self._kept_events.append(payload)  # told when the broker is back
+            return
+        self._send(
+            self.topics.band(payload.band, "events")
+            if payload.band
+            else f"{self.topics.root}/events",
+            payload.model_dump_json(),
+            qos=1,
+        )
+
+    def _send(self, topic: str, payload: str, *, qos: int = 1, retain: bool = False) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outbox.put_nowait(_Out(topic, payload, qos, retain))
+
+    def _reply(self, result: CommandResult) -> None:
+        self._send(self.topics.command(result.band, "result"), result.model_dump_json(), qos=1)
+
+    # ---------------------------------------------------------------- sessions
+
+    def _make_session(self, program: Program, device: GatewayDevice) -> Session:
+        return Session(
+            program,
+            [device.url],
+            profile=self.options.profile,
+            confirm_reason=None,  # soft limits are never confirmed remotely
+            journal=self.journal,
+            catalog=self.library.catalog,
+            end_on_link_loss=True,
+            connect_fn=lend(device),
+        )
+
+    async def start_local(self, band: str, program_name: str) -> None:
+        """Start a session from this gateway itself (not from the broker)."""
+        await self.agents[band].start(self.library.get(program_name), "local")
+
+    # ---------------------------------------------------------------- running
+
+    async def run(self) -> None:
+        """Run until cancelled; raises BrokerRefused when the broker rejects our credentials."""
+        agent_tasks = [
+            asyncio.create_task(a.run(), name=f"acudevice-band-{a.band}")
+            for a in self.agents.values()
+        ]
+        try:
+            await self._broker_loop()
+        finally:
+            for task in agent_tasks:
+                task.cancel()
+            await asyncio.gather(*agent_tasks, return_exceptions=True)
+
+    async def _broker_loop(self) -> None:
+        o = self.options
+        client = MqttClient(
+            o.broker,
+            client_id=o.gateway,
+            credentials=o.credentials,
+            will=Will(self.topics.status, "offline", qos=1, retain=True),
+            ca_file=o.ca_file,
+        )
+        backoff = Backoff(o.backoff_initial_s, o.backoff_max_s)
+        while True:
+            try:
+                async with client.connect() as link:
+                    backoff.reset()
+                    await self._serve(link)
+            except BrokerRefused:
+                raise  # the same credentials will not work next time either
+            except BrokerError as exc:
+                log.warning("broker %s: %s", o.broker, exc)
+            delay = backoff.delay()
+            log.info("reconnecting to %s in %.1f s", o.broker, delay)
+            await asyncio.sleep(delay)
+
+    async def _serve(self, link: MqttLink) -> None:
+        writers = [asyncio.create_task(self._writer(link)) for _ in range(WRITERS)]
+        try:
+            await link.subscribe(self.topics.command_filter, qos=1)
+            if self.options.ha_discovery:
+                await link.subscribe(HA_STATUS, qos=1)
+            self._link = link
+            self.connected.set()
+            await link.publish(self.topics.status, "online", qos=1, retain=True)
+            self._announce()
+            self._broker_back()
+            async for message in link.messages():
+                self._dispatch(message)
+        except asyncio.CancelledError:
+            # A clean DISCONNECT discards the will (aiomqtt #340): say offline ourselves.
+            with contextlib.suppress(BrokerError, TimeoutError):
+                async with asyncio.timeout(2):
+                    await self._drain()
+                    for band in self.agents:  # the bands go with us: their links close next
+                        topic = self.topics.band(band, "availability")
+                        await link.publish(topic, "offline", qos=1, retain=True)
+                    await link.publish(self.topics.status, "offline", qos=1, retain=True)
+            raise
+        finally:
+            self._link = None
+            self.connected.clear()
+            for task in writers:
+                task.cancel()
+            self._broker_lost()
+
+    async def _drain(self) -> None:
+        await self._outbox.join()
+
+    async def _writer(self, link: MqttLink) -> None:
+        while True:
+            out = await self._outbox.get()
+            try:
+                await link.publish(out.topic, out.payload, qos=out.qos, retain=out.retain)
+            except BrokerError:
+                self.dropped += 1
+            finally:
+                self._outbox.task_done()
+
+    def _announce(self) -> None:
+        """Everything retained, again: after a reconnect the broker may have lost it."""
+        for agent in self.agents.values():
+            agent.availability()
+            agent.publish_state()
+        if self.options.ha_discovery:
+            self._discovery()
+
+    def _discovery(self) -> None:
+        topic, payload = gateway_config(self.topics)
+        self._send(topic, payload, retain=True)
+        programs = sorted(self.library.load_all()) if self.options.allow_remote_start else None
+        for agent in self.agents.values():
+            info = agent.device.info if agent.device is not None else None
+            topic, payload = band_config(
+                self.topics,
+                agent.band,
+                model=info.model if info else None,
+                actuator=info.device_model.actuator if info else None,
+                programs=programs,
+            )
+            self._send(topic, payload, retain=True)
+
+    async def forget(self, band: str) -> None:
+        """A band taken off this gateway: its discovery config goes, its availability is offline."""
+        self._send(config_topic(self.topics, device_id(self.topics, band)), "", retain=True)
+        self._send(self.topics.band(band, "availability"), "offline", retain=True)
+        await self._drain()
+
+    def _broker_back(self) -> None:
+        kept = list(self._kept_events)
+        self._kept_events.clear()
+        for agent in self.agents.values():
+            agent.broker_back()
+        for payload in kept:
+            self.event(payload)
+        if self._down_since is not None:
+            self.event(
+                EventPayload(
+                    event="broker-outage",
+                    ts=time.time(),
+                    detail=f"back after {time.time() - self._down_since:.1f} s without the broker",
+                )
+            )
+        self._down_since = None
+
+    def _broker_lost(self) -> None:
+        self._down_since = time.time()
+        for agent in self.agents.values():
+            agent.broker_lost()
+
+    def _dispatch(self, message: Inbound) -> None:
+        if message.topic == HA_STATUS:
+            if message.payload == b"online" and self.options.ha_discovery:
+                self._announce()
+            return
+        parsed = self.topics.parse_command(message.topic)
+        if parsed is None:
+            return
+        band, verb = parsed
+        task = asyncio.create_task(
+            self.desk.handle(band, verb, message.payload, retained=message.retain)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,69 @@
+"""Topic names, in one place: `<prefix>/<gateway>/...` and `<prefix>/<gateway>/<band>/...`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from acudevice.errors import InputError, Problem
+
+Verb = Literal["stop", "estop", "pause", "resume", "too-strong", "start"]
+VERBS: tuple[str, ...] = get_args(Verb)
+_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+HA_STATUS = "homeassistant/status"
+
+
+def check_segment(value: str, source: str) -> str:
+    """A topic level we publish under: no `/`, `+`, `#`, spaces or empties."""
+    if not _SEGMENT.match(value):
+        raise InputError(
+            [Problem(source, "", f"{value!r} must be 1-64 letters, digits, '_' or '-'")]
+        )
+    return value
+
+
+def band_id_for(url: str) -> str:
+    """A band id from a device URL or alias: every run of other characters becomes '-'."""
+    slug = re.sub(r"[^A-Za-z0-9_]+", "-", url.split("://", 1)[-1]).strip("-")
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    return (f"{scheme}-{slug}" if scheme and slug else slug or scheme or "band")[:64]
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+    gateway: str
+
+    def __post_init__(self) -> None:
+        for i, level in enumerate(self.prefix.split("/")):
+            check_segment(level, f"--prefix (level {i + 1})")
+        check_segment(self.gateway, "--gateway")
+
+    @property
+    def root(self) -> str:
+        return f"{self.prefix}/{self.gateway}"
+
+    @property
+    def status(self) -> str:
+        return f"{self.root}/status"
+
+    def band(self, band: str, leaf: str) -> str:
+        return f"{self.root}/{band}/{leaf}"
+
+    def command(self, band: str, verb: str) -> str:
+        return f"{self.root}/{band}/cmd/{verb}"
+
+    @property
+    def command_filter(self) -> str:
+        return f"{self.root}/+/cmd/+"
+
+    def parse_command(self, topic: str) -> tuple[str, str] | None:
+        """(band, verb) of a command topic of ours; None for anything else (results, others)."""
+        head = self.root + "/"
+        if not topic.startswith(head):
+            return None
+        parts = topic[len(head) :].split("/")
+        if len(parts) != 3 or parts[1] != "cmd" or parts[2] == "result":
+            return None
+        return parts[0], parts[2]

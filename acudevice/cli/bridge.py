@@ -1,0 +1,164 @@
+"""`acudevice bridge` and `acudevice mqtt-acl`: the bridge package is imported inside the commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from acudevice.cli.common import build_profile, err, out, reports_errors
+
+if TYPE_CHECKING:  # the bridge (and aiomqtt) load only when the command runs
+    from acudevice.bridge.gateway import Bridge
+
+
+@reports_errors
+def bridge(
+    broker: Annotated[
+        str | None, typer.Option("--broker", help="mqtt://HOST:PORT or mqtts://HOST:PORT")
+    ] = None,
+    ca: Annotated[Path | None, typer.Option("--ca", help="CA certificate for mqtts://")] = None,
+    username: Annotated[str | None, typer.Option("--username")] = None,
+    password_file: Annotated[
+        Path | None, typer.Option("--password-file", help="file whose first line is the password")
+    ] = None,
+    gateway: Annotated[
+        str | None,
+        typer.Option("--gateway", help="gateway id and MQTT client id (default: host name)"),
+    ] = None,
+    device: Annotated[
+        list[str] | None, typer.Option("--device", help="URL, alias or ID=URL; repeatable")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="topic prefix (default acudevice)")
+    ] = None,
+    allow_remote_start: Annotated[
+        bool, typer.Option("--allow-remote-start", help="accept cmd/start (guarded)")
+    ] = False,
+    ha_discovery: Annotated[
+        bool, typer.Option("--ha-discovery", help="announce bands to Home Assistant")
+    ] = False,
+    telemetry_hz: Annotated[
+        float | None,
+        typer.Option("--telemetry-hz", help="telemetry rate per band (default 2, max 10)"),
+    ] = None,
+    broker_grace: Annotated[
+        float | None,
+        typer.Option(
+            "--broker-grace",
+            help="seconds without the broker before a remote session stops (default 10)",
+        ),
+    ] = None,
+    remote_max: Annotated[
+        float | None,
+        typer.Option("--remote-max", help="longest remote session in seconds (default 3600)"),
+    ] = None,
+    sim_fleet: Annotated[
+        int | None, typer.Option("--sim-fleet", help="add N simulated bands (demos, load tests)")
+    ] = None,
+    sim_speed: Annotated[
+        int, typer.Option("--sim-speed", help="speed of the --sim-fleet bands")
+    ] = 1,
+    fleet_run: Annotated[
+        str | None,
+        typer.Option(
+            "--fleet-run", metavar="PROGRAM", help="start PROGRAM locally on every band at start-up"
+        ),
+    ] = None,
+    profile_file: Annotated[
+        Path | None, typer.Option("--profile", help="the gateway's health profile TOML")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="bridge.toml (default: the user config dir)")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Publish bands to an MQTT broker and take commands from it; Ctrl-C stops and vents."""
+    from acudevice.bridge.config import build_options, load_file
+    from acudevice.bridge.gateway import Bridge
+    from acudevice.store import Journal
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    options = build_options(
+        load_file(config),
+        broker=broker,
+        ca=ca,
+        username=username,
+        password_file=password_file,
+        gateway=gateway,
+        devices=device or [],
+        prefix=prefix,
+        allow_remote_start=allow_remote_start,
+        ha_discovery=ha_discovery,
+        telemetry_hz=telemetry_hz,
+        broker_grace_s=broker_grace,
+        remote_max_s=remote_max,
+        sim_fleet=sim_fleet,
+        sim_speed=sim_speed,
+        profile=build_profile(profile_file, pregnant=False, cap_kpa=None),
+    )
+    with Journal() as journal:
+        instance = Bridge(options, journal=journal)
+        if fleet_run is not None:
+            instance.library.get(fleet_run)  # a bad name fails now, before connecting
+        err.print(
+            f"bridge {options.gateway}: {len(options.bands)} band(s) -> {options.broker} "
+            f"(prefix {options.prefix}, remote start {'on' if options.allow_remote_start else 'off'})"
+        )
+        try:
+            asyncio.run(_serve(instance, fleet_run))
+            err.print("bridge stopped: bands told to stop; status offline published")
+        except KeyboardInterrupt:
+            err.print("bridge stopped: bands told to stop; status offline published")
+            raise typer.Exit(130) from None
+
+
+async def _serve(instance: Bridge, fleet_run: str | None) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, task.cancel)
+    runner = asyncio.create_task(instance.run())
+    try:
+        if fleet_run is not None:
+            await _start_fleet(instance, fleet_run)
+        await runner
+    except asyncio.CancelledError:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def _start_fleet(instance: Bridge, program: str) -> None:
+    from acudevice.bridge.band import StartRefused
+
+    slots = asyncio.Semaphore(16)  # a few starts at a time: each is a handful of requests
+
+    async def one(band: str) -> None:
+        agent = instance.agents[band]
+        await agent.connected.wait()
+        try:
+            async with slots:
+                await instance.start_local(band, program)
+        except StartRefused as exc:
+            err.print(f"{band}: {exc}")
+
+    await asyncio.gather(*(one(b) for b in instance.agents))
+
+
+@reports_errors
+def mqtt_acl(
+    gateway: Annotated[list[str], typer.Argument(metavar="GATEWAY...", help="gateway ids")],
+    prefix: Annotated[str, typer.Option("--prefix")] = "acudevice",
+) -> None:
+    """Print a Mosquitto ACL and password-file recipe: each gateway writes its own prefix only."""
+    from acudevice.bridge.acl import acl_text, passwd_commands
+
+    out.print(acl_text(gateway, prefix), end="", highlight=False, markup=False)
+    out.print("\n" + passwd_commands(gateway), end="", highlight=False, markup=False)
