@@ -50,7 +50,7 @@ FAULT_KINDS = (
     "brownout",
 )
 ACTIONS = ("none", "comfort", "cap-lowered", "pause-storm", "host-silence")
-HANG_S = 60.0
+HANG_S = 120.0
 """A session that has not ended after this much wall time is a hang."""
 
 
@@ -249,9 +249,9 @@ def _plan_actions(scenario: Scenario, session: Session, probe: Probe, length_ms:
         t = at
         for _ in range(rng.randrange(3, 10)):
             probe.actions.append((t, session.pause))
-            t += rng.randrange(10, 2000)
+            t += rng.randrange(10, 500)
             probe.actions.append((t, session.resume))
-            t += rng.randrange(10, 2000)
+            t += rng.randrange(10, 500)
     elif scenario.action == "host-silence":
         return at
     return None

@@ -10,7 +10,7 @@ exactly, so the device jumps from event to event instead of taking fixed small s
 events are the firmware's control tick (`TICK_MS`), segment boundaries, fault onsets, the
 end of a brown-out, and the moment a safety threshold the firmware watches (over-level on
 either sensor, sensor disagreement) would be crossed; near such a crossing the device
-steps by `CHECK_MS`, the rate at which a real firmware samples its sensors. The model is
+steps by the model's `check_ms`, the rate at which its firmware samples its sensors. The model is
 the same at every speed; only how fast wall time passes differs.
 """
 
@@ -32,8 +32,6 @@ from simulator.sensor import Sensor
 
 TICK_MS = 100
 """The firmware's control tick, and the longest step the device takes while anything moves."""
-CHECK_MS = 10
-"""The shortest step: a firmware samples its sensors this often near a safety threshold."""
 BROWNOUT_MS = 300
 """How long the supply stays too low before the firmware reboots."""
 _POWERLESS = Actuation(vent=True, power=False)
@@ -206,7 +204,7 @@ class SimDevice:
 
     def _safety_event_ms(self, nxt: int) -> int:
         """When a threshold the firmware checks at every sample would be crossed before
-        `nxt`: `CHECK_MS` after now at the earliest, as a firmware sampling that often."""
+        `nxt`: the model's `check_ms` after now at the earliest, as its firmware samples."""
         now = self.now_ms
         fw = self.firmware
         main, check = self.sensor, self.check_sensor
@@ -219,11 +217,11 @@ class SimDevice:
                 rate = main.drift_rate_per_s
                 room = (fw.agreement.agreement - apart * (1 if rate > 0 else -1)) / abs(rate)
                 if room * 1000.0 < nxt - now:
-                    nxt = now + max(math.ceil(room * 1000.0), CHECK_MS)
+                    nxt = now + max(math.ceil(room * 1000.0), self.model.check_ms)
         limit = fw.over_level.limit - bias
         seconds = self.plant.seconds_to_reach(limit, fw.actuation)
         if seconds * 1000.0 < nxt - now:
-            nxt = now + max(math.ceil(seconds * 1000.0), CHECK_MS)
+            nxt = now + max(math.ceil(seconds * 1000.0), self.model.check_ms)
         return nxt
 
     def step(self, wall: float, until_ms: int | None = None) -> int:

@@ -157,12 +157,31 @@ class SimModel:
     battery: BatteryPhysics
     agreement_level: int | None = None
     """A second, independent sensor: readings further apart than this are a fault."""
+    check_ms: int = 10
+    """How often the firmware samples its sensors near a safety threshold: 100 Hz for a
+    bladder (seconds-long time constants), 500 Hz for a motor that spins up in 0.15 s."""
     firmware_version: str = FIRMWARE_VERSION
 
     @property
     def capabilities(self) -> Capabilities:
         kind = Capabilities.PRESSURE if self.actuator == "pressure" else Capabilities.VIBRATION
         return kind | Capabilities.SCHEDULE_MEMORY | Capabilities.STREAMING
+
+    def trip_margin(self, level: float) -> int:
+        """How far under `level` + tolerance the over-level trip must sit so that the TRUE
+        level stays within it: the sensor's worst error (calibration residue, 3 sigma of
+        noise, one quantum) plus the most the level can rise between two samples at full
+        drive. A firmware designer sets this from the same datasheet figures."""
+        ph = self.physics
+        if isinstance(ph, MotorPhysics):
+            error = ph.sensor_offset + 3 * ph.sensor_noise + self.resolution_level
+            rise_per_s = max(1000.0 - level, 0.0) / ph.spin_up_tau_s
+        else:
+            error = ph.sensor_offset_pa + 3 * ph.sensor_noise_pa + self.resolution_level
+            rise_per_s = ph.pump_rate_pa_s * max(1.0 - level / ph.pump_stall_pa, 0.0)
+        # Never more than half the tolerance, or a band holding at its cap would trip on
+        # its own noise. The motor's fast lag can need more at low caps: see docs/safety.md.
+        return min(math.ceil(error + rise_per_s * self.check_ms / 1000), self.tolerance_level // 2)
 
     @property
     def safety(self) -> SafetyCapabilities:
@@ -220,6 +239,7 @@ def _vibration_model(device: FactoryData) -> SimModel:
         vent_deadline_s=2.0,
         physics=MotorPhysics(),
         battery=BatteryPhysics(actuator_pct_per_min=0.6),
+        check_ms=2,
     )
 
 

@@ -18,7 +18,8 @@ _RISE_WINDOW = 6
 
 
 class OverLevel:
-    """Measured above the active cap by more than the sensor tolerance.
+    """Measured above the active cap by more than the sensor tolerance, less the trip
+    margin (`SimModel.trip_margin`) that keeps the true level within cap + tolerance.
 
     `limit` is a plain number the firmware compares every reading with. Right after the host
     lowers the cap below the present level, the firmware releases towards the new cap; for
@@ -31,9 +32,10 @@ class OverLevel:
         self.tolerance = model.tolerance_level
         self.grace_ms = round(model.vent_deadline_s * 1000)
         self.cap = model.hardware_max_level
+        self._margin = model.trip_margin
         self._grace_level = 0
         self._grace_until_ms = -1
-        self.limit = self.hardware_max + self.tolerance
+        self.limit = self.hardware_max + self.tolerance - self._margin(self.hardware_max)
 
     def set_cap(self, cap: int, *, measured: int, now_ms: int) -> None:
         if measured > cap:
@@ -46,7 +48,8 @@ class OverLevel:
         limit = self.cap
         if now_ms < self._grace_until_ms:
             limit = max(limit, self._grace_level)
-        self.limit = min(limit, self.hardware_max) + self.tolerance
+        limit = min(limit, self.hardware_max)
+        self.limit = limit + self.tolerance - self._margin(limit)
 
 
 class RiseWhileUndriven:
