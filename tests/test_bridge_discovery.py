@@ -106,4 +106,7 @@ def test_acl_gives_each_gateway_its_own_prefix_and_start_to_the_operator_only() 
     assert "acudevice/gw-b" not in sections["user gw-a"]
     assert "cmd/start" not in sections["user homeassistant"]
     assert "topic write acudevice/+/+/cmd/stop" in sections["user homeassistant"]
+    assert "topic write acudevice/+/+/cmd/intensity" in sections["user homeassistant"]
+    assert "topic write acudevice/+/+/cmd/intensity" in sections["user operator"]
+    assert "topic read acudevice/gw-a/+/cmd/#" in sections["user gw-a"]
     assert "topic write acudevice/+/+/cmd/start" in sections["user operator"]
