@@ -57,10 +57,10 @@ async def test_intensity_lowers_a_running_session_to_half_and_is_never_raised(
             assert agent.session is not None and agent.session.verdict is not None
             full = full_intensity(agent.session.verdict)  # the plan's peak, in Pa
             await until(lambda: sim.device.true_level > 0.8 * full)
-            full = await watch.wait_for(
+            at_start = await watch.wait_for(
                 lambda s: s.topic == topic("left", "state") and payload(s)["session"] == "running"
             )
-            assert payload(full)["intensity_percent"] == 100
+            assert payload(at_start)["intensity_percent"] == 100
 
             half = await command(
                 broker, watch, "left", "intensity", '{"request_id": "i1", "percent": 50}', "i1"

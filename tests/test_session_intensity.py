@@ -31,6 +31,8 @@ async def test_intensity_lowers_the_cap_without_recording_a_comfort_maximum(
         task = asyncio.create_task(runner.run())
         await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
         assert sim.device.true_level > 10_000
+        refusal = await runner.lower_intensity(100)  # full intensity already: nothing to lower
+        assert refusal is not None and "can only be lowered" in refusal
         assert await runner.lower_intensity(50) is None
         assert runner.verdict is not None
         full = full_intensity(runner.verdict)
