@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from acudevice.protocol import FirmwareState
 from acudevice.session.intensity import full_intensity
 from acudevice.store import Journal
 from tests.session_helpers import Watch, session, simulated
@@ -57,3 +58,23 @@ async def test_intensity_lowers_the_cap_without_recording_a_comfort_maximum(
     assert journal.comfort_events(result.session_id) == []
     with pytest.raises(ValueError, match="1-100"):
         await runner.lower_intensity(0)
+
+
+async def test_a_lowered_intensity_survives_a_link_drop_and_reconnect(journal: Journal) -> None:
+    async with simulated("sim://?speed=20&fault=drop:2500") as sim:
+        watch = Watch()
+        runner = session(sim, journal, watch, reconnect_attempts=2)
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: len(watch.views) > 2)
+        assert runner.verdict is not None
+        half = round(full_intensity(runner.verdict) / 2)
+        assert await runner.lower_intensity(50) is None
+        assert sim.device.firmware.active_cap == half
+        await watch.until(lambda: any("restarting repeat" in n for n in watch.notes), within_s=30)
+        await watch.until(lambda: sim.device.firmware.state is FirmwareState.RUNNING)
+        assert sim.device.firmware.active_cap == half, "the restarted repeat keeps the lower cap"
+        await watch.until(lambda: sim.device.true_level > half - 1_000, within_s=30)
+        assert sim.device.true_level < half + 500
+        runner.stop()
+        result = await task
+    assert result.outcome == "stopped" and result.comfort_level is None

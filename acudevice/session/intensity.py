@@ -2,9 +2,10 @@
 
 A remote dial (Home Assistant's "intensity") may take the level down to a percentage of the
 session's full intensity: the cap it started with, or the program's peak level when that is
-lower (a 20 kPa cap over a 12 kPa plan would otherwise make "50 %" change nothing). It uses the same path as "too strong" (SET_LIMITS lower, then
-the monitors hold the lower cap) but records no comfortable maximum for the point: it is a
-preference for this session, not a report of discomfort. Raising is never possible here.
+lower (a 20 kPa cap over a 12 kPa plan would otherwise make "50 %" change almost nothing).
+It uses the same path as "too strong" (SET_LIMITS lower, then the monitors hold the lower
+cap) but records no comfortable maximum for the point: it is a preference for this session,
+not a report of discomfort. Raising is never possible here.
 """
 
 from __future__ import annotations

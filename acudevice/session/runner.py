@@ -93,9 +93,9 @@ class Session:
         self.verdict: Verdict | None = None
         self.record = Recorder(program, journal, self._publish)
         self._pumps: list[asyncio.Task[None]] = []
-        self.cancel_reason = "cancelled (Ctrl-C)"
         self._watching = False
         self._intensity_cap: int | None = None
+        self.cancel_reason = "cancelled (Ctrl-C)"
         """What the journal says when the task is cancelled; a signal handler may set it."""
 
     # ---------------------------------------------------------------- commands
@@ -217,10 +217,16 @@ class Session:
             return round(model.sensor_tolerance_kpa * KPA_TO_PA)
         return VIBRATION_TOLERANCE
 
-    async def _load_and_start(self, schedule: Schedule, cap_level: int) -> float | None:
+    async def _load_and_start(
+        self, schedule: Schedule, cap_level: int, lowered: int | None = None
+    ) -> float | None:
         for device in self.devices:
             await device.set_limits(cap_level)
             await device.load(schedule)
+            if lowered is not None and lowered < cap_level:
+                # The plan was screened at `cap_level`; a band refuses to load it under a
+                # lower cap, so a lowered one (too strong, intensity) is set once loaded.
+                await device.set_limits(lowered)
         self._generation += 1
         for task in self._pumps:
             task.cancel()
@@ -399,12 +405,9 @@ class Session:
         remaining = schedule.from_repeat(repeat)
         new_offset = offset_ms + next(s.start_ms for s in schedule.segments if s.repeat == repeat)
         self.record.note(f"reconnected; restarting repeat {repeat + 1} from its ramp")
-        cap = min(
-            self.verdict.limits.cap_level,
-            self.record.comfort_level or self.verdict.limits.cap_level,
-            self._intensity_cap or self.verdict.limits.cap_level,
-        )
-        await self._load_and_start(remaining, cap)
+        cap = self.verdict.limits.cap_level
+        lowered = min(cap, self.record.comfort_level or cap, self._intensity_cap or cap)
+        await self._load_and_start(remaining, cap, lowered)
         return remaining, new_offset
 
     def _publish(self, view: SessionView) -> None:
