@@ -13,7 +13,16 @@ from acudevice.session.intensity import full_intensity
 from simulator.loopback import Simulation
 from simulator.options import SimOptions
 from simulator.server import TcpServer
-from tests.bridge_helpers import GW, LONG, command, payload, running_bridge, start_body, topic
+from tests.bridge_helpers import (
+    GW,
+    LONG,
+    command,
+    payload,
+    result_for,
+    running_bridge,
+    start_body,
+    topic,
+)
 from tests.mqtt_broker import Broker, Watcher
 
 pytestmark = pytest.mark.mqtt
@@ -40,13 +49,20 @@ async def test_intensity_lowers_a_running_session_to_half_and_is_never_raised(
     sim = Simulation(SimOptions(speed=10, seed=6))
     server = TcpServer(sim)
     port = await server.start()
+    await broker.pub(
+        topic("left", "cmd/intensity"), '{"request_id": "r1", "percent": 20}', retain=True
+    )
     try:
         async with (
+            Watcher(broker, f"acudevice/{GW}/#") as watch,
             running_bridge(
                 broker, {"left": f"tcp://127.0.0.1:{port}"}, allow_remote_start=True
             ) as bridge,
-            Watcher(broker, f"acudevice/{GW}/#") as watch,
         ):
+            # Waiting retained on the broker from before the gateway connected: stale, ignored.
+            stale = payload(await watch.wait_for(result_for("r1")))
+            assert stale["status"] == "refused" and "retained" in stale["reason"]
+            await broker.pub(topic("left", "cmd/intensity"), "", retain=True)  # clear it
             idle = await command(
                 broker, watch, "left", "intensity", '{"request_id": "i0", "percent": 50}', "i0"
             )
@@ -85,6 +101,10 @@ async def test_intensity_lowers_a_running_session_to_half_and_is_never_raised(
                 broker, watch, "left", "intensity", '{"request_id": "i3", "percent": 50}', "i3"
             )
             assert same["status"] == "refused"
+            mark = len(watch.seen)  # QoS 1 redelivery of i1: the first answer again, not re-run
+            await broker.pub(topic("left", "cmd/intensity"), '{"request_id": "i1", "percent": 50}')
+            again = await watch.wait_for(result_for("i1"), since=mark)
+            assert payload(again)["status"] == "ok" and payload(again)["reason"] == half["reason"]
             for body, request_id, why in [
                 ({"percent": 5}, "b1", "percent"),
                 ({"percent": 101}, "b2", "percent"),
