@@ -66,6 +66,12 @@ async def test_discovery_payloads_are_valid_with_required_keys_and_unique_ids(
     assert platforms["binary_sensor"]["device_class"] == "running"
     assert platforms["button"]["command_topic"] == f"acudevice/{GW}/left/cmd/stop"
     assert "select" not in platforms  # the start control only exists with remote start
+    dial = platforms["number"]
+    assert dial["unique_id"] == f"acudevice_{GW}_left_intensity_level"
+    assert dial["command_topic"] == f"acudevice/{GW}/left/cmd/intensity"
+    assert dial["state_topic"] == f"acudevice/{GW}/left/state"
+    assert (dial["min"], dial["max"], dial["step"], dial["mode"]) == (10, 100, 5, "slider")
+    assert dial["unit_of_measurement"] == "%" and "percent" in dial["command_template"]
     pad = found[f"homeassistant/device/acudevice_{GW}/acudevice_{GW}_pad/config"]
     assert not any(c.get("device_class") == "pressure" for c in pad["components"].values())
 
@@ -100,4 +106,7 @@ def test_acl_gives_each_gateway_its_own_prefix_and_start_to_the_operator_only() 
     assert "acudevice/gw-b" not in sections["user gw-a"]
     assert "cmd/start" not in sections["user homeassistant"]
     assert "topic write acudevice/+/+/cmd/stop" in sections["user homeassistant"]
+    assert "topic write acudevice/+/+/cmd/intensity" in sections["user homeassistant"]
+    assert "topic write acudevice/+/+/cmd/intensity" in sections["user operator"]
+    assert "topic read acudevice/gw-a/+/cmd/#" in sections["user gw-a"]
     assert "topic write acudevice/+/+/cmd/start" in sections["user operator"]

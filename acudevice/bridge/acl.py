@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from acudevice.bridge.topics import check_segment
 
-_PLAIN = ("stop", "estop", "pause", "resume", "too-strong")
+_PLAIN = ("stop", "estop", "pause", "resume", "too-strong", "intensity")
 
 
 def acl_text(

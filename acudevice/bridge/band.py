@@ -24,6 +24,7 @@ from acudevice.device.addresses import open_device_transport
 from acudevice.plan.program import Program
 from acudevice.protocol import FirmwareState
 from acudevice.protocol.messages import FaultRaised, Telemetry, VentFinished
+from acudevice.session.intensity import full_intensity, percent_of
 from acudevice.session.model import SessionRefused, SessionResult, SessionView
 from acudevice.session.runner import Session
 from acudevice.transport import TransportError
@@ -198,8 +199,15 @@ class BandAgent:
             measured=sample.measured_level / LEVEL_SCALE if sample else None,
             target=sample.target_level / LEVEL_SCALE if sample else None,
             cap=view.cap_level / LEVEL_SCALE if running and view else None,
+            intensity_percent=self._intensity_percent(view) if running and view else None,
             ts=time.time(),
         )
+
+    def _intensity_percent(self, view: SessionView) -> int | None:
+        verdict = self.session.verdict if self.session is not None else None
+        if verdict is None or verdict.limits is None:
+            return None
+        return percent_of(view.cap_level, full_intensity(verdict))
 
     def _event(self, kind: EventKind, **fields: str | None) -> None:
         self.outlet.event(EventPayload(event=kind, band=self.band, ts=time.time(), **fields))
@@ -287,7 +295,8 @@ class BandAgent:
     def _on_view(self, view: SessionView) -> None:
         before = self._cap_seen if self._cap_seen is not None else view.cap_level
         self._view, self._cap_seen = view, view.cap_level  # the session mutates one view
-        if view.cap_level < before:  # a "too strong": said at once, and remembered for the point
+        comfort = self.session is not None and self.session.record.comfort_level == view.cap_level
+        if view.cap_level < before and comfort:  # a "too strong", not a lowered intensity
             unit = "kPa" if view.actuator == "pressure" else ""
             level = f"{view.cap_level / LEVEL_SCALE:g} {unit}".strip()
             program = self.program.name if self.program else None
@@ -355,6 +364,12 @@ class BandAgent:
             return f"no session is running on band {self.band}"
         self.session.command(verb)
         return None
+
+    async def lower_intensity(self, percent: int) -> str | None:
+        """Lower the running session to `percent` of full intensity; the refusal reason if not."""
+        if self.session is None:
+            return f"no session is running on band {self.band}"
+        return await self.session.lower_intensity(percent)
 
     async def _end_session(self) -> None:
         task = self._session_task

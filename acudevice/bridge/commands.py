@@ -18,6 +18,7 @@ from acudevice.bridge.band import BandAgent, StartRefused
 from acudevice.bridge.payloads import (
     BadCommand,
     CommandResult,
+    IntensityCommand,
     StartCommand,
     Status,
     parse_command,
@@ -163,6 +164,13 @@ class CommandDesk:
                 refusal = agent.session_command(verb)  # type: ignore[arg-type]
                 if refusal is None:
                     return self._result(band, verb, "ok", None, request_id)
+                return self._result(band, verb, "refused", refusal, request_id)
+            if isinstance(command, IntensityCommand):
+                refusal = await agent.lower_intensity(command.percent)
+                if refusal is None:
+                    return self._result(
+                        band, verb, "ok", f"lowered to {command.percent} %", request_id
+                    )
                 return self._result(band, verb, "refused", refusal, request_id)
             assert isinstance(command, StartCommand)
             program = self.guard.program_for(command, self._clock())

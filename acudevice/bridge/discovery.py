@@ -20,6 +20,11 @@ START_TEMPLATE = (
 )
 
 
+INTENSITY_TEMPLATE = (
+    '{"percent": {{ value | int }}, "request_id": "ha-{{ (now().timestamp() * 1000) | int }}"}'
+)
+
+
 def device_id(topics: Topics, band: str | None = None) -> str:
     base = f"acudevice_{topics.gateway}"
     return f"{base}_{band}" if band else base
@@ -118,6 +123,22 @@ def band_config(
         "name": "Stop",
         "command_topic": topics.command(band, "stop"),
         "payload_press": "{}",
+        "qos": 1,
+        "retain": False,
+    }
+    components[f"{uid}_intensity_level"] = {
+        "platform": "number",
+        "unique_id": f"{uid}_intensity_level",
+        "name": "Intensity",
+        "state_topic": state,
+        "value_template": "{{ value_json.intensity_percent if value_json.intensity_percent is not none else 'None' }}",
+        "command_topic": topics.command(band, "intensity"),
+        "command_template": INTENSITY_TEMPLATE,
+        "unit_of_measurement": "%",
+        "min": 10,
+        "max": 100,
+        "step": 5,
+        "mode": "slider",
         "qos": 1,
         "retain": False,
     }

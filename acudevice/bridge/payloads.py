@@ -48,13 +48,21 @@ class StartCommand(_Strict):
     program: ProgramName
 
 
-Command = PlainCommand | StartCommand
+class IntensityCommand(_Strict):
+    """Lower a running session to `percent` of its full intensity (never raises it)."""
+
+    request_id: RequestId | None = None
+    percent: Annotated[int, Field(ge=10, le=100)]
+
+
+Command = PlainCommand | StartCommand | IntensityCommand
 _MODELS: dict[str, type[Command]] = {
     "stop": PlainCommand,
     "estop": PlainCommand,
     "pause": PlainCommand,
     "resume": PlainCommand,
     "too-strong": PlainCommand,
+    "intensity": IntensityCommand,
     "start": StartCommand,
 }
 
@@ -127,6 +135,9 @@ class StatePayload(BaseModel):
     measured: float | None = None
     target: float | None = None
     cap: float | None = None
+    intensity_percent: int | None = None
+    """The cap as a percentage of full intensity (the starting cap, or the program's peak
+    when lower); None when no session runs."""
     ts: float
 
 

@@ -28,6 +28,7 @@ from acudevice.protocol.messages import FaultRaised, ScheduleDone, SegmentStarte
 from acudevice.safety.profile import HealthProfile
 from acudevice.safety.rules import EMERGENCY_VENT_WITHIN_S
 from acudevice.safety.screening import Verdict
+from acudevice.session.intensity import IntensityRequest, full_intensity, lower_intensity
 from acudevice.session.model import (
     Command,
     SessionRefused,
@@ -92,6 +93,8 @@ class Session:
         self.verdict: Verdict | None = None
         self.record = Recorder(program, journal, self._publish)
         self._pumps: list[asyncio.Task[None]] = []
+        self._watching = False
+        self._intensity_cap: int | None = None
         self.cancel_reason = "cancelled (Ctrl-C)"
         """What the journal says when the task is cancelled; a signal handler may set it."""
 
@@ -111,6 +114,19 @@ class Session:
 
     def stop(self) -> None:
         self.command("stop")
+
+    async def lower_intensity(self, percent: int) -> str | None:
+        """Lower the cap to `percent` of full intensity; None when done, else the refusal.
+
+        Only ever lowers, and records no comfort maximum (it is not a discomfort report).
+        """
+        if not 1 <= percent <= 100:
+            raise ValueError(f"intensity must be 1-100 %, not {percent}")
+        if not self._watching:
+            return "no session is running"
+        request = IntensityRequest(percent, asyncio.get_running_loop().create_future())
+        self._inbox.put_nowait((-1, self._generation, request))
+        return await asyncio.shield(request.answer)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -201,10 +217,16 @@ class Session:
             return round(model.sensor_tolerance_kpa * KPA_TO_PA)
         return VIBRATION_TOLERANCE
 
-    async def _load_and_start(self, schedule: Schedule, cap_level: int) -> float | None:
+    async def _load_and_start(
+        self, schedule: Schedule, cap_level: int, lowered: int | None = None
+    ) -> float | None:
         for device in self.devices:
             await device.set_limits(cap_level)
             await device.load(schedule)
+            if lowered is not None and lowered < cap_level:
+                # The plan was screened at `cap_level`; a band refuses to load it under a
+                # lower cap, so a lowered one (too strong, intensity) is set once loaded.
+                await device.set_limits(lowered)
         self._generation += 1
         for task in self._pumps:
             task.cancel()
@@ -235,6 +257,7 @@ class Session:
         # The loop's clock, like every deadline here (and virtual under looptime in tests).
         now = asyncio.get_running_loop().time
         last_seen = [now()] * len(self.devices)
+        self._watching = True
         while True:
             try:  # one deadline per burst: only an empty inbox arms the stall timeout
                 channel, generation, item = self._inbox.get_nowait()
@@ -251,6 +274,12 @@ class Session:
                     continue
             if channel >= 0 and generation != self._generation:
                 continue  # from a link we have already replaced
+            if isinstance(item, IntensityRequest):
+                assert self.verdict is not None
+                full = full_intensity(self.verdict)
+                lowered = await lower_intensity(item, full, self.devices, monitors, self.record)
+                self._intensity_cap = lowered or self._intensity_cap
+                continue
             if isinstance(item, str) and channel < 0:
                 result = await self._command(item, monitors)
                 if result is not None:
@@ -376,11 +405,9 @@ class Session:
         remaining = schedule.from_repeat(repeat)
         new_offset = offset_ms + next(s.start_ms for s in schedule.segments if s.repeat == repeat)
         self.record.note(f"reconnected; restarting repeat {repeat + 1} from its ramp")
-        cap = min(
-            self.verdict.limits.cap_level,
-            self.record.comfort_level or self.verdict.limits.cap_level,
-        )
-        await self._load_and_start(remaining, cap)
+        cap = self.verdict.limits.cap_level
+        lowered = min(cap, self.record.comfort_level or cap, self._intensity_cap or cap)
+        await self._load_and_start(remaining, cap, lowered)
         return remaining, new_offset
 
     def _publish(self, view: SessionView) -> None:
@@ -388,6 +415,11 @@ class Session:
             self.on_update(view)
 
     async def _close_all(self, *, vent: bool) -> None:
+        self._watching = False
+        while not self._inbox.empty():  # nobody waits forever on a session that has ended
+            item = self._inbox.get_nowait()[2]
+            if isinstance(item, IntensityRequest):
+                item.answer_once("the session ended")
         for task in self._pumps:
             task.cancel()
         await asyncio.gather(*(d.close(vent=vent) for d in self.devices), return_exceptions=True)
