@@ -37,6 +37,7 @@ def summary(results: list[RunResult], wall_seconds: float) -> dict[str, Any]:
         },
         "journal_mismatches": sum(1 for r in results if not r.journal_ok and not r.hang),
         "hangs": sum(1 for r in results if r.hang),
+        "slow_under_load": sum(1 for r in results if r.slow_under_load),
         "outcomes": dict(Counter(r.outcome for r in results)),
         "failures": [_describe(r) for r in results if r.exceeded or r.hang][:20],
         "device_seconds": round(device_s, 1),
@@ -86,6 +87,7 @@ def print_table(figures: dict[str, Any]) -> None:
         ("vent fault -> vented: max", sec(vent["max"])),
         ("journal mismatches", f"{figures['journal_mismatches']}"),
         ("hangs", f"{figures['hangs']}"),
+        ("timed out under load, ended when rerun alone", f"{figures['slow_under_load']}"),
         ("device time", f"{figures['device_seconds']:,.0f} s"),
         ("wall time", f"{figures['wall_seconds']:.1f} s"),
     ]

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from simulator.campaign import ACTIONS, FAULT_KINDS, scenarios, shipped_programs
+from simulator import campaign as campaign_module
+from simulator.campaign import (
+    ACTIONS,
+    FAULT_KINDS,
+    RunResult,
+    scenarios,
+    shipped_programs,
+)
 from simulator.cli import main
 
 pytestmark = pytest.mark.sim
@@ -74,3 +82,20 @@ def test_bad_campaign_input_is_refused_with_exit_2(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert "--runs 0" in err and "unknown fault 'explode'" in err and "'dance'" in err
     assert "Traceback" not in err
+
+
+async def test_a_run_starved_among_others_is_run_again_alone_before_it_counts_as_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    programs = shipped_programs()
+    scenario = scenarios(1, 0, faults=["none"], actions=["none"])[0]
+    timed_out = RunResult(scenario, "hang", "", hang=True)
+    again = await campaign_module._confirm_hang(timed_out, programs, tmp_path)
+    assert not again.hang and again.slow_under_load and again.outcome == "completed"
+
+    over = RunResult(scenario, "hang", "", hang=True, exceedance_samples=3)
+    assert await campaign_module._confirm_hang(over, programs, tmp_path) is over
+
+    monkeypatch.setattr(campaign_module, "HANG_S", 0.001)  # a session that never ends
+    still = await campaign_module._confirm_hang(timed_out, programs, tmp_path)
+    assert still.hang and not still.slow_under_load
