@@ -19,8 +19,8 @@ from simulator.cli import main
 
 pytestmark = pytest.mark.sim
 
-SMALL_RUNS = 220
-"""Every fault kind x every host action x four programs, about 40 s on two cores."""
+SMALL_RUNS = len(FAULT_KINDS) * len(ACTIONS) * 7
+"""Every fault kind x every host action x every shipped program (both device kinds) once."""
 
 
 def campaign(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
@@ -61,6 +61,7 @@ def test_firmware_that_ignores_set_limits_is_caught_as_exceedances(
 
 def test_the_scenarios_cover_every_program_fault_and_action() -> None:
     programs = shipped_programs()
+    assert len(FAULT_KINDS) * len(ACTIONS) * len(programs) == SMALL_RUNS
     plan = scenarios(len(FAULT_KINDS) * len(ACTIONS) * len(programs), seed=0)
     assert {s.program for s in plan} == set(programs)
     assert {s.model for s in plan} == {"wristband-p1", "vibepad-v1"}
