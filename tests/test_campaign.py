@@ -28,6 +28,7 @@ def campaign(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[
     return code, json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.timeout(600)  # a hang guard, not a speed check: 385 sessions, ~80 s when idle
 def test_a_small_campaign_has_no_exceedance_no_hang_and_an_honest_journal(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
