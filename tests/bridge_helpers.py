@@ -119,3 +119,10 @@ async def command(
     """Send a command with mosquitto_pub and wait for its reply on cmd/result."""
     await broker.pub(topic(band, f"cmd/{verb}"), body, retain=retain)
     return payload(await watcher.wait_for(result_for(request_id)))
+
+
+async def until(condition: object, within_s: float = 20.0) -> None:
+    assert callable(condition)
+    async with asyncio.timeout(within_s):
+        while not condition():  # noqa: ASYNC110 - polls simulator state, which has no event
+            await asyncio.sleep(0.02)

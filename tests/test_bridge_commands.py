@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -25,14 +23,6 @@ from tests.mqtt_broker import Broker, Watcher
 
 pytestmark = pytest.mark.mqtt
 BAND = {"left": "sim://?speed=10&seed=4"}
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "broker")
-    b.start()
-    yield b
-    b.stop()
 
 
 def idle(bridge: Bridge) -> bool:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,14 +13,6 @@ from tests.mqtt_broker import Broker, Watcher
 
 pytestmark = pytest.mark.mqtt
 BANDS = {"left": "sim://?speed=10&seed=1", "pad": "sim://?speed=10&seed=2&model=vibepad-v1"}
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "broker")
-    b.start()
-    yield b
-    b.stop()
 
 
 def configs(retained: dict[str, str]) -> dict[str, dict[str, Any]]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,25 +19,11 @@ from tests.bridge_helpers import (
     running_bridge,
     start_body,
     topic,
+    until,
 )
 from tests.mqtt_broker import Broker, Watcher
 
 pytestmark = pytest.mark.mqtt
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "broker")
-    b.start()
-    yield b
-    b.stop()
-
-
-async def until(condition: object, within_s: float = 20.0) -> None:
-    assert callable(condition)
-    async with asyncio.timeout(within_s):
-        while not condition():  # noqa: ASYNC110 - polls simulator state, which has no event
-            await asyncio.sleep(0.02)
 
 
 async def test_intensity_lowers_a_running_session_to_half_and_is_never_raised(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,25 +12,19 @@ from acudevice.protocol import FaultCode, FirmwareState
 from simulator.loopback import Simulation
 from simulator.options import SimOptions
 from simulator.server import TcpServer
-from tests.bridge_helpers import GW, LONG, command, payload, running_bridge, start_body, topic
+from tests.bridge_helpers import (
+    GW,
+    LONG,
+    command,
+    payload,
+    running_bridge,
+    start_body,
+    topic,
+    until,
+)
 from tests.mqtt_broker import Broker, Watcher
 
 pytestmark = pytest.mark.mqtt
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "broker")
-    b.start()
-    yield b
-    b.stop()
-
-
-async def until(condition: object, within_s: float = 20.0) -> None:
-    assert callable(condition)
-    async with asyncio.timeout(within_s):
-        while not condition():  # noqa: ASYNC110 - polls simulator state, which has no event
-            await asyncio.sleep(0.02)
 
 
 async def test_broker_killed_mid_session_stops_remote_sessions_after_the_grace_only(

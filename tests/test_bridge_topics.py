@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 
@@ -13,14 +11,6 @@ from tests.bridge_helpers import GW, LONG, command, payload, running_bridge, sta
 from tests.mqtt_broker import Broker, Watcher
 
 pytestmark = pytest.mark.mqtt
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "broker")
-    b.start()
-    yield b
-    b.stop()
 
 
 async def test_retained_status_availability_and_state_have_the_documented_payloads(
