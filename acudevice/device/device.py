@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -24,7 +24,7 @@ from acudevice.device.errors import (
     IncompatibleDevice,
     RequestRefused,
 )
-from acudevice.device.link import Link, reap
+from acudevice.device.link import Link, Sink, reap
 from acudevice.device.loading import schedule_load_requests
 from acudevice.errors import NotFoundError
 from acudevice.plan.devices import PressureDevice, VibrationDevice, format_level
@@ -298,6 +298,11 @@ class Device:
     def stream(self) -> AsyncIterator[Telemetry | Event]:
         """Telemetry and events as they arrive; raises DeviceDisconnected when the link drops."""
         return self._link.stream()
+
+    def subscribe(self, sink: Sink) -> Callable[[], None]:
+        """Call `sink` with every sample and event as it is decoded (None: the link is gone),
+        with no queue in between; returns the unsubscribe function. `sink` must not block."""
+        return self._link.subscribe(sink)
 
     async def telemetry(self) -> AsyncIterator[Telemetry]:
         async for item in self.stream():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from acudevice.device.errors import DeviceDisconnected, RequestTimeout
@@ -23,6 +23,9 @@ log = logging.getLogger("acudevice.device")
 ESTOP_SEQ = 0  # reserved: ordinary requests use 1..0xFFFF
 STREAM_QUEUE = 2048
 R = TypeVar("R", bound=Response)
+Sink = Callable[[Telemetry | Event | None], None]
+"""Called in the reader with each telemetry sample or event as it is decoded; None means the
+link is gone. It must not block: it hands the item on (a queue, a list) and returns."""
 
 
 async def reap(tasks: list[asyncio.Task[None]]) -> None:
@@ -56,7 +59,7 @@ class Link:
         self._estop_wanted = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._closed = asyncio.Event()
-        self._subs: list[_Subscription] = []
+        self._sinks: list[Sink] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._estop_payload = encode(Estop(), ESTOP_SEQ)
         self.close_reason: str | None = None
@@ -92,8 +95,8 @@ class Link:
             if not fut.done():
                 fut.set_exception(DeviceDisconnected(f"link lost: {reason}"))
         self._pending.clear()
-        for sub in self._subs:
-            sub.put(None)
+        for sink in list(self._sinks):
+            sink(None)
 
     def _next_seq(self) -> int:
         for _ in range(0xFFFF):
@@ -141,12 +144,26 @@ class Link:
     def forget(self, seq: int) -> None:
         self._pending.pop(seq, None)
 
+    def subscribe(self, sink: Sink) -> Callable[[], None]:
+        """Hand every telemetry sample and event to `sink` as it arrives; returns the way to
+        stop. Nothing is queued in between, so a session sees samples one hop from the wire."""
+        self._sinks.append(sink)
+        if self._closed.is_set():
+            sink(None)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._sinks.remove(sink)
+
+        return unsubscribe
+
     def stream(self) -> AsyncIterator[Telemetry | Event]:
         sub = _Subscription()
-        self._subs.append(sub)
-        return self._drain(sub)
+        return self._drain(sub, self.subscribe(sub.put))
 
-    async def _drain(self, sub: _Subscription) -> AsyncIterator[Telemetry | Event]:
+    async def _drain(
+        self, sub: _Subscription, unsubscribe: Callable[[], None]
+    ) -> AsyncIterator[Telemetry | Event]:
         try:
             while True:
                 item = await sub.queue.get()
@@ -154,7 +171,7 @@ class Link:
                     raise DeviceDisconnected(f"link lost: {self.close_reason}")
                 yield item
         finally:
-            self._subs.remove(sub)
+            unsubscribe()
 
     async def _write_loop(self) -> None:
         try:
@@ -201,5 +218,5 @@ class Link:
             assert isinstance(message, Response)
             fut.set_result(message)
         elif isinstance(message, Telemetry | Event):
-            for sub in self._subs:
-                sub.put(message)
+            for sink in self._sinks:
+                sink(message)

@@ -12,9 +12,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from acudevice.device import Device, DeviceDisconnected, DeviceError, connect
+from acudevice.device import Device, DeviceError, connect
+from acudevice.device.link import Sink
 from acudevice.plan.devices import (
     KPA_TO_PA,
     PressureDevice,
@@ -24,10 +24,17 @@ from acudevice.plan.points import PointCatalog
 from acudevice.plan.program import Program
 from acudevice.plan.schedule import Schedule
 from acudevice.protocol import FirmwareState
-from acudevice.protocol.messages import FaultRaised, ScheduleDone, SegmentStarted, Telemetry
+from acudevice.protocol.messages import (
+    Event,
+    FaultRaised,
+    ScheduleDone,
+    SegmentStarted,
+    Telemetry,
+)
 from acudevice.safety.profile import HealthProfile
 from acudevice.safety.rules import EMERGENCY_VENT_WITHIN_S
 from acudevice.safety.screening import Verdict
+from acudevice.session.inbox import SessionInbox
 from acudevice.session.intensity import IntensityRequest, full_intensity, lower_intensity
 from acudevice.session.model import (
     Command,
@@ -86,13 +93,13 @@ class Session:
         self.end_on_link_loss = end_on_link_loss
         self.on_update = on_update
         self._connect = connect_fn
-        self._inbox: asyncio.Queue[tuple[int, int, Any]] = asyncio.Queue()
+        self._inbox = SessionInbox()
         self._generation = 0
         self.point = self.catalog.resolve(program.sites[0].point).code
         self.devices: list[Device] = []
         self.verdict: Verdict | None = None
         self.record = Recorder(program, journal, self._publish)
-        self._pumps: list[asyncio.Task[None]] = []
+        self._unsubscribe: list[Callable[[], None]] = []
         self._watching = False
         self._intensity_cap: int | None = None
         self.cancel_reason = "cancelled (Ctrl-C)"
@@ -101,7 +108,7 @@ class Session:
     # ---------------------------------------------------------------- commands
 
     def command(self, name: Command) -> None:
-        self._inbox.put_nowait((-1, self._generation, name))
+        self._inbox.put((-1, self._generation, name))
 
     def too_strong(self) -> None:
         self.command("too-strong")
@@ -125,7 +132,7 @@ class Session:
         if not self._watching:
             return "no session is running"
         request = IntensityRequest(percent, asyncio.get_running_loop().create_future())
-        self._inbox.put_nowait((-1, self._generation, request))
+        self._inbox.put((-1, self._generation, request))
         return await asyncio.shield(request.answer)
 
     # ---------------------------------------------------------------- lifecycle
@@ -228,24 +235,26 @@ class Session:
                 # lower cap, so a lowered one (too strong, intensity) is set once loaded.
                 await device.set_limits(lowered)
         self._generation += 1
-        for task in self._pumps:
-            task.cancel()
-        self._pumps = [
-            asyncio.create_task(self._pump(i, self._generation, d), name=f"acudevice-stream-{i}")
-            for i, d in enumerate(self.devices)
+        self._unsubscribe_all()
+        self._unsubscribe = [
+            d.subscribe(self._sink(i, self._generation)) for i, d in enumerate(self.devices)
         ]
-        await asyncio.sleep(0)  # let the stream readers subscribe before telemetry starts
         started = await asyncio.gather(*(d.start() for d in self.devices))
         return (max(started) - min(started)) * 1000 if len(started) > 1 else None
 
-    async def _pump(self, channel: int, generation: int, device: Device) -> None:
-        try:
-            async for item in device.stream():
-                if generation != self._generation:
-                    return
-                self._inbox.put_nowait((channel, generation, item))
-        except DeviceDisconnected:
-            self._inbox.put_nowait((channel, generation, _LINK_LOST))
+    def _sink(self, channel: int, generation: int) -> Sink:
+        """Straight from the link's reader into the inbox: one hop from the wire."""
+        put = self._inbox.put
+
+        def sink(item: Telemetry | Event | None) -> None:
+            put((channel, generation, _LINK_LOST if item is None else item))
+
+        return sink
+
+    def _unsubscribe_all(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
 
     # ---------------------------------------------------------------- watching
 
@@ -259,19 +268,16 @@ class Session:
         last_seen = [now()] * len(self.devices)
         self._watching = True
         while True:
-            try:  # one deadline per burst: only an empty inbox arms the stall timeout
-                channel, generation, item = self._inbox.get_nowait()
-            except asyncio.QueueEmpty:
-                try:
-                    async with asyncio.timeout(STALL_S / 3):
-                        channel, generation, item = await self._inbox.get()
-                except TimeoutError:
+            entry = self._inbox.take()
+            if entry is None:  # one deadline per burst: only an empty inbox arms it
+                if not await self._inbox.wait(STALL_S / 3):
                     for i, seen in enumerate(last_seen):
                         if i not in done and now() - seen > STALL_S:
                             # A silent link is a lost link: reconnect rather than guess.
                             last_seen[i] = now()
-                            self._inbox.put_nowait((i, self._generation, _LINK_LOST))
-                    continue
+                            self._inbox.put((i, self._generation, _LINK_LOST))
+                continue
+            channel, generation, item = entry
             if channel >= 0 and generation != self._generation:
                 continue  # from a link we have already replaced
             if isinstance(item, IntensityRequest):
@@ -416,10 +422,8 @@ class Session:
 
     async def _close_all(self, *, vent: bool) -> None:
         self._watching = False
-        while not self._inbox.empty():  # nobody waits forever on a session that has ended
-            item = self._inbox.get_nowait()[2]
+        for _, _, item in self._inbox.drain():  # nobody waits forever on an ended session
             if isinstance(item, IntensityRequest):
                 item.answer_once("the session ended")
-        for task in self._pumps:
-            task.cancel()
+        self._unsubscribe_all()
         await asyncio.gather(*(d.close(vent=vent) for d in self.devices), return_exceptions=True)
