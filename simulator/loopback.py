@@ -20,12 +20,17 @@ from collections.abc import AsyncIterator, Callable
 from acudevice.errors import AcuDeviceError
 from acudevice.protocol import MAX_PAYLOAD, Deframer, frame
 from acudevice.transport.base import TransportClosed, TransportError
+from acudevice.transport.inbox import Inbox
 from simulator.device import SimDevice
 from simulator.link import DelayLine, LinkImpairment
 from simulator.options import SimOptions
 from simulator.simulation import Simulation
 
 __all__ = ["SimTransport", "Simulation"]
+
+INBOX_PAYLOADS = 4096
+"""Payloads waiting for the host, as on the wire transports: a reader that falls this far
+behind loses the oldest (counted in `Inbox.dropped`)."""
 
 
 class _Direction:
@@ -69,7 +74,7 @@ class SimTransport:
         self.options = options
         self._simulation = simulation
         self._owns_simulation = simulation is None
-        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._inbound = Inbox(INBOX_PAYLOADS)
         self._up: _Direction | None = None
         self._down: _Direction | None = None
         self._state = "new"
@@ -116,7 +121,7 @@ class SimTransport:
         loop = asyncio.get_running_loop()
         link = LinkImpairment(self.options.faults, seed=self.options.seed, clock=loop.time)
         self._up = _Direction(link, sim.clock.deliver)
-        self._down = _Direction(link, self._inbound.put_nowait)
+        self._down = _Direction(link, self._inbound.put)
         self._state = "open"
         sim.attach(self)
         sim.start()
@@ -130,7 +135,7 @@ class SimTransport:
         if self._state == "open":
             self._state = "closed"
             self._why_closed = why
-            self._inbound.put_nowait(None)
+            self._inbound.close(why)
 
     async def close(self) -> None:
         if self._state == "closed" and self._up is None:
@@ -142,7 +147,7 @@ class SimTransport:
                 direction.close()
         self._up = self._down = None
         if was_open:
-            self._inbound.put_nowait(None)
+            self._inbound.close(self._why_closed)
         sim = self._simulation
         if sim is not None:
             sim.detach(self)
@@ -158,10 +163,7 @@ class SimTransport:
         self._up.send(payload)
 
     async def payloads(self) -> AsyncIterator[bytes]:
-        while True:
-            if self._state != "open" and self._inbound.empty():
-                raise TransportClosed(f"{self.url}: {self._why_closed}")
-            item = await self._inbound.get()
-            if item is None:
-                raise TransportClosed(f"{self.url}: {self._why_closed}")
-            yield item
+        if self._state == "new":
+            raise TransportClosed(f"{self.url}: {self._why_closed}")
+        async for payload in self._inbound.drain(self.url):
+            yield payload
