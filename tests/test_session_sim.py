@@ -210,3 +210,18 @@ async def test_the_host_refuses_a_segment_steeper_than_the_bands_ramp_limit() ->
         with pytest.raises(PlanRefused, match="device-ramp-rate"):
             await band.load(steep)  # no SET_LIMITS: a LOAD_BEGIN sent would be LIMITS_NOT_SET
         assert (await band.status()).state == FirmwareState.IDLE
+
+
+async def test_a_link_that_drops_after_every_reconnect_ends_the_session(journal: Journal) -> None:
+    # drop:MS cuts every new connection MS after it opens: each reconnect restarts the
+    # repeat and loses the link again, so only a per-session budget ends it.
+    async with simulated("sim://?speed=20&fault=drop:1500") as sim:
+        runner = session(sim, journal, Watch(), link_losses_allowed=2)
+        result = await asyncio.wait_for(runner.run(), timeout=600)
+        assert result.outcome == "link-lost"
+        assert "3 times" in result.detail
+        await asyncio.sleep(10 / 20 + 0.2)
+        assert sim.device.true_level < 2_000, "left vented"
+    codes = [f.code for f in journal.faults(result.session_id)]
+    assert codes.count("link-lost") == 3
+    assert journal.session(result.session_id).outcome == "link-lost"

@@ -76,6 +76,7 @@ class Session:
         catalog: PointCatalog | None = None,
         rating_before: int | None = None,
         reconnect_attempts: int = 3,
+        link_losses_allowed: int = 5,
         end_on_link_loss: bool = False,
         on_update: Callable[[SessionView], None] | None = None,
         connect_fn: Callable[[str], Device] = connect,
@@ -90,6 +91,10 @@ class Session:
         self.catalog = catalog or load_points()
         self.rating_before = rating_before
         self.reconnect_attempts = reconnect_attempts
+        self.link_losses_allowed = link_losses_allowed
+        """Per session, not per loss: a link that drops after every reconnect restarts the
+        same repeat forever, so after this many losses the session ends instead."""
+        self._link_losses = 0
         self.end_on_link_loss = end_on_link_loss
         self.on_update = on_update
         self._connect = connect_fn
@@ -384,6 +389,13 @@ class Session:
         await asyncio.gather(*(d.stop() for d in others), return_exceptions=True)
         if self.end_on_link_loss:
             raise _Ended("link-lost", f"lost the link to {url}; ending as asked")
+        self._link_losses += 1
+        if self._link_losses > self.link_losses_allowed:
+            raise _Ended(
+                "link-lost",
+                f"lost the link {self._link_losses} times in one session "
+                f"(allowed {self.link_losses_allowed}); ending rather than restarting again",
+            )
         for attempt in range(self.reconnect_attempts):
             await asyncio.sleep(0.5 * 2**attempt)
             device = self._connect(url)
