@@ -225,3 +225,16 @@ async def test_a_link_that_drops_after_every_reconnect_ends_the_session(journal:
     codes = [f.code for f in journal.faults(result.session_id)]
     assert codes.count("link-lost") == 3
     assert journal.session(result.session_id).outcome == "link-lost"
+
+
+async def test_a_damaged_frame_either_way_does_not_fail_an_idempotent_request() -> None:
+    # One frame in ten damaged, either way: a request and its reply survive together only
+    # four times in five. Idempotent requests are sent again (same seq), so all succeed.
+    transport = SimTransport("sim://?speed=max&seed=4&fault=corrupt:0.1")
+    async with Device(transport) as band:
+        for _ in range(40):
+            await band.status()
+        await band.set_limits(10_000)
+        await band.heartbeat()
+        up, down = transport.frames_rejected
+    assert up > 0 and down > 0, "the fault damaged frames both ways"

@@ -71,6 +71,11 @@ _ADVICE = {
 }
 
 
+_IDEMPOTENT = (Hello, Info, Status, Heartbeat, SetLimits, Stop)
+"""Requests that mean the same the second time, so a lost frame is simply sent again.
+(LOAD, START, PAUSE, RESUME are not: a band that acted on the first would refuse the second.)"""
+
+
 def too_steep(segment: Segment, ramp_limit_per_s: int) -> bool:
     """The firmware's own test (docs/protocol.md "Segments"), in whole numbers."""
     change = abs(segment.to_level - segment.from_level)
@@ -133,6 +138,7 @@ class Device:
             hello = await self._link.request(
                 Hello(min_version=MIN_PROTOCOL_VERSION, max_version=MAX_PROTOCOL_VERSION),
                 deadline_s=self._timeout,
+                resend=True,
             )
             assert isinstance(hello, HelloResponse)
             if hello.result != Result.OK or hello.version == 0:
@@ -165,7 +171,7 @@ class Device:
             return
         status = await self.status()
         if status.state in (FirmwareState.RUNNING, FirmwareState.PAUSED, FirmwareState.LOADED):
-            await self._link.request(Stop(), deadline_s=self._timeout)
+            await self._link.request(Stop(), deadline_s=self._timeout, resend=True)
 
     @property
     def link(self) -> Link:
@@ -182,7 +188,8 @@ class Device:
     # ---------------------------------------------------------------- requests
 
     async def _request(self, message: Request[Any]) -> Response:
-        response = await self._link.request(message, deadline_s=self._timeout)
+        resend = isinstance(message, _IDEMPOTENT)
+        response = await self._link.request(message, deadline_s=self._timeout, resend=resend)
         if response.result != Result.OK:
             name = type(message).__name__.upper()
             raise RequestRefused(
@@ -312,7 +319,7 @@ class Device:
     async def _heartbeat_loop(self, interval_s: float) -> None:
         while self._link.connected:
             try:
-                await self._link.request(Heartbeat(), deadline_s=self._timeout)
+                await self._link.request(Heartbeat(), deadline_s=self._timeout, resend=True)
             except DeviceDisconnected:
                 return
             except DeviceError as exc:

@@ -21,6 +21,9 @@ from acudevice.transport import Transport, TransportClosed
 log = logging.getLogger("acudevice.device")
 
 ESTOP_SEQ = 0  # reserved: ordinary requests use 1..0xFFFF
+RESENDS = 3
+"""Times an idempotent request is sent again (same seq, same bytes) inside its deadline when
+no reply came: one damaged frame either way must not end a session."""
 STREAM_QUEUE = 2048
 R = TypeVar("R", bound=Response)
 Sink = Callable[[Telemetry | Event | None], None]
@@ -105,35 +108,56 @@ class Link:
                 return self._seq
         raise RuntimeError("every sequence number is in flight")
 
-    async def request(self, message: Request[Any], *, deadline_s: float) -> Response:
-        """Send and wait for the reply with the same seq; raises on timeout or disconnect."""
+    async def request(
+        self, message: Request[Any], *, deadline_s: float, resend: bool = False
+    ) -> Response:
+        """Send and wait for the reply with the same seq; raises on timeout or disconnect.
+
+        `resend`: the request is idempotent, so it is sent again, byte for byte, when no reply
+        came within a quarter of the deadline. A band that did get it answers the duplicate
+        from its last response without acting twice (docs/protocol.md, duplicates).
+        """
         if isinstance(message, Estop):
-            return await self._exchange(self._estop_payload, ESTOP_SEQ, "ESTOP", deadline_s)
+            return await self._exchange(
+                self._estop_payload, ESTOP_SEQ, "ESTOP", deadline_s, resends=RESENDS
+            )
         seq = self._next_seq()
         name = type(message).__name__.upper()
-        return await self._exchange(encode(message, seq), seq, name, deadline_s)
+        resends = RESENDS if resend else 0
+        return await self._exchange(encode(message, seq), seq, name, deadline_s, resends=resends)
 
     async def exchange_raw(self, payload: bytes, *, seq: int, deadline_s: float) -> Response:
         """Send hand-made payload bytes and wait for the reply to `seq` (conformance, fuzzing)."""
         return await self._exchange(payload, seq, f"raw payload {payload.hex()}", deadline_s)
 
-    async def _exchange(self, payload: bytes, seq: int, what: str, deadline_s: float) -> Response:
+    async def _exchange(
+        self, payload: bytes, seq: int, what: str, deadline_s: float, *, resends: int = 0
+    ) -> Response:
         if self._closed.is_set():
             raise DeviceDisconnected(f"link lost: {self.close_reason}")
         fut = self.expect(seq)
-        if seq == ESTOP_SEQ:
-            self._estop_wanted.set()  # jumps the queue: the writer sends it next
-        else:
-            self._outbox.put_nowait(payload)
-        self._wakeup.set()
+        self._send(payload, seq)
         try:
             async with asyncio.timeout(deadline_s):
+                for _ in range(resends):
+                    done, _ = await asyncio.wait({fut}, timeout=deadline_s / (resends + 1))
+                    if done:
+                        break
+                    log.info("no reply to %s yet: sending it again", what)
+                    self._send(payload, seq)
                 return await fut
         except TimeoutError:
             raise RequestTimeout(what, deadline_s) from None
         finally:
             if self._pending.get(seq) is fut:
                 del self._pending[seq]
+
+    def _send(self, payload: bytes, seq: int) -> None:
+        if seq == ESTOP_SEQ:
+            self._estop_wanted.set()  # jumps the queue: the writer sends it next
+        else:
+            self._outbox.put_nowait(payload)
+        self._wakeup.set()
 
     def expect(self, seq: int) -> asyncio.Future[Response]:
         """A future for the reply to `seq`, for payloads sent around the writer (raw frames)."""
