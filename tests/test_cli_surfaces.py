@@ -20,6 +20,7 @@ from acudevice.plots import schedule_figure
 from acudevice.safety.profile import HealthProfile, load_profile
 from acudevice.safety.screening import screen
 from acudevice.store import Journal
+from tests.journal_helpers import begin_row
 from tests.test_cli_run import acudevice
 
 pytestmark = pytest.mark.sim
@@ -97,18 +98,7 @@ def test_piped_run_prints_whole_lines_and_end_of_phase_readings(isolated_home: P
 
 def test_history_names_the_device_and_explains_the_symptom_column(isolated_home: Path) -> None:
     with Journal() as journal:
-        sid = journal.begin_session(
-            program="nausea-relief",
-            devices=["tcp://127.0.0.1:7000"],
-            device_model="wristband-p1",
-            actuator="pressure",
-            cap_level=20_000,
-            limits={},
-            confirmations=[],
-            schedule={},
-            repeats_planned=4,
-            rating_before=6,
-        )
+        sid = begin_row(journal, devices=["tcp://127.0.0.1:7000"], rating_before=6)
         journal.end_session(sid, outcome="completed", peak_level=12_000, repeats_done=4)
     done = acudevice(isolated_home, "history")
     assert done.returncode == 0, done.stderr

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from acudevice.store import Journal, Sample
+from tests.journal_helpers import begin_row
 
 pytestmark = pytest.mark.unit
 
@@ -35,17 +36,8 @@ def acudevice(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _fill(journal: Journal) -> tuple[int, int]:
     """A pressure session with a comfort event and a fault, and a vibration one."""
-    pressure = journal.begin_session(
-        program="nausea-relief",
-        devices=["sim://?seed=1", "serial:///dev/ttyUSB0"],
-        device_model="wristband-p1",
-        actuator="pressure",
-        cap_level=20_000,
-        limits={},
-        confirmations=[],
-        schedule={},
-        repeats_planned=4,
-        rating_before=7,
+    pressure = begin_row(
+        journal, devices=["sim://?seed=1", "serial:///dev/ttyUSB0"], rating_before=7
     )
     journal.add_samples(
         pressure,
@@ -60,15 +52,13 @@ def _fill(journal: Journal) -> tuple[int, int]:
     journal.add_fault(pressure, channel=0, t_ms=900, code="over-pressure", message="21.6 kPa")
     journal.end_session(pressure, outcome="faulted", detail="over-pressure", peak_level=21_650)
     journal.rate_after(pressure, 3)
-    vibration = journal.begin_session(
+    vibration = begin_row(
+        journal,
         program="vibration-calm",
         devices=["sim://?model=vibepad-v1"],
         device_model="vibepad-v1",
         actuator="vibration",
         cap_level=800,
-        limits={},
-        confirmations=[],
-        schedule={},
         repeats_planned=1,
     )
     journal.add_samples(

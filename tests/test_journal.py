@@ -8,19 +8,15 @@ from pathlib import Path
 
 from acudevice.store import Journal, Sample
 from acudevice.store.journal import MAX_SAMPLES_PER_SESSION
+from tests.journal_helpers import begin_row
 
 
 def begin(journal: Journal, program: str = "nausea-relief") -> int:
-    return journal.begin_session(
+    return begin_row(
+        journal,
         program=program,
-        devices=["sim://"],
-        device_model="wristband-p1",
-        actuator="pressure",
-        cap_level=20_000,
-        limits={},
         confirmations=[{"rule": "hold-soft", "reason": "study"}],
         schedule={"program": program},
-        repeats_planned=4,
         rating_before=6,
     )
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from acudevice.cli.main import app
 from acudevice.store import Journal
+from tests.journal_helpers import begin_row
 from tests.session_helpers import Watch, session, simulated
 
 pytestmark = pytest.mark.sim
@@ -19,17 +20,7 @@ pytestmark = pytest.mark.sim
 def remember_comfort(point: str, level: int) -> None:
     """What an earlier session's "too strong" leaves in the user's journal."""
     with Journal() as journal:
-        sid = journal.begin_session(
-            program="nausea-relief",
-            devices=["sim://"],
-            device_model="wristband-p1",
-            actuator="pressure",
-            cap_level=20_000,
-            limits={},
-            confirmations=[],
-            schedule={},
-            repeats_planned=4,
-        )
+        sid = begin_row(journal)
         journal.add_comfort_event(
             sid, point=point, actuator="pressure", t_ms=0, old_level=12_000, new_level=level
         )
