@@ -162,18 +162,14 @@ class Recorder:
         self._session_ms[channel] = now
         return now
 
-    def sample(self, channel: int, sample: Telemetry, monitor: ChannelMonitor) -> None:
-        """Update the view; keep one sample per SAMPLE_EVERY_MS of plan time per channel."""
-        assert self.view is not None
+    def sample(
+        self, channel: int, sample: Telemetry, monitor: ChannelMonitor, *, show: bool = True
+    ) -> None:
+        """Keep one sample per SAMPLE_EVERY_MS of plan time per channel; with `show`, also
+        update and publish the view (a batch of samples shows only its newest)."""
         plan_ms = self._plan_ms(channel, sample)
-        view = self.view.channels[channel]
-        view.measured_level, view.target_level = sample.measured_level, sample.target_level
-        view.battery_percent, view.state = sample.battery_percent, FirmwareState(sample.state).name
-        if channel == 0:
-            self.view.elapsed_ms = plan_ms
-            phase = monitor.phase_of(sample)
-            self.view.phase = str(phase) if phase else view.state.lower()
-            self.view.repeat = monitor.repeat_of(sample) or 0
+        if show:
+            self._show(channel, sample, monitor, plan_ms)
         if plan_ms - self._last_sample_ms.get(channel, -SAMPLE_EVERY_MS) >= SAMPLE_EVERY_MS:
             self._last_sample_ms[channel] = plan_ms
             self._samples.append(
@@ -187,6 +183,17 @@ class Recorder:
             )
             if plan_ms - self._last_flush_ms >= FLUSH_EVERY_MS:
                 self.flush()
+
+    def _show(self, channel: int, sample: Telemetry, monitor: ChannelMonitor, plan_ms: int) -> None:
+        assert self.view is not None
+        view = self.view.channels[channel]
+        view.measured_level, view.target_level = sample.measured_level, sample.target_level
+        view.battery_percent, view.state = sample.battery_percent, FirmwareState(sample.state).name
+        if channel == 0:
+            self.view.elapsed_ms = plan_ms
+            phase = monitor.phase_of(sample)
+            self.view.phase = str(phase) if phase else view.state.lower()
+            self.view.repeat = monitor.repeat_of(sample) or 0
         self.publish()
 
     def flush(self) -> None:
