@@ -8,9 +8,7 @@ journal row says how it ended.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 from acudevice.device import Device, DeviceError, connect
@@ -32,8 +30,8 @@ from acudevice.protocol.messages import (
     Telemetry,
 )
 from acudevice.safety.profile import HealthProfile
-from acudevice.safety.rules import EMERGENCY_VENT_WITHIN_S
 from acudevice.safety.screening import Verdict
+from acudevice.session.bands import estop_all, wait_vented
 from acudevice.session.inbox import SessionInbox
 from acudevice.session.intensity import IntensityRequest, full_intensity, lower_intensity
 from acudevice.session.model import (
@@ -43,10 +41,10 @@ from acudevice.session.model import (
     SessionView,
 )
 from acudevice.session.monitor import LOW_BATTERY_START_PERCENT, Alarm, ChannelMonitor
+from acudevice.session.reconnect import GaveUp, Reconnector
 from acudevice.session.recorder import Recorder
 from acudevice.session.verdict import verdict_for
 from acudevice.store import Journal, Outcome
-from acudevice.transport import TransportError
 
 log = logging.getLogger("acudevice.session")
 
@@ -90,11 +88,9 @@ class Session:
         self.journal = journal
         self.catalog = catalog or load_points()
         self.rating_before = rating_before
-        self.reconnect_attempts = reconnect_attempts
-        self.link_losses_allowed = link_losses_allowed
-        """Per session, not per loss: a link that drops after every reconnect restarts the
-        same repeat forever, so after this many losses the session ends instead."""
-        self._link_losses = 0
+        self.reconnector = Reconnector(
+            connect_fn, self._note, reconnect_attempts, link_losses_allowed
+        )
         self.end_on_link_loss = end_on_link_loss
         self.on_update = on_update
         self._connect = connect_fn
@@ -324,25 +320,18 @@ class Session:
                     return "completed", "all repeats done", self.program.repeats
 
     async def _alarm(self, alarm: Alarm, channel: int) -> None:
-        await self._estop_all()
+        await estop_all(self.devices)
         self.record.fault(channel, alarm.code, alarm.message)
         raise _Ended("faulted", f"{alarm.code}: {alarm.message}")
 
-    async def _estop_all(self) -> None:
-        async def one(device: Device) -> None:
-            with contextlib.suppress(DeviceError):
-                await device.estop()
-
-        await asyncio.gather(*(one(d) for d in self.devices if d.connected))
-
     async def _command(self, name: str, monitors: list[ChannelMonitor]) -> Outcome | None:
         if name == "estop":
-            await self._estop_all()
+            await estop_all(self.devices)
             self.record.note("ESTOP sent: the band is venting")
             return "estopped"
         if name == "stop":
             await asyncio.gather(*(d.stop() for d in self.devices))
-            await self._wait_vented()
+            await wait_vented(self.devices)
             return "stopped"
         if name == "pause":
             await asyncio.gather(*(d.pause() for d in self.devices))
@@ -369,14 +358,6 @@ class Session:
             self.record.view.paused = paused
         self.record.note("paused" if paused else "resumed")
 
-    async def _wait_vented(self) -> None:
-        deadline = time.monotonic() + 2 * EMERGENCY_VENT_WITHIN_S
-        while time.monotonic() < deadline:
-            states = await asyncio.gather(*(d.status() for d in self.devices if d.connected))
-            if all(s.state in (FirmwareState.IDLE, FirmwareState.FAULT) for s in states):
-                return
-            await asyncio.sleep(0.05)
-
     async def _recover(
         self, channel: int, schedule: Schedule, repeat: int, offset_ms: int
     ) -> tuple[Schedule, int]:
@@ -389,28 +370,10 @@ class Session:
         await asyncio.gather(*(d.stop() for d in others), return_exceptions=True)
         if self.end_on_link_loss:
             raise _Ended("link-lost", f"lost the link to {url}; ending as asked")
-        self._link_losses += 1
-        if self._link_losses > self.link_losses_allowed:
-            raise _Ended(
-                "link-lost",
-                f"lost the link {self._link_losses} times in one session "
-                f"(allowed {self.link_losses_allowed}); ending rather than restarting again",
-            )
-        for attempt in range(self.reconnect_attempts):
-            await asyncio.sleep(0.5 * 2**attempt)
-            device = self._connect(url)
-            try:
-                await device.open()
-            except (DeviceError, TransportError) as exc:  # out of range, refused: try again
-                self.record.note(f"reconnect {attempt + 1}/{self.reconnect_attempts} failed: {exc}")
-                continue
-            self.devices[channel] = device
-            break
-        else:
-            raise _Ended(
-                "link-lost",
-                f"could not reconnect to {url} after {self.reconnect_attempts} attempts",
-            )
+        try:
+            self.devices[channel] = await self.reconnector.reopen(url)
+        except GaveUp as exc:
+            raise _Ended("link-lost", str(exc)) from None
         status = await self.devices[channel].status()
         if status.state == FirmwareState.FAULT:
             self.record.fault(
@@ -419,7 +382,7 @@ class Session:
                 "the band vented on its own while the link was down",
             )
             await self.devices[channel].stop()  # clears the latched fault
-        await self._wait_vented()
+        await wait_vented(self.devices)
         remaining = schedule.from_repeat(repeat)
         new_offset = offset_ms + next(s.start_ms for s in schedule.segments if s.repeat == repeat)
         self.record.note(f"reconnected; restarting repeat {repeat + 1} from its ramp")
@@ -427,6 +390,9 @@ class Session:
         lowered = min(cap, self.record.comfort_level or cap, self._intensity_cap or cap)
         await self._load_and_start(remaining, cap, lowered)
         return remaining, new_offset
+
+    def _note(self, message: str) -> None:
+        self.record.note(message)
 
     def _publish(self, view: SessionView) -> None:
         if self.on_update is not None:
