@@ -99,6 +99,9 @@ class Journal:
 
     def __init__(self, path: Path | None = None) -> None:
         self._db, self.path = open_database(path)
+        self._sample_counts: dict[int, int] = {}
+        """Samples written per session by this connection: one process writes a session, so
+        the cap is kept without counting the table at every write."""
         self.mark_interrupted()
 
     def __enter__(self) -> Journal:
@@ -213,17 +216,20 @@ class Journal:
         if not samples:
             return
         with self._transaction():
-            count = self._db.execute(
-                "SELECT COUNT(*) FROM samples WHERE session_id=?", (session_id,)
-            ).fetchone()[0]
-            room = max(MAX_SAMPLES_PER_SESSION - count, 0)
+            count = self._sample_counts.get(session_id)
+            if count is None:
+                count = self._db.execute(
+                    "SELECT COUNT(*) FROM samples WHERE session_id=?", (session_id,)
+                ).fetchone()[0]
+            kept = samples[: max(MAX_SAMPLES_PER_SESSION - count, 0)]
             self._db.executemany(
                 "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (session_id, s.channel, s.t_ms, s.measured_level, s.target_level, s.state)
-                    for s in samples[:room]
+                    for s in kept
                 ],
             )
+        self._sample_counts[session_id] = count + len(kept)
 
     def add_fault(
         self, session_id: int, *, channel: int, t_ms: int | None, code: str, message: str
