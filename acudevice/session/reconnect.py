@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from acudevice.device import Device, DeviceError
-from acudevice.transport import TransportError
+from acudevice.errors import TransportError
 
 
 class GaveUp(Exception):
