@@ -64,6 +64,8 @@ class Scenario:
     seed: int
     link_cut_ms: int | None = None
     """Device ms at which the first link goes silent both ways (the host reconnects)."""
+    kind: str = "none"
+    """The campaign's fault dimension (`FAULT_KINDS`, or a spec given by `--fault`)."""
 
     @property
     def url(self) -> str:
@@ -134,7 +136,8 @@ def scenarios(
         spec = _fault_spec(kind, rng, length) if kind in FAULT_KINDS else kind
         cut = rng.randrange(0, length) if kind == "drop" else None
         action = actions[(i // len(kinds)) % len(actions)]
-        out.append(Scenario(program.name, MODELS[program.actuator], spec, action, seed + i, cut))
+        model = MODELS[program.actuator]
+        out.append(Scenario(program.name, model, spec, action, seed + i, cut, kind))
     return out
 
 

@@ -39,11 +39,31 @@ def summary(results: list[RunResult], wall_seconds: float) -> dict[str, Any]:
         "hangs": sum(1 for r in results if r.hang),
         "slow_under_load": sum(1 for r in results if r.slow_under_load),
         "outcomes": dict(Counter(r.outcome for r in results)),
+        "by_fault": by_fault(results),
         "failures": [_describe(r) for r in results if r.exceeded or r.hang][:20],
         "device_seconds": round(device_s, 1),
         "wall_seconds": round(wall_seconds, 2),
         "realtime_factor": round(device_s / wall_seconds) if wall_seconds > 0 else None,
     }
+
+
+def by_fault(results: list[RunResult]) -> dict[str, dict[str, Any]]:
+    """Per device model and fault kind: runs, exceedances, and the worst true level against
+    the cap in force (negative: it stayed under), in the person's unit."""
+    groups: dict[str, list[RunResult]] = {}
+    for run in results:
+        groups.setdefault(f"{run.scenario.model} {run.scenario.kind}", []).append(run)
+    table: dict[str, dict[str, Any]] = {}
+    for key in sorted(groups):
+        runs = groups[key]
+        worst = max(runs, key=lambda r: r.worst_margin)
+        table[key] = {
+            "runs": len(runs),
+            "exceedances": sum(1 for r in runs if r.exceeded),
+            "worst_vs_cap": _surface(worst, worst.worst_margin),
+            "ended_faulted": sum(1 for r in runs if r.outcome == "faulted"),
+        }
+    return table
 
 
 def _surface(run: RunResult, level: float) -> dict[str, float | str]:
@@ -95,6 +115,19 @@ def print_table(figures: dict[str, Any]) -> None:
         table.add_row(name, value)
     console = Console()
     console.print(table)
+    faults = Table(title="by device and fault: worst true level against the cap in force")
+    for column in ("device fault", "runs", "exceedances", "worst vs cap", "ended faulted"):
+        faults.add_column(column, justify="left" if column == "device fault" else "right")
+    for key, row in figures["by_fault"].items():
+        worst_row = row["worst_vs_cap"]
+        faults.add_row(
+            key,
+            str(row["runs"]),
+            str(row["exceedances"]),
+            f"{worst_row['value']:+.3f} {worst_row['unit']}",
+            str(row["ended_faulted"]),
+        )
+    console.print(faults)
     for failure in figures["failures"]:
         console.print(f"[red]FAIL[/red] {failure}")
 

@@ -44,6 +44,12 @@ def test_a_small_campaign_has_no_exceedance_no_hang_and_an_honest_journal(
     assert vent["max"] <= 10.0, "every fault vented within the device's vent deadline"
     assert isinstance(figures["device_seconds"], float) and figures["device_seconds"] > 0
     assert figures["wall_seconds"]
+    by_fault = figures["by_fault"]
+    assert isinstance(by_fault, dict)
+    kinds = {key.split(" ")[1] for key in by_fault}
+    assert kinds == set(FAULT_KINDS), "every fault kind has its own worst figure"
+    assert sum(row["runs"] for row in by_fault.values()) == SMALL_RUNS
+    assert all(row["worst_vs_cap"]["value"] <= 1.0 for row in by_fault.values())
 
 
 def test_firmware_that_ignores_set_limits_is_caught_as_exceedances(
@@ -57,6 +63,9 @@ def test_firmware_that_ignores_set_limits_is_caught_as_exceedances(
     assert isinstance(figures["exceedances"], int) and figures["exceedances"] > 0
     worst = figures["worst_overshoot"]
     assert isinstance(worst, dict) and worst["value"] > 1.0
+    by_fault = figures["by_fault"]
+    assert isinstance(by_fault, dict)
+    assert sum(row["exceedances"] for row in by_fault.values()) == figures["exceedances"]
     assert code == 1
 
 
