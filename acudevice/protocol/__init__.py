@@ -4,7 +4,7 @@
 here does I/O. Import names from `acudevice.protocol` (the submodules may be reorganised).
 """
 
-from acudevice.protocol.batch import encode_telemetry_rows
+from acudevice.protocol.batch import TelemetryRow, encode_telemetry_rows
 from acudevice.protocol.codec import (
     Envelope,
     decode,
@@ -178,6 +178,7 @@ __all__ = [
     "TelemetryBatch",
     "TelemetryCode",
     "TelemetryFlags",
+    "TelemetryRow",
     "TrailingBytes",
     "Truncated",
     "TruncatedFrame",

@@ -26,7 +26,7 @@ from acudevice.protocol.codes import (
 from acudevice.protocol.errors import BadField, Header, TrailingBytes, TruncatedFrame
 from acudevice.protocol.messages import Telemetry, TelemetryBatch, t_ms_after
 
-Row = tuple[int, int, int, int, int, int, int]
+TelemetryRow = tuple[int, int, int, int, int, int, int]
 """(t_ms, measured_level, target_level, state, segment_index, battery_percent, flags)."""
 
 _SINGLE = struct.Struct("<BBHB" + "IiHBHBB")
@@ -47,7 +47,7 @@ _SAMPLE = int(TelemetryCode.SAMPLE)
 _construct = Telemetry.model_construct
 
 
-def encode_telemetry_rows(rows: Sequence[Row], seq: int) -> bytes:
+def encode_telemetry_rows(rows: Sequence[TelemetryRow], seq: int) -> bytes:
     """One SAMPLE payload for one row, a BATCH for 2..8; the firmware's fast encoder.
 
     Rows are the firmware's own state, so only their wire widths are checked (by `struct`);
@@ -58,7 +58,7 @@ def encode_telemetry_rows(rows: Sequence[Row], seq: int) -> bytes:
     return pack_batch(rows, seq)
 
 
-def pack_batch(rows: Sequence[Row], seq: int, *, version: int = PROTOCOL_VERSION) -> bytes:
+def pack_batch(rows: Sequence[TelemetryRow], seq: int, *, version: int = PROTOCOL_VERSION) -> bytes:
     """A BATCH payload of 1..8 rows (the header's seq is the telemetry counter)."""
     count = len(rows)
     if not 1 <= count <= MAX_BATCH_SAMPLES:
@@ -67,7 +67,7 @@ def pack_batch(rows: Sequence[Row], seq: int, *, version: int = PROTOCOL_VERSION
     return _BATCH_STRUCTS[count].pack(version, _TELEMETRY, seq, _BATCH, count, *flat)
 
 
-def rows_of(batch: TelemetryBatch) -> list[Row]:
+def rows_of(batch: TelemetryBatch) -> list[TelemetryRow]:
     return [
         (
             s.t_ms,
