@@ -33,6 +33,7 @@ from acudevice.protocol import (
     Start,
     StateChanged,
     Telemetry,
+    TelemetryBatch,
     decode,
     encode,
 )
@@ -335,6 +336,8 @@ class DirectClient:
             message = decode(payload).message
             if isinstance(message, Telemetry):
                 self.telemetry.append(message)
+            elif isinstance(message, TelemetryBatch):
+                self.telemetry.extend(message.samples)
             else:
                 assert isinstance(message, Event)
                 self.events.append(message)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from enum import Enum
 
 from acudevice.protocol import (
+    MAX_BATCH_SAMPLES,
     NO_SEGMENT,
     Event,
     FaultCode,
@@ -25,11 +26,12 @@ from acudevice.protocol import (
     ScheduleDone,
     SegmentStarted,
     StateChanged,
-    Telemetry,
     TelemetryFlags,
+    TelemetryRow,
     VentFinished,
     VentStarted,
     encode,
+    encode_telemetry_rows,
 )
 from simulator.board import Board
 from simulator.control import PressureController, SetpointLimiter, VibrationController
@@ -120,6 +122,10 @@ class Firmware:
         self._event_seq = 0
         self._telemetry_seq = 0
         self._telemetry_due_ms = 0
+        self.batch_ms = 0
+        """SET_TELEMETRY: 0 sends each sample alone; above, samples are held and batched."""
+        self._held: list[TelemetryRow] = []
+        self._held_since_ms = 0
         self._vent_kind: VentKind | None = None
         self._vent_since_ms: int | None = None
         self._dump_since_ms: int | None = None
@@ -133,6 +139,8 @@ class Firmware:
     # ------------------------------------------------------------ outputs
 
     def emit(self, event: Event) -> None:
+        if self._held:  # every sample taken before an event goes out before it
+            self._flush_telemetry()
         self.outbox.append(encode(event, self._event_seq))
         self._event_seq = (self._event_seq + 1) & 0xFFFF
 
@@ -380,22 +388,44 @@ class Firmware:
         self._vent_since_ms = None
         return True
 
+    def set_telemetry_batch(self, batch_ms: int) -> None:
+        """SET_TELEMETRY (and 0 at every HELLO): what is held goes out when batching stops."""
+        self.batch_ms = batch_ms
+        if not batch_ms and self._held:
+            self._flush_telemetry()
+
     def _telemetry(self) -> None:
-        if self.now_ms < self._telemetry_due_ms:
-            return
-        period = ACTIVE_TELEMETRY_MS if self.state in _ACTIVE else QUIET_TELEMETRY_MS
-        self._telemetry_due_ms = self.now_ms + period * self.telemetry_factor
-        sample = Telemetry(
-            t_ms=self.now_ms & 0xFFFF_FFFF,
-            measured_level=self.measured,
-            target_level=min(round(self.target), 0xFFFF),
-            state=self.state,
-            segment_index=self.segment_index,
-            battery_percent=self.battery_percent,
-            flags=self.flags(),
-        )
-        self.outbox.append(encode(sample, self._telemetry_seq))
+        now = self.now_ms
+        held = self._held
+        if now >= self._telemetry_due_ms:
+            period = ACTIVE_TELEMETRY_MS if self.state in _ACTIVE else QUIET_TELEMETRY_MS
+            self._telemetry_due_ms = now + period * self.telemetry_factor
+            row = (
+                now & 0xFFFF_FFFF,
+                self.measured,
+                min(round(self.target), 0xFFFF),
+                int(self.state),
+                self.segment_index,
+                self.battery_percent,
+                int(self.flags()),
+            )
+            if not self.batch_ms:
+                self.outbox.append(encode_telemetry_rows((row,), self._telemetry_seq))
+                self._telemetry_seq = (self._telemetry_seq + 1) & 0xFFFF
+                return
+            if held and held[-1][0] == row[0]:  # t_ms must rise within a batch
+                self._flush_telemetry()
+            if not held:
+                self._held_since_ms = now
+            held.append(row)
+        if held and (len(held) >= MAX_BATCH_SAMPLES or now - self._held_since_ms >= self.batch_ms):
+            self._flush_telemetry()
+
+    def _flush_telemetry(self) -> None:
+        """The held samples as one payload (a lone sample goes as a plain SAMPLE)."""
+        self.outbox.append(encode_telemetry_rows(self._held, self._telemetry_seq))
         self._telemetry_seq = (self._telemetry_seq + 1) & 0xFFFF
+        self._held = []
 
     @property
     def battery_percent(self) -> int:

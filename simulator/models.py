@@ -165,7 +165,8 @@ class SimModel:
     @property
     def capabilities(self) -> Capabilities:
         kind = Capabilities.PRESSURE if self.actuator == "pressure" else Capabilities.VIBRATION
-        return kind | Capabilities.SCHEDULE_MEMORY | Capabilities.STREAMING
+        extras = Capabilities.SCHEDULE_MEMORY | Capabilities.STREAMING
+        return kind | extras | Capabilities.TELEMETRY_BATCH
 
     def trip_margin(self, level: float) -> int:
         """How far under `level` + tolerance the over-level trip must sit so that the TRUE

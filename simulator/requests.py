@@ -15,12 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from acudevice.protocol import (
+    MAX_BATCH_MS,
     MAX_PROTOCOL_VERSION,
     MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
     Ack,
     ActuatorCode,
     BadVersion,
+    Capabilities,
     Estop,
     FirmwareState,
     Heartbeat,
@@ -41,6 +43,7 @@ from acudevice.protocol import (
     Resume,
     SetLimits,
     SetTarget,
+    SetTelemetry,
     Start,
     StateChanged,
     Status,
@@ -130,6 +133,7 @@ def _fresh_session(fw: Firmware) -> None:
     (the new host may heartbeat or stop it)."""
     fw.hello_done = True
     fw.limits_set = False
+    fw.set_telemetry_batch(0)
     if fw.upload is not None:
         fw.upload = None
         fw.emit(StateChanged(old=S.IDLE, new=S.IDLE, reason=Reason.LOAD_ABORTED))
@@ -309,6 +313,16 @@ def _set_target(fw: Firmware, request: Request[Any]) -> Message:
     return _ack(request, Result.OK)
 
 
+def _set_telemetry(fw: Firmware, request: Request[Any]) -> Message:
+    assert isinstance(request, SetTelemetry)
+    if not fw.model.capabilities & Capabilities.TELEMETRY_BATCH:
+        return _ack(request, Result.UNSUPPORTED_OPCODE)
+    if request.batch_ms > MAX_BATCH_MS:
+        return _ack(request, Result.INVALID_PARAMETER)
+    fw.set_telemetry_batch(request.batch_ms)
+    return _ack(request, Result.OK)
+
+
 Handler = Callable[[Firmware, Request[Any]], Message]
 _HANDLERS: dict[type[Request[Any]], Handler] = {
     Hello: _hello,
@@ -324,4 +338,5 @@ _HANDLERS: dict[type[Request[Any]], Handler] = {
     Resume: _resume,
     SetLimits: _set_limits,
     SetTarget: _set_target,
+    SetTelemetry: _set_telemetry,
 }

@@ -30,6 +30,7 @@ from acudevice.protocol import (
     ProtocolError,
     StatusResponse,
     Telemetry,
+    TelemetryBatch,
     decode,
     encode,
     try_decode,
@@ -40,7 +41,14 @@ from acudevice.protocol.vectors import SAMPLES
 
 pytestmark = pytest.mark.unit
 
-ALL_CLASSES: tuple[type[Message], ...] = (*REQUESTS, *TYPED_RESPONSES, Ack, *EVENTS, Telemetry)
+ALL_CLASSES: tuple[type[Message], ...] = (
+    *REQUESTS,
+    *TYPED_RESPONSES,
+    Ack,
+    *EVENTS,
+    Telemetry,
+    TelemetryBatch,
+)
 WIDTH = {
     Wire.U8: (0, 0xFF),
     Wire.U16: (0, 0xFFFF),
@@ -78,7 +86,24 @@ def _build(cls: type[Message], fields: dict[str, Any]) -> Message | None:
         return None  # cross-field rules (min <= max, pressure has no frequency)
 
 
+def batch_strategy() -> st.SearchStrategy[TelemetryBatch]:
+    """1..8 valid samples whose t_ms rise by 1..2**31-1 ms each, wrapping at 2**32."""
+    samples = st.lists(message_strategy(Telemetry), min_size=1, max_size=8)
+    gaps = st.lists(st.integers(1, 2**31 - 1), min_size=7, max_size=7)
+
+    def build(items: list[Message], steps: list[int]) -> TelemetryBatch:
+        out, t = [], items[0].t_ms  # type: ignore[attr-defined]
+        for i, item in enumerate(items):
+            t = t if i == 0 else (t + steps[i - 1]) & 0xFFFF_FFFF
+            out.append(item.model_copy(update={"t_ms": t}))
+        return TelemetryBatch(samples=tuple(out))  # type: ignore[arg-type]
+
+    return st.builds(build, samples, gaps)
+
+
 def message_strategy(cls: type[Message]) -> st.SearchStrategy[Message]:
+    if cls is TelemetryBatch:
+        return batch_strategy()  # type: ignore[return-value]
     fields = {name: _field_strategy(cls, name) for name in cls.model_fields}
     return (
         st.fixed_dictionaries(fields).map(lambda f: _build(cls, f)).filter(lambda m: m is not None)  # type: ignore[return-value]
@@ -101,7 +126,9 @@ def test_round_trip_for_every_message_type(
     assert type(envelope.message) is cls
     assert (envelope.seq, envelope.kind, envelope.opcode) == (seq, cls.kind, message.wire_opcode())
     assert len(payload) <= MAX_PAYLOAD
-    if not any(w is Wire.STR for _, w in wire_layout(cls)) and cls is not StatusResponse:
+    if cls is TelemetryBatch:
+        assert len(payload) == 6 + 15 * len(message.samples)  # type: ignore[attr-defined]
+    elif not any(w is Wire.STR for _, w in wire_layout(cls)) and cls is not StatusResponse:
         assert len(payload) <= 20, "fixed messages fit one default-MTU BLE write"
 
 

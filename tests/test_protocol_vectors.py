@@ -74,7 +74,7 @@ def test_every_message_class_appears_in_the_vectors() -> None:
     from acudevice.protocol import messages as m
 
     classes = {c.__name__ for c in (*m.REQUESTS, *m.TYPED_RESPONSES, *m.EVENTS)}
-    assert classes | {"Ack", "Telemetry"} <= named
+    assert classes | {"Ack", "Telemetry", "TelemetryBatch"} <= named
 
 
 def test_opcode_table_covers_every_request() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from acudevice.protocol.batch import decode_batch_body, pack_batch, rows_of
 from acudevice.protocol.codes import (
     HEADER_SIZE,
     MAX_PAYLOAD,
@@ -42,6 +43,7 @@ from acudevice.protocol.messages import (
     Ack,
     Message,
     Telemetry,
+    TelemetryBatch,
 )
 
 _HEADER = struct.Struct("<BBHB")
@@ -66,6 +68,7 @@ _BY_KEY: dict[tuple[Kind, int], type[Message]] = {
     **{(Kind.RESPONSE, int(c.opcode)): c for c in TYPED_RESPONSES},
     **{(Kind.EVENT, int(c.opcode)): c for c in EVENTS},
     (Kind.TELEMETRY, int(TelemetryCode.SAMPLE)): Telemetry,
+    (Kind.TELEMETRY, int(TelemetryCode.BATCH)): TelemetryBatch,
 }
 _ACK_ONLY = frozenset(int(c.opcode) for c in REQUESTS if c.response_type is Ack)
 
@@ -114,6 +117,8 @@ def encode(message: Message, seq: int, *, version: int = PROTOCOL_VERSION) -> by
         raise BadField("seq", seq, "must fit in u16 (0..65535)")
     if not 1 <= version <= 0x7F:
         raise BadField("version", version, "must be 1..127 (0x80.. marks BLE segments)")
+    if isinstance(message, TelemetryBatch):  # a repeated record: its own packer
+        return pack_batch(rows_of(message), seq, version=version)
     head = _HEADER.pack(version, int(message.kind), seq, message.wire_opcode())
     cls = type(message)
     fixed = _fixed_struct(cls)
@@ -173,6 +178,9 @@ def decode(payload: bytes) -> Envelope:
                 f"{name} reply (an Ack)", extra=len(body) - 1, offset=HEADER_SIZE + 1, header=header
             )
         raise UnknownOpcode(header)
+    if cls is TelemetryBatch:  # a repeated record: its own fast reader
+        batch = decode_batch_body(payload, header)
+        return Envelope(header.version, kind, header.seq, header.opcode, batch)
     values = _read_body(cls, payload, header)
     if cls is Ack:
         values["opcode"] = header.opcode

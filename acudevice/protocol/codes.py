@@ -26,6 +26,12 @@ BLE_DEFAULT_PAYLOAD = 20
 MAX_STRING_BYTES = 32
 """Longest UTF-8 string (in bytes, after the u8 length prefix)."""
 
+MAX_BATCH_SAMPLES = 8
+"""Most samples one TELEMETRY_BATCH carries: 5 + 1 + 8 * 15 = 126 <= MAX_PAYLOAD."""
+
+MAX_BATCH_MS = 5000
+"""Longest SET_TELEMETRY `batch_ms` a device accepts; above is INVALID_PARAMETER."""
+
 NO_SEGMENT = 0xFFFF
 """Segment index reported when no schedule segment is active (idle, streaming)."""
 
@@ -61,6 +67,7 @@ class Opcode(IntEnum):
     HEARTBEAT = 0x0B
     STATUS = 0x0C
     SET_TARGET = 0x0D
+    SET_TELEMETRY = 0x0E
 
 
 class EventCode(IntEnum):
@@ -78,6 +85,7 @@ class TelemetryCode(IntEnum):
     """Opcodes of telemetry samples (kind TELEMETRY)."""
 
     SAMPLE = 0x61
+    BATCH = 0x62
 
 
 class Result(IntEnum):
@@ -164,6 +172,8 @@ class Capabilities(IntFlag, boundary=STRICT):
     VIBRATION = 0x02
     SCHEDULE_MEMORY = 0x04
     STREAMING = 0x08
+    TELEMETRY_BATCH = 0x10
+    """The firmware answers SET_TELEMETRY and may send TELEMETRY_BATCH (section 5)."""
 
 
 class SafetyCapabilities(IntFlag, boundary=STRICT):

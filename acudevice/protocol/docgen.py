@@ -19,6 +19,7 @@ from acudevice.protocol import messages as m
 from acudevice.protocol.codec import wire_layout
 from acudevice.protocol.codes import (
     HEADER_SIZE,
+    MAX_BATCH_SAMPLES,
     MAX_STRING_BYTES,
     ActuatorCode,
     Capabilities,
@@ -32,6 +33,7 @@ from acudevice.protocol.codes import (
     Result,
     SafetyCapabilities,
     ShapeCode,
+    TelemetryCode,
     TelemetryFlags,
 )
 from acudevice.protocol.fields import Wire
@@ -79,7 +81,7 @@ def render_messages() -> str:
         ("Requests (kind 1)", m.REQUESTS),
         ("Responses (kind 2)", (m.Ack, *m.TYPED_RESPONSES)),
         ("Events (kind 3)", m.EVENTS),
-        ("Telemetry (kind 4)", (m.Telemetry,)),
+        ("Telemetry (kind 4)", (m.Telemetry, m.TelemetryBatch)),
     ]
     for title, classes in groups:
         parts.append(f"### {title}\n")
@@ -94,17 +96,40 @@ def render_messages() -> str:
                     "." if reply == "Ack" else " (or `Ack` with a non-OK result)."
                 )
             body = field_table(cls) if wire_layout(cls) else "No body."
+            if cls is m.TelemetryBatch:
+                body = _batch_table()
             parts.append(f"{head}\n\n{text}\n\n{body}\n")
     return "\n".join(parts)
 
 
 def _opcode_text(cls: type[m.Message]) -> str:
-    if issubclass(cls, (m.Request, m.TypedResponse, m.Event, m.Telemetry)):
+    if issubclass(cls, (m.Request, m.TypedResponse, m.Event, m.Telemetry, m.TelemetryBatch)):
         return f"0x{int(cls.opcode):02X}"
     return "echoes the request"
 
 
+def _batch_table() -> str:
+    record = HEADER_SIZE + 1
+    size = _record_size()
+    return "\n".join(
+        [
+            "| offset | field | type | unit | range |",
+            "|---|---|---|---|---|",
+            f"| {HEADER_SIZE} | `count` | u8 | | 1..{MAX_BATCH_SAMPLES} |",
+            f"| {record} + {size}·i | `samples[i]` | {size} bytes: a `Telemetry` body "
+            "| | each field as in `Telemetry`; `t_ms` after the previous one (modulo 2^32) |",
+        ]
+    )
+
+
+def _record_size() -> int:
+    return sum(_SIZES[w] for _, w in wire_layout(m.Telemetry))
+
+
 def _size_text(cls: type[m.Message]) -> str:
+    if cls is m.TelemetryBatch:
+        low = HEADER_SIZE + 1 + _record_size()
+        return f"{low}..{low + (MAX_BATCH_SAMPLES - 1) * _record_size()} bytes"
     layout = wire_layout(cls)
     fixed = HEADER_SIZE + sum(_SIZES.get(w, 1) for _, w in layout)
     strings = sum(1 for _, w in layout if w is Wire.STR)
@@ -119,6 +144,7 @@ def render_codes() -> str:
         Kind,
         Opcode,
         EventCode,
+        TelemetryCode,
         Result,
         FirmwareState,
         FaultCode,
@@ -148,6 +174,13 @@ def _fields_text(message: m.Message) -> str:
     parts = [f"{k}={_value_text(getattr(message, k))}" for k in type(message).model_fields]
     if isinstance(message, m.Ack):
         parts = [f"opcode=0x{message.opcode:02X}", f"result={message.result.name}"]
+    if isinstance(message, m.TelemetryBatch):
+        first, last = message.samples[0], message.samples[-1]
+        parts = [
+            f"{len(message.samples)} samples",
+            f"t_ms={first.t_ms}..{last.t_ms}",
+            f"first: {_fields_text(first)}",
+        ]
     return ", ".join(parts)
 
 

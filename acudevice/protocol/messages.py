@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator
 
 from acudevice.protocol.codes import (
+    MAX_BATCH_SAMPLES,
     MAX_PROTOCOL_VERSION,
     ActuatorCode,
     Capabilities,
@@ -293,6 +294,20 @@ class SetTarget(Request[Ack]):
     ramp_ms: Millis
 
 
+class SetTelemetry(Request[Ack]):
+    """Batch telemetry: hold samples up to `batch_ms` (0 = one per payload; HELLO resets)."""
+
+    opcode: ClassVar[Opcode] = Opcode.SET_TELEMETRY
+    response_type: ClassVar[type[Response]] = Ack
+
+    batch_ms: Annotated[
+        int,
+        Strict(),
+        Field(ge=0, le=0xFFFF, description="ms; 0 = off, above 5000 refused"),
+        Wire.U16,
+    ]
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -388,6 +403,31 @@ class Telemetry(Message):
         return int(self.opcode)
 
 
+def t_ms_after(earlier: int, later: int) -> bool:
+    """`later` is 1 .. 2**31-1 ms after `earlier`, counting modulo 2**32 (the u32 wraps)."""
+    return 0 < (later - earlier) & 0xFFFF_FFFF < 0x8000_0000
+
+
+class TelemetryBatch(Message):
+    """Up to 8 samples, oldest first, in one payload (sent only after SET_TELEMETRY)."""
+
+    kind: ClassVar[Kind] = Kind.TELEMETRY
+    opcode: ClassVar[TelemetryCode] = TelemetryCode.BATCH
+
+    samples: Annotated[tuple[Telemetry, ...], Field(min_length=1, max_length=MAX_BATCH_SAMPLES)]
+
+    @field_validator("samples")
+    @classmethod
+    def _in_order(cls, value: tuple[Telemetry, ...]) -> tuple[Telemetry, ...]:
+        for i in range(1, len(value)):
+            if not t_ms_after(value[i - 1].t_ms, value[i].t_ms):
+                raise ValueError(f"samples[{i}].t_ms is not after samples[{i - 1}].t_ms")
+        return value
+
+    def wire_opcode(self) -> int:
+        return int(self.opcode)
+
+
 # ---------------------------------------------------------------- tables
 
 REQUESTS: tuple[type[Request[Any]], ...] = (
@@ -404,6 +444,7 @@ REQUESTS: tuple[type[Request[Any]], ...] = (
     Heartbeat,
     Status,
     SetTarget,
+    SetTelemetry,
 )
 TYPED_RESPONSES: tuple[type[TypedResponse], ...] = (HelloResponse, InfoResponse, StatusResponse)
 EVENTS: tuple[type[Event], ...] = (

@@ -77,7 +77,21 @@ _REQUESTS: list[tuple[str, int, m.Message]] = [
     ("heartbeat", 300, m.Heartbeat()),
     ("status", 13, m.Status()),
     ("set_target", 14, m.SetTarget(level=12000, ramp_ms=10000)),
+    ("set_telemetry", 16, m.SetTelemetry(batch_ms=1000)),
 ]
+
+
+def _sample(t_ms: int, measured: int) -> m.Telemetry:
+    """A sample of a hold at 15 kPa, for the batch vectors."""
+    return m.Telemetry(
+        t_ms=t_ms,
+        measured_level=measured,
+        target_level=15000,
+        state=_RUNNING,
+        segment_index=2,
+        battery_percent=85,
+        flags=TelemetryFlags.PUMP_ON if measured < 15000 else TelemetryFlags(0),
+    )
 
 
 def _acks_ok() -> list[tuple[str, int, m.Message]]:
@@ -115,7 +129,8 @@ SAMPLES: dict[str, list[tuple[str, int, m.Message]]] = {
                 protocol_version=1,
                 capabilities=Capabilities.PRESSURE
                 | Capabilities.SCHEDULE_MEMORY
-                | Capabilities.STREAMING,
+                | Capabilities.STREAMING
+                | Capabilities.TELEMETRY_BATCH,
                 hardware_max_level=40000,
                 battery_percent=87,
                 time_scale=1,
@@ -147,6 +162,11 @@ SAMPLES: dict[str, list[tuple[str, int, m.Message]]] = {
                 active_cap=20000,
                 fault=FaultCode.NONE,
             ),
+        ),
+        (
+            "set_telemetry_invalid_parameter",
+            17,
+            m.Ack(opcode=Opcode.SET_TELEMETRY, result=Result.INVALID_PARAMETER),
         ),
         ("unsupported_opcode", 15, m.Ack(opcode=0x7E, result=Result.UNSUPPORTED_OPCODE)),
     ],
@@ -198,6 +218,19 @@ SAMPLES: dict[str, list[tuple[str, int, m.Message]]] = {
                 battery_percent=86,
                 flags=TelemetryFlags.VALVE_OPEN,
             ),
+        ),
+        ("batch_one_sample", 1002, m.TelemetryBatch(samples=(_sample(60000, 15003),))),
+        (
+            "batch_eight_samples",
+            1003,
+            m.TelemetryBatch(
+                samples=tuple(_sample(60100 + 100 * i, 15000 + 7 * i - 20) for i in range(8))
+            ),
+        ),
+        (
+            "batch_across_the_t_ms_wrap",
+            1004,
+            m.TelemetryBatch(samples=(_sample(0xFFFF_FFCE, 14990), _sample(50, 15010))),
         ),
     ],
 }

@@ -1,0 +1,156 @@
+"""Telemetry on the hot path: batch bodies, and samples from plain int rows.
+
+A TELEMETRY_BATCH body is `count u8` then `count` records, each exactly a SAMPLE body. The
+generic layout code in `codec.py` cannot express a repeated record, and the host decodes
+thousands of samples per second at speed=max, so this module unpacks with one precompiled
+struct, checks by hand the ranges `Telemetry` declares, and builds samples with
+`model_construct`. Only a refused record goes through pydantic, for its exact message.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from acudevice.protocol.codes import (
+    HEADER_SIZE,
+    MAX_BATCH_SAMPLES,
+    PROTOCOL_VERSION,
+    FirmwareState,
+    Kind,
+    TelemetryCode,
+    TelemetryFlags,
+)
+from acudevice.protocol.errors import BadField, Header, TrailingBytes, TruncatedFrame
+from acudevice.protocol.messages import Telemetry, TelemetryBatch, t_ms_after
+
+TelemetryRow = tuple[int, int, int, int, int, int, int]
+"""(t_ms, measured_level, target_level, state, segment_index, battery_percent, flags)."""
+
+_SINGLE = struct.Struct("<BBHB" + "IiHBHBB")
+RECORD = struct.Struct("<IiHBHBB")
+"""One SAMPLE body: the 15 bytes after the header of a TELEMETRY SAMPLE payload."""
+_FIELDS = tuple(Telemetry.model_fields)
+_OFFSETS = (0, 4, 8, 10, 11, 13, 14)
+_STATES = {int(s): s for s in FirmwareState}
+_KNOWN_FLAGS = sum(int(f) for f in TelemetryFlags)
+_FLAGS = [TelemetryFlags(v) for v in range(_KNOWN_FLAGS + 1)]
+_BATCH_STRUCTS = {
+    n: struct.Struct("<BBHBB" + "IiHBHBB" * n) for n in range(1, MAX_BATCH_SAMPLES + 1)
+}
+_SAMPLE_HEAD = (PROTOCOL_VERSION, int(Kind.TELEMETRY))
+_TELEMETRY = int(Kind.TELEMETRY)
+_BATCH = int(TelemetryCode.BATCH)
+_SAMPLE = int(TelemetryCode.SAMPLE)
+_construct = Telemetry.model_construct
+
+
+def encode_telemetry_rows(rows: Sequence[TelemetryRow], seq: int) -> bytes:
+    """One SAMPLE payload for one row, a BATCH for 2..8; the firmware's fast encoder.
+
+    Rows are the firmware's own state, so only their wire widths are checked (by `struct`);
+    `encode(TelemetryBatch(...))` is the validating path.
+    """
+    if len(rows) == 1:
+        return _SINGLE.pack(*_SAMPLE_HEAD, seq, _SAMPLE, *rows[0])
+    return pack_batch(rows, seq)
+
+
+def pack_batch(rows: Sequence[TelemetryRow], seq: int, *, version: int = PROTOCOL_VERSION) -> bytes:
+    """A BATCH payload of 1..8 rows (the header's seq is the telemetry counter)."""
+    count = len(rows)
+    if not 1 <= count <= MAX_BATCH_SAMPLES:
+        raise BadField("count", count, f"must be 1..{MAX_BATCH_SAMPLES}")
+    flat = [v for row in rows for v in row]
+    return _BATCH_STRUCTS[count].pack(version, _TELEMETRY, seq, _BATCH, count, *flat)
+
+
+def rows_of(batch: TelemetryBatch) -> list[TelemetryRow]:
+    return [
+        (
+            s.t_ms,
+            s.measured_level,
+            s.target_level,
+            int(s.state),
+            s.segment_index,
+            s.battery_percent,
+            int(s.flags),
+        )
+        for s in batch.samples
+    ]
+
+
+def decode_batch_body(payload: bytes, header: Header) -> TelemetryBatch:
+    """The samples of a BATCH payload whose header was already checked."""
+    name = "TelemetryBatch"
+    got = len(payload) - HEADER_SIZE
+    if got < 1:
+        raise TruncatedFrame(f"{name}.count", needed=1, got=0, offset=HEADER_SIZE, header=header)
+    count = payload[HEADER_SIZE]
+    if not 1 <= count <= MAX_BATCH_SAMPLES:
+        reason = f"must be 1..{MAX_BATCH_SAMPLES}"
+        raise BadField("count", count, reason, offset=HEADER_SIZE, header=header, message_name=name)
+    size = 1 + RECORD.size * count
+    if got < size:
+        raise TruncatedFrame(
+            f"{name} body", needed=size, got=got, offset=HEADER_SIZE, header=header
+        )
+    if got > size:
+        raise TrailingBytes(
+            f"{name} body", extra=got - size, offset=HEADER_SIZE + size, header=header
+        )
+    states, flag_table, known = _STATES, _FLAGS, _KNOWN_FLAGS
+    samples = []
+    previous: int | None = None
+    start = HEADER_SIZE + 1
+    for i, (t, measured, target, state, segment, battery, flags) in enumerate(
+        RECORD.iter_unpack(payload[start:])
+    ):
+        if state not in states or battery > 100 or flags & ~known:
+            _refuse_record(payload, i, header)
+        if previous is not None and not t_ms_after(previous, t):
+            raise BadField(
+                f"samples[{i}].t_ms",
+                t,
+                f"not after samples[{i - 1}].t_ms ({previous}), counting modulo 2**32",
+                offset=start + RECORD.size * i,
+                header=header,
+                message_name=name,
+            )
+        previous = t
+        samples.append(
+            _construct(
+                t_ms=t,
+                measured_level=measured,
+                target_level=target,
+                state=states[state],
+                segment_index=segment,
+                battery_percent=battery,
+                flags=flag_table[flags],
+            )
+        )
+    return TelemetryBatch.model_construct(samples=tuple(samples))
+
+
+def _refuse_record(payload: bytes, index: int, header: Header) -> None:
+    """Raise the `BadField` pydantic gives the same record sent as one SAMPLE."""
+    start = HEADER_SIZE + 1 + RECORD.size * index
+    values = dict(zip(_FIELDS, RECORD.unpack_from(payload, start), strict=True))
+    try:
+        Telemetry.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0])
+        raise BadField(
+            f"samples[{index}].{field}",
+            first.get("input"),
+            first["msg"],
+            offset=start + _OFFSETS[_FIELDS.index(field)],
+            header=header,
+            message_name="TelemetryBatch",
+        ) from None
+    raise AssertionError(
+        "the hand range check and the Telemetry model disagree"
+    )  # pragma: no cover

@@ -1,0 +1,163 @@
+"""TELEMETRY_BATCH: the fast reader agrees with pydantic on every sample, good or bad."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from acudevice.protocol import (
+    BadField,
+    FirmwareState,
+    ProtocolError,
+    Telemetry,
+    TelemetryBatch,
+    TelemetryFlags,
+    TrailingBytes,
+    TruncatedFrame,
+    decode,
+    encode,
+    encode_telemetry_rows,
+)
+from tests.test_protocol_properties import batch_strategy, message_strategy
+
+pytestmark = pytest.mark.unit
+
+RECORD = 15
+FIRST = 6  # header 5 + count 1
+
+
+def _rows(batch: TelemetryBatch) -> list[tuple[int, ...]]:
+    return [
+        (
+            s.t_ms,
+            s.measured_level,
+            s.target_level,
+            int(s.state),
+            s.segment_index,
+            s.battery_percent,
+            int(s.flags),
+        )
+        for s in batch.samples
+    ]
+
+
+@settings(max_examples=200)
+@given(batch_strategy(), st.integers(0, 0xFFFF))
+def test_a_batch_decodes_to_the_samples_each_sent_alone(batch: TelemetryBatch, seq: int) -> None:
+    payload = encode(batch, seq)
+    decoded = decode(payload).message
+    assert isinstance(decoded, TelemetryBatch)
+    alone = [decode(encode(sample, seq)).message for sample in batch.samples]
+    assert list(decoded.samples) == alone
+    for got in decoded.samples:
+        assert type(got.state) is FirmwareState and type(got.flags) is TelemetryFlags
+    rows = _rows(batch)
+    if len(rows) > 1:  # the firmware's fast encoder gives the same bytes
+        assert encode_telemetry_rows(rows, seq) == payload  # type: ignore[arg-type]
+    else:
+        assert encode_telemetry_rows(rows, seq) == encode(batch.samples[0], seq)  # type: ignore[arg-type]
+
+
+BAD_VALUES = [
+    ("state", 10, "B", 6),
+    ("state", 10, "B", 255),
+    ("battery_percent", 13, "B", 101),
+    ("flags", 14, "B", 0x40),
+    ("flags", 14, "B", 0x80),
+]
+
+
+@settings(max_examples=60)
+@given(batch_strategy(), st.data())
+@pytest.mark.parametrize(("field", "offset", "fmt", "value"), BAD_VALUES)
+def test_an_out_of_range_record_is_refused_where_pydantic_refuses_the_sample(
+    field: str, offset: int, fmt: str, value: int, batch: TelemetryBatch, data: st.DataObject
+) -> None:
+    index = data.draw(st.integers(0, len(batch.samples) - 1))
+    sample = batch.samples[index]
+    alone = bytearray(encode(sample, 1))
+    struct.pack_into("<" + fmt, alone, 5 + offset, value)
+    with pytest.raises(BadField) as single:
+        decode(bytes(alone))
+    payload = bytearray(encode(batch, 1))
+    at = FIRST + RECORD * index + offset
+    struct.pack_into("<" + fmt, payload, at, value)
+    with pytest.raises(BadField) as batched:
+        decode(bytes(payload))
+    assert batched.value.field == f"samples[{index}].{single.value.field}"
+    assert batched.value.field == f"samples[{index}].{field}"
+    assert batched.value.value == single.value.value == value
+    assert batched.value.reason == single.value.reason
+    assert batched.value.offset == at
+    assert single.value.offset == 5 + offset
+
+
+@pytest.mark.parametrize("count", [0, 9, 255])
+def test_count_outside_one_to_eight_is_a_bad_field(count: int) -> None:
+    payload = bytearray(encode(_batch(8), 1))
+    payload[5] = count
+    with pytest.raises(BadField) as info:
+        decode(bytes(payload))
+    assert (info.value.field, info.value.value, info.value.offset) == ("count", count, 5)
+    assert "TelemetryBatch.count" in str(info.value)
+
+
+def test_every_truncation_and_any_extra_byte_is_reported_with_its_offset() -> None:
+    payload = encode(_batch(3), 9)
+    for cut in range(5, len(payload)):
+        with pytest.raises(TruncatedFrame) as info:
+            decode(payload[:cut])
+        assert info.value.offset == 5
+        assert info.value.header is not None and info.value.header.seq == 9
+    with pytest.raises(TrailingBytes) as extra:
+        decode(payload + b"\x00\x01")
+    assert (extra.value.extra, extra.value.offset) == (2, len(payload))
+
+
+def test_t_ms_must_rise_within_a_batch_but_may_wrap() -> None:
+    wrapped = TelemetryBatch(samples=(_one(0xFFFF_FF9C), _one(0)))
+    assert decode(encode(wrapped, 1)).message == wrapped
+    with pytest.raises(ValidationError):
+        TelemetryBatch(samples=(_one(500), _one(500)))
+    payload = bytearray(encode(_batch(3), 1))
+    struct.pack_into("<I", payload, FIRST + 2 * RECORD, 0)  # third sample goes back in time
+    with pytest.raises(BadField) as info:
+        decode(bytes(payload))
+    assert (info.value.field, info.value.offset) == ("samples[2].t_ms", FIRST + 2 * RECORD)
+
+
+def test_batch_size_limits_hold_at_construction_and_in_the_fast_encoder() -> None:
+    with pytest.raises(ValidationError):
+        TelemetryBatch(samples=())
+    with pytest.raises(ValidationError):
+        TelemetryBatch(samples=tuple(_one(100 * i) for i in range(9)))
+    with pytest.raises(ProtocolError):
+        encode_telemetry_rows([], 1)
+    assert len(encode(_batch(8), 1)) == 126
+
+
+@settings(max_examples=100)
+@given(message_strategy(Telemetry), st.integers(0, 0xFFFF))
+def test_one_row_is_the_same_sample_payload_pydantic_encodes(sample: Telemetry, seq: int) -> None:
+    rows = _rows(TelemetryBatch(samples=(sample,)))
+    assert encode_telemetry_rows(rows, seq) == encode(sample, seq)  # type: ignore[arg-type]
+
+
+def _one(t_ms: int) -> Telemetry:
+    return Telemetry(
+        t_ms=t_ms,
+        measured_level=12000,
+        target_level=12000,
+        state=FirmwareState.RUNNING,
+        segment_index=0,
+        battery_percent=50,
+        flags=TelemetryFlags.PUMP_ON,
+    )
+
+
+def _batch(n: int) -> TelemetryBatch:
+    return TelemetryBatch(samples=tuple(_one(1000 + 100 * i) for i in range(n)))
