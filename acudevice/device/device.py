@@ -47,6 +47,7 @@ from acudevice.protocol import (
     Result,
     Resume,
     SetLimits,
+    SetTelemetry,
     Start,
     Status,
     StatusResponse,
@@ -71,9 +72,14 @@ _ADVICE = {
 }
 
 
-_IDEMPOTENT = (Hello, Info, Status, Heartbeat, SetLimits, Stop)
+_IDEMPOTENT = (Hello, Info, Status, Heartbeat, SetLimits, SetTelemetry, Stop)
 """Requests that mean the same the second time, so a lost frame is simply sent again.
 (LOAD, START, PAUSE, RESUME are not: a band that acted on the first would refuse the second.)"""
+
+
+AUTO_BATCH_MS = 1000
+"""The longest a band faster than real time is asked to hold samples (its own time): the
+host's alarms then trail the band by at most a second of the simulated session."""
 
 
 def too_steep(segment: Segment, ramp_limit_per_s: int) -> bool:
@@ -109,14 +115,22 @@ class Device:
         *,
         request_timeout_s: float = 2.0,
         heartbeat_interval_s: float | None = HEARTBEAT_INTERVAL_S,
+        telemetry_batch_ms: int | None = None,
     ) -> None:
-        """`heartbeat_interval_s=None` sends no heartbeats: the device's watchdog will vent."""
+        """`heartbeat_interval_s=None` sends no heartbeats: the device's watchdog will vent.
+
+        `telemetry_batch_ms`: SET_TELEMETRY after connecting. None chooses: a band in real
+        time sends each sample alone (the host sees it at once); a band faster than real time
+        that can batch is asked to, holding samples up to 100 ms of wall time (1 s of its own
+        time at most), since one payload per sample is then what the host spends its time on.
+        """
         self.url = transport.url
         self._link = Link(transport)
         self._timeout = request_timeout_s
         self._heartbeat_interval = heartbeat_interval_s
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._info: DeviceInfo | None = None
+        self._telemetry_batch_ms = telemetry_batch_ms
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -148,6 +162,9 @@ class Device:
                     f"{MIN_PROTOCOL_VERSION}..{MAX_PROTOCOL_VERSION} — update one of them"
                 )
             self._info = await self._read_info()
+            batch_ms = self._batch_ms_for(self._info)
+            if batch_ms:
+                await self._request(SetTelemetry(batch_ms=batch_ms))
         except BaseException:
             await self.close(vent=True)
             raise
@@ -220,6 +237,13 @@ class Device:
             device_model=model,
             ramp_limit_per_s=info.ramp_limit_per_s,
         )
+
+    def _batch_ms_for(self, info: DeviceInfo) -> int:
+        if self._telemetry_batch_ms is not None:
+            return self._telemetry_batch_ms
+        if not info.capabilities & Capabilities.TELEMETRY_BATCH or info.time_scale == 1:
+            return 0
+        return AUTO_BATCH_MS if info.time_scale == 0 else min(AUTO_BATCH_MS, 100 * info.time_scale)
 
     @property
     def info(self) -> DeviceInfo:

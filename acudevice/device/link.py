@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from acudevice.device.errors import DeviceDisconnected, RequestTimeout
 from acudevice.protocol import Estop, Kind, ProtocolError, Request, Response, encode, try_decode
-from acudevice.protocol.messages import Event, Telemetry
+from acudevice.protocol.messages import Event, Telemetry, TelemetryBatch
 from acudevice.transport import Transport, TransportClosed
 
 log = logging.getLogger("acudevice.device")
@@ -26,9 +26,9 @@ RESENDS = 3
 no reply came: one damaged frame either way must not end a session."""
 STREAM_QUEUE = 2048
 R = TypeVar("R", bound=Response)
-Sink = Callable[[Telemetry | Event | None], None]
-"""Called in the reader with each telemetry sample or event as it is decoded; None means the
-link is gone. It must not block: it hands the item on (a queue, a list) and returns."""
+Sink = Callable[[Telemetry | TelemetryBatch | Event | None], None]
+"""Called in the reader with each sample, batch of samples or event as it is decoded; None
+means the link is gone. It must not block: it hands the item on and returns."""
 
 
 async def reap(tasks: list[asyncio.Task[None]]) -> None:
@@ -46,7 +46,14 @@ class _Subscription:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Telemetry | Event | None] = asyncio.Queue(STREAM_QUEUE)
 
-    def put(self, item: Telemetry | Event | None) -> None:
+    def put(self, item: Telemetry | TelemetryBatch | Event | None) -> None:
+        if isinstance(item, TelemetryBatch):  # a stream yields samples, however they came
+            for sample in item.samples:
+                self._put(sample)
+        else:
+            self._put(item)
+
+    def _put(self, item: Telemetry | Event | None) -> None:
         if self.queue.full():  # a slow consumer loses the oldest, never blocks the reader
             self.queue.get_nowait()
         self.queue.put_nowait(item)
@@ -241,6 +248,6 @@ class Link:
                 return
             assert isinstance(message, Response)
             fut.set_result(message)
-        elif isinstance(message, Telemetry | Event):
+        elif isinstance(message, Telemetry | TelemetryBatch | Event):
             for sink in self._sinks:
                 sink(message)

@@ -28,6 +28,7 @@ from acudevice.protocol.messages import (
     ScheduleDone,
     SegmentStarted,
     Telemetry,
+    TelemetryBatch,
 )
 from acudevice.safety.profile import HealthProfile
 from acudevice.safety.screening import Verdict
@@ -247,7 +248,7 @@ class Session:
         """Straight from the link's reader into the inbox: one hop from the wire."""
         put = self._inbox.put
 
-        def sink(item: Telemetry | Event | None) -> None:
+        def sink(item: Telemetry | TelemetryBatch | Event | None) -> None:
             put((channel, generation, _LINK_LOST if item is None else item))
 
         return sink
@@ -304,11 +305,10 @@ class Session:
                 done.clear()
                 continue
             last_seen[channel] = now()
-            if isinstance(item, Telemetry):
-                alarm = monitors[channel].check(item)
-                self.record.sample(channel, item, monitors[channel])
-                if alarm is not None:
-                    await self._alarm(alarm, channel)
+            if isinstance(item, TelemetryBatch):
+                await self._samples(channel, item.samples, monitors[channel])
+            elif isinstance(item, Telemetry):
+                await self._samples(channel, (item,), monitors[channel])
             elif isinstance(item, SegmentStarted):
                 self.record.segment_started(channel, item.elapsed_ms)
             elif isinstance(item, FaultRaised):
@@ -318,6 +318,17 @@ class Session:
                 if len(done) == len(self.devices):
                     self.record.flush()
                     return "completed", "all repeats done", self.program.repeats
+
+    async def _samples(
+        self, channel: int, samples: tuple[Telemetry, ...], monitor: ChannelMonitor
+    ) -> None:
+        """Every sample is checked, in order; the view shows the newest of a batch."""
+        last = samples[-1]
+        for sample in samples:
+            alarm = monitor.check(sample)
+            self.record.sample(channel, sample, monitor, show=sample is last or alarm is not None)
+            if alarm is not None:
+                await self._alarm(alarm, channel)
 
     async def _alarm(self, alarm: Alarm, channel: int) -> None:
         await estop_all(self.devices)
