@@ -3,8 +3,9 @@
 A TELEMETRY_BATCH body is `count u8` then `count` records, each exactly a SAMPLE body. The
 generic layout code in `codec.py` cannot express a repeated record, and the host decodes
 thousands of samples per second at speed=max, so this module unpacks with one precompiled
-struct, checks by hand the ranges `Telemetry` declares, and builds samples with
-`model_construct`. Only a refused record goes through pydantic, for its exact message.
+struct and validates each record with the `Telemetry` model itself (about 2 us, faster than
+building it unchecked with `model_construct`), so a record is refused exactly as the same
+sample sent alone would be.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ from acudevice.protocol.codes import (
     HEADER_SIZE,
     MAX_BATCH_SAMPLES,
     PROTOCOL_VERSION,
-    FirmwareState,
     Kind,
     TelemetryCode,
-    TelemetryFlags,
 )
 from acudevice.protocol.errors import BadField, Header, TrailingBytes, TruncatedFrame
 from acudevice.protocol.messages import Telemetry, TelemetryBatch, t_ms_after
@@ -34,9 +33,6 @@ RECORD = struct.Struct("<IiHBHBB")
 """One SAMPLE body: the 15 bytes after the header of a TELEMETRY SAMPLE payload."""
 _FIELDS = tuple(Telemetry.model_fields)
 _OFFSETS = (0, 4, 8, 10, 11, 13, 14)
-_STATES = {int(s): s for s in FirmwareState}
-_KNOWN_FLAGS = sum(int(f) for f in TelemetryFlags)
-_FLAGS = [TelemetryFlags(v) for v in range(_KNOWN_FLAGS + 1)]
 _BATCH_STRUCTS = {
     n: struct.Struct("<BBHBB" + "IiHBHBB" * n) for n in range(1, MAX_BATCH_SAMPLES + 1)
 }
@@ -44,7 +40,7 @@ _SAMPLE_HEAD = (PROTOCOL_VERSION, int(Kind.TELEMETRY))
 _TELEMETRY = int(Kind.TELEMETRY)
 _BATCH = int(TelemetryCode.BATCH)
 _SAMPLE = int(TelemetryCode.SAMPLE)
-_construct = Telemetry.model_construct
+_validate = Telemetry.model_validate
 
 
 def encode_telemetry_rows(rows: Sequence[TelemetryRow], seq: int) -> bytes:
@@ -101,15 +97,15 @@ def decode_batch_body(payload: bytes, header: Header) -> TelemetryBatch:
         raise TrailingBytes(
             f"{name} body", extra=got - size, offset=HEADER_SIZE + size, header=header
         )
-    states, flag_table, known = _STATES, _FLAGS, _KNOWN_FLAGS
     samples = []
     previous: int | None = None
     start = HEADER_SIZE + 1
-    for i, (t, measured, target, state, segment, battery, flags) in enumerate(
-        RECORD.iter_unpack(payload[start:])
-    ):
-        if state not in states or battery > 100 or flags & ~known:
-            _refuse_record(payload, i, header)
+    for i, values in enumerate(RECORD.iter_unpack(payload[start:])):
+        try:
+            sample = _validate(dict(zip(_FIELDS, values, strict=True)))
+        except ValidationError as exc:
+            raise _bad_record(exc, start + RECORD.size * i, i, header) from None
+        t = values[0]
         if previous is not None and not t_ms_after(previous, t):
             raise BadField(
                 f"samples[{i}].t_ms",
@@ -120,37 +116,19 @@ def decode_batch_body(payload: bytes, header: Header) -> TelemetryBatch:
                 message_name=name,
             )
         previous = t
-        samples.append(
-            _construct(
-                t_ms=t,
-                measured_level=measured,
-                target_level=target,
-                state=states[state],
-                segment_index=segment,
-                battery_percent=battery,
-                flags=flag_table[flags],
-            )
-        )
+        samples.append(sample)
     return TelemetryBatch.model_construct(samples=tuple(samples))
 
 
-def _refuse_record(payload: bytes, index: int, header: Header) -> None:
-    """Raise the `BadField` pydantic gives the same record sent as one SAMPLE."""
-    start = HEADER_SIZE + 1 + RECORD.size * index
-    values = dict(zip(_FIELDS, RECORD.unpack_from(payload, start), strict=True))
-    try:
-        Telemetry.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0])
-        raise BadField(
-            f"samples[{index}].{field}",
-            first.get("input"),
-            first["msg"],
-            offset=start + _OFFSETS[_FIELDS.index(field)],
-            header=header,
-            message_name="TelemetryBatch",
-        ) from None
-    raise AssertionError(
-        "the hand range check and the Telemetry model disagree"
-    )  # pragma: no cover
+def _bad_record(exc: ValidationError, offset: int, index: int, header: Header) -> BadField:
+    """The `BadField` a record gets: what pydantic says of it, where it sits in the payload."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0])
+    return BadField(
+        f"samples[{index}].{field}",
+        first.get("input"),
+        first["msg"],
+        offset=offset + _OFFSETS[_FIELDS.index(field)],
+        header=header,
+        message_name="TelemetryBatch",
+    )
