@@ -47,6 +47,7 @@ from acudevice.protocol import (
     Result,
     Resume,
     SetLimits,
+    SetTelemetry,
     Start,
     Status,
     StatusResponse,
@@ -222,6 +223,14 @@ class Device:
 
     async def set_limits(self, cap_level: int) -> None:
         await self._request(SetLimits(cap_level=cap_level))
+
+    async def set_telemetry_batch(self, batch_ms: int) -> None:
+        """Let the band hold samples up to `batch_ms` and send them batched (0: one each).
+
+        `stream()` still yields every sample, in order. Refused (`RequestRefused`) by a band
+        without `TELEMETRY_BATCH` in INFO, and above 5000 ms. Every HELLO resets it to 0.
+        """
+        await self._request(SetTelemetry(batch_ms=batch_ms))
 
     async def load(self, schedule: Schedule) -> None:
         """Send a schedule; refused here, before any byte, if it breaks its own cap.

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from acudevice.device.errors import DeviceDisconnected, RequestTimeout
 from acudevice.protocol import Estop, Kind, ProtocolError, Request, Response, encode, try_decode
-from acudevice.protocol.messages import Event, Telemetry
+from acudevice.protocol.messages import Event, Telemetry, TelemetryBatch
 from acudevice.transport import Transport, TransportClosed
 
 log = logging.getLogger("acudevice.device")
@@ -203,3 +203,7 @@ class Link:
         elif isinstance(message, Telemetry | Event):
             for sub in self._subs:
                 sub.put(message)
+        elif isinstance(message, TelemetryBatch):  # subscribers see its samples, in order
+            for sub in self._subs:
+                for sample in message.samples:
+                    sub.put(sample)
