@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from acudevice.conformance_telemetry import check_telemetry_batches
 from acudevice.device import Device, DeviceError
 from acudevice.device.addresses import open_device_transport
 from acudevice.device.clearing import vent_and_clear
@@ -466,6 +467,7 @@ CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
     ("lower cap limits the target at once", check_lower_cap_limits_the_target_at_once),
     ("estop vent time", check_estop_vent_time),
     ("watchdog vents without heartbeats", check_watchdog_vents_without_heartbeats),
+    ("telemetry batches", check_telemetry_batches),
 ]
 
 

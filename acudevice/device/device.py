@@ -164,7 +164,7 @@ class Device:
             self._info = await self._read_info()
             batch_ms = self._batch_ms_for(self._info)
             if batch_ms:
-                await self._request(SetTelemetry(batch_ms=batch_ms))
+                await self.set_telemetry_batch(batch_ms)
         except BaseException:
             await self.close(vent=True)
             raise
@@ -253,6 +253,14 @@ class Device:
 
     async def set_limits(self, cap_level: int) -> None:
         await self._request(SetLimits(cap_level=cap_level))
+
+    async def set_telemetry_batch(self, batch_ms: int) -> None:
+        """Let the band hold samples up to `batch_ms` and send them batched (0: one each).
+
+        `stream()` still yields every sample, in order. Refused (`RequestRefused`) by a band
+        without `TELEMETRY_BATCH` in INFO, and above 5000 ms. Every HELLO resets it to 0.
+        """
+        await self._request(SetTelemetry(batch_ms=batch_ms))
 
     async def load(self, schedule: Schedule) -> None:
         """Send a schedule; refused here, before any byte, if it breaks its own cap.

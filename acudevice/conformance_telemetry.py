@@ -1,0 +1,139 @@
+"""Conformance check of batched telemetry (docs/protocol.md section 5, SET_TELEMETRY).
+
+A band advertising `TELEMETRY_BATCH` must batch on request without losing, reordering or
+delaying a sample past the events that follow it, refuse a batch window above 5 s, and go
+back to single samples on `SET_TELEMETRY 0`. The transport is watched so the check sees
+which payloads were batches; the host's stream unpacks them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from itertools import pairwise
+
+from acudevice.device import Device
+from acudevice.device.addresses import open_device_transport
+from acudevice.protocol import (
+    Capabilities,
+    Event,
+    FirmwareState,
+    Kind,
+    Result,
+    SegmentStarted,
+    SetTelemetry,
+    StateChanged,
+    Telemetry,
+    TelemetryCode,
+    VentStarted,
+)
+from acudevice.transport import Transport
+
+BATCH_MS = 1000
+TOO_LONG_MS = 6000
+
+
+class _Watched:
+    """A transport that notes the opcode of every telemetry payload it delivers."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.telemetry_opcodes: list[int] = []
+
+    @property
+    def mtu(self) -> int:
+        return self.inner.mtu
+
+    async def connect(self) -> None:
+        await self.inner.connect()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def send(self, payload: bytes) -> None:
+        await self.inner.send(payload)
+
+    async def payloads(self) -> AsyncIterator[bytes]:
+        async for payload in self.inner.payloads():
+            if len(payload) > 4 and payload[1] == Kind.TELEMETRY:
+                self.telemetry_opcodes.append(payload[4])
+            yield payload
+
+
+async def check_telemetry_batches(url: str) -> str:
+    from acudevice.conformance import (  # here: that module registers this check
+        CheckFailed,
+        _load,
+        _pressure_schedule,
+        _refused,
+        _wall_for,
+        expect,
+    )
+
+    watched = _Watched(open_device_transport(url))
+    async with Device(watched, heartbeat_interval_s=1.0) as device:
+        if Capabilities.TELEMETRY_BATCH not in device.info.capabilities:
+            raise CheckFailed("skip: INFO lacks TELEMETRY_BATCH (the band sends single samples)")
+        if device.info.device_model.actuator != "pressure":
+            raise CheckFailed("skip: pressure devices only")
+        await _refused(device, SetTelemetry(batch_ms=TOO_LONG_MS), Result.INVALID_PARAMETER)
+        await _refused(device, SetTelemetry(batch_ms=BATCH_MS), Result.OK)
+        schedule = _pressure_schedule([(2_000, 4_000), (3_000, 4_000), (2_000, 0)], 10_000)
+        stream = device.stream()
+        await _load(device, schedule)
+        await device.start()
+        seen: list[Telemetry | Event] = []
+        deadline = time.monotonic() + _wall_for(device, 30)
+        async for item in stream:
+            expect(time.monotonic() < deadline, "the schedule never vented back to IDLE")
+            seen.append(item)
+            if isinstance(item, StateChanged) and item.new == FirmwareState.IDLE:
+                break
+        batches = watched.telemetry_opcodes.count(TelemetryCode.BATCH)
+        expect(batches > 0, f"no TELEMETRY_BATCH among {len(watched.telemetry_opcodes)} payloads")
+        spacing = _check_order(seen, expect)
+        await _refused(device, SetTelemetry(batch_ms=0), Result.OK)
+        count = len(watched.telemetry_opcodes)
+        deadline = time.monotonic() + _wall_for(device, 5)
+        async for item in stream:
+            expect(time.monotonic() < deadline, "no telemetry after SET_TELEMETRY 0")
+            if isinstance(item, Telemetry) and len(watched.telemetry_opcodes) > count + 1:
+                break
+        later = watched.telemetry_opcodes[count + 1 :]  # the first may be what was held
+        expect(
+            all(op == TelemetryCode.SAMPLE for op in later),
+            "batches still arrive after SET_TELEMETRY 0",
+        )
+        samples = sum(isinstance(i, Telemetry) for i in seen)
+        return (
+            f"{samples} samples in {batches} batches, {spacing} ms apart, none lost or late "
+            f"for an event; {TOO_LONG_MS} ms refused; single samples after 0"
+        )
+
+
+def _check_order(seen: list[Telemetry | Event], check: Callable[[bool, str], None]) -> int:
+    """Samples rise evenly while RUNNING, and none arrives after an event it preceded."""
+    samples = [i for i in seen if isinstance(i, Telemetry)]
+    check(all(b.t_ms > a.t_ms for a, b in pairwise(samples)), "t_ms not strictly increasing")
+    running = [s.t_ms for s in samples if s.state == FirmwareState.RUNNING]
+    gaps = {b - a for a, b in pairwise(running)}
+    check(len(running) >= 4, f"only {len(running)} samples while RUNNING")
+    check(
+        len(gaps) == 1 and min(gaps) % 100 == 0,
+        f"RUNNING samples not evenly spaced by a multiple of 100 ms (gaps {sorted(gaps)} ms): "
+        "a sample was lost or reordered",
+    )
+    segment, vented = 0, False
+    for item in seen:
+        if isinstance(item, SegmentStarted):
+            segment = max(segment, item.index)
+        elif isinstance(item, VentStarted):
+            vented = True
+        elif isinstance(item, Telemetry) and item.state == FirmwareState.RUNNING:
+            check(
+                not vented and item.segment_index >= segment,
+                f"sample at t_ms {item.t_ms} (segment {item.segment_index}, RUNNING) arrived "
+                "after an event that followed it",
+            )
+    return min(gaps)
