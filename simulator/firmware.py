@@ -154,9 +154,13 @@ class Firmware:
         self._telemetry_due_ms = self.now_ms
 
     def link_reset(self) -> None:
-        """A new connection: HELLO and SET_LIMITS are needed again (protocol section 8)."""
+        """A new connection: HELLO and SET_LIMITS are needed again (protocol section 8), and
+        single samples until the new host asks for batches; samples held for the host that
+        left are dropped with it, not sent to the next one."""
         self.hello_done = False
         self.limits_set = False
+        self._held = []
+        self.batch_ms = 0
 
     # ------------------------------------------------------------ session control
 
