@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 
 from acudevice.bridge.acl import acl_text
+from acudevice.bridge.gateway import Bridge, BridgeOptions
+from acudevice.bridge.mqtt import BrokerAddress
 from tests.bridge_helpers import GW, running_bridge
-from tests.mqtt_broker import Broker, Watcher
+from tests.mqtt_broker import Broker, Watcher, free_port
+from tests.sim_server import serve
 
 pytestmark = pytest.mark.mqtt
 BANDS = {"left": "sim://?speed=10&seed=1", "pad": "sim://?speed=10&seed=2&model=vibepad-v1"}
@@ -100,3 +104,38 @@ def test_acl_gives_each_gateway_its_own_prefix_and_start_to_the_operator_only() 
     assert "topic write acudevice/+/+/cmd/intensity" in sections["user operator"]
     assert "topic read acudevice/gw-a/+/cmd/#" in sections["user gw-a"]
     assert "topic write acudevice/+/+/cmd/start" in sections["user operator"]
+
+
+async def test_a_band_that_connects_after_the_announcement_is_announced_again_as_what_it_is(
+    broker: Broker,
+) -> None:
+    """The pad's simulator starts only after the gateway announced it (model unknown then):
+    once it connects, its config names it and offers no pressure sensor."""
+    port = free_port()
+    bridge = Bridge(
+        BridgeOptions(
+            broker=BrokerAddress.parse(broker.url),
+            gateway=GW,
+            bands={"pad": f"tcp://127.0.0.1:{port}"},
+            ha_discovery=True,
+            backoff_initial_s=0.2,
+        )
+    )
+    task = asyncio.create_task(bridge.run())
+    pad_topic = f"homeassistant/device/acudevice_{GW}/acudevice_{GW}_pad/config"
+    try:
+        early = (await discovered(broker, 2))[pad_topic]
+        assert early["device"]["model"] == "band", "announced before the pad ever answered"
+        async with Watcher(broker, "homeassistant/#") as watch:
+            with serve("--tcp", str(port), "--model", "vibepad-v1"):
+                seen = await watch.wait_for(
+                    lambda m: (
+                        m.topic == pad_topic
+                        and json.loads(m.payload)["device"]["model"] == "vibepad-v1"
+                    )
+                )
+        late = json.loads(seen.payload)
+        assert not any(c.get("device_class") == "pressure" for c in late["components"].values())
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

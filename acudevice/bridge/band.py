@@ -46,6 +46,8 @@ class Outlet(Protocol):
 
     def event(self, payload: EventPayload) -> None: ...
 
+    def band_connected(self, band: str) -> None: ...
+
 
 class StartRefused(Exception):
     """A start the agent will not (or could not) carry out; the reason is for the reply."""
@@ -112,6 +114,7 @@ class BandAgent:
         self.device = device
         self.connected.set()
         self.availability()
+        self.outlet.band_connected(self.band)
         self._event("band-connected", detail=f"{device.info.model} at {self.url}")
         self.publish_state()
         try:

@@ -131,6 +131,12 @@ class Bridge:
             qos=1,
         )
 
+    def band_connected(self, band: str) -> None:
+        """Its model is known only now: a band that connects after the gateway announced it
+        (as an unknown model) is announced again, so a vibration pad shows no pressure."""
+        if self.options.ha_discovery and self._link is not None:
+            self._band_discovery(self.agents[band], self._remote_programs())
+
     def _send(self, topic: str, payload: str, *, qos: int = 1, retain: bool = False) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             self._outbox.put_nowait(_Out(topic, payload, qos, retain))
@@ -248,17 +254,23 @@ class Bridge:
     def _discovery(self) -> None:
         topic, payload = gateway_config(self.topics)
         self._send(topic, payload, retain=True)
-        programs = sorted(self.library.load_all()) if self.options.allow_remote_start else None
+        programs = self._remote_programs()
         for agent in self.agents.values():
-            info = agent.device.info if agent.device is not None else None
-            topic, payload = band_config(
-                self.topics,
-                agent.band,
-                model=info.model if info else None,
-                actuator=info.device_model.actuator if info else None,
-                programs=programs,
-            )
-            self._send(topic, payload, retain=True)
+            self._band_discovery(agent, programs)
+
+    def _remote_programs(self) -> list[str] | None:
+        return sorted(self.library.load_all()) if self.options.allow_remote_start else None
+
+    def _band_discovery(self, agent: BandAgent, programs: list[str] | None) -> None:
+        info = agent.device.info if agent.device is not None else None
+        topic, payload = band_config(
+            self.topics,
+            agent.band,
+            model=info.model if info else None,
+            actuator=info.device_model.actuator if info else None,
+            programs=programs,
+        )
+        self._send(topic, payload, retain=True)
 
     async def forget(self, band: str) -> None:
         """A band taken off this gateway: its discovery config goes, its availability is offline."""
