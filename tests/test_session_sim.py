@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from acudevice.device import Device, RequestRefused
+from acudevice.device.device import AUTO_BATCH_MS
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import FaultCode, FirmwareState, Result
 from acudevice.protocol.messages import FaultRaised
@@ -238,3 +239,14 @@ async def test_a_damaged_frame_either_way_does_not_fail_an_idempotent_request() 
         await band.heartbeat()
         up, down = transport.frames_rejected
     assert up > 0 and down > 0, "the fault damaged frames both ways"
+
+
+@pytest.mark.parametrize(("speed", "batch_ms"), [("max", AUTO_BATCH_MS), ("20", 0), ("1", 0)])
+async def test_only_a_band_without_a_clock_is_asked_to_batch_its_telemetry(
+    speed: str, batch_ms: int
+) -> None:
+    """At speed=max one payload per sample is what the host spends its time on; a band with a
+    clock sends each sample alone, so the host sees and records it at once."""
+    transport = SimTransport(f"sim://?speed={speed}")
+    async with Device(transport):
+        assert transport.device.firmware.batch_ms == batch_ms

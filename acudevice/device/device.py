@@ -78,8 +78,8 @@ _IDEMPOTENT = (Hello, Info, Status, Heartbeat, SetLimits, SetTelemetry, Stop)
 
 
 AUTO_BATCH_MS = 1000
-"""The longest a band faster than real time is asked to hold samples (its own time): the
-host's alarms then trail the band by at most a second of the simulated session."""
+"""What a band at speed=max is asked to hold (its own time): the host's alarms then trail
+the band by at most a second of the simulated session, a fraction of a millisecond of ours."""
 
 
 def too_steep(segment: Segment, ramp_limit_per_s: int) -> bool:
@@ -119,10 +119,11 @@ class Device:
     ) -> None:
         """`heartbeat_interval_s=None` sends no heartbeats: the device's watchdog will vent.
 
-        `telemetry_batch_ms`: SET_TELEMETRY after connecting. None chooses: a band in real
-        time sends each sample alone (the host sees it at once); a band faster than real time
-        that can batch is asked to, holding samples up to 100 ms of wall time (1 s of its own
-        time at most), since one payload per sample is then what the host spends its time on.
+        `telemetry_batch_ms`: SET_TELEMETRY after connecting. None chooses: a band with a
+        clock (real time, or a simulator at speed N) sends each sample alone, so the host sees
+        and records it at once; a band with no clock at all (a simulator at speed=max) that
+        can batch is asked to hold up to 1 s of its time, since one payload per sample is then
+        what the host spends its time on.
         """
         self.url = transport.url
         self._link = Link(transport)
@@ -241,9 +242,10 @@ class Device:
     def _batch_ms_for(self, info: DeviceInfo) -> int:
         if self._telemetry_batch_ms is not None:
             return self._telemetry_batch_ms
-        if not info.capabilities & Capabilities.TELEMETRY_BATCH or info.time_scale == 1:
-            return 0
-        return AUTO_BATCH_MS if info.time_scale == 0 else min(AUTO_BATCH_MS, 100 * info.time_scale)
+        unbounded = info.time_scale == 0
+        return (
+            AUTO_BATCH_MS if unbounded and info.capabilities & Capabilities.TELEMETRY_BATCH else 0
+        )
 
     @property
     def info(self) -> DeviceInfo:
