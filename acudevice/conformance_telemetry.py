@@ -34,12 +34,12 @@ TOO_LONG_MS = 6000
 
 
 class _Watched:
-    """A transport that notes the opcode of every telemetry payload it delivers."""
+    """A transport that keeps every telemetry payload it delivers, to tell batches apart."""
 
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.url = inner.url
-        self.telemetry_opcodes: list[int] = []
+        self.telemetry: list[bytes] = []
 
     @property
     def mtu(self) -> int:
@@ -57,8 +57,12 @@ class _Watched:
     async def payloads(self) -> AsyncIterator[bytes]:
         async for payload in self.inner.payloads():
             if len(payload) > 4 and payload[1] == Kind.TELEMETRY:
-                self.telemetry_opcodes.append(payload[4])
+                self.telemetry.append(payload)
             yield payload
+
+    @property
+    def telemetry_opcodes(self) -> list[int]:
+        return [payload[4] for payload in self.telemetry]
 
 
 async def check_telemetry_batches(url: str) -> str:
@@ -77,6 +81,10 @@ async def check_telemetry_batches(url: str) -> str:
             raise CheckFailed("skip: INFO lacks TELEMETRY_BATCH (the band sends single samples)")
         if device.info.device_model.actuator != "pressure":
             raise CheckFailed("skip: pressure devices only")
+        if device.info.time_scale == 0:
+            # A byte-stream simulator at speed=max thins telemetry (docs/simulator.md), so
+            # spacing says nothing about losses; a bounded speed spaces samples instead.
+            raise CheckFailed("skip: the device runs as fast as it can (time_scale 0); use a speed")
         await _refused(device, SetTelemetry(batch_ms=TOO_LONG_MS), Result.INVALID_PARAMETER)
         await _refused(device, SetTelemetry(batch_ms=BATCH_MS), Result.OK)
         schedule = _pressure_schedule([(2_000, 4_000), (3_000, 4_000), (2_000, 0)], 10_000)
@@ -90,9 +98,10 @@ async def check_telemetry_batches(url: str) -> str:
             seen.append(item)
             if isinstance(item, StateChanged) and item.new == FirmwareState.IDLE:
                 break
-        batches = watched.telemetry_opcodes.count(TelemetryCode.BATCH)
-        expect(batches > 0, f"no TELEMETRY_BATCH among {len(watched.telemetry_opcodes)} payloads")
         spacing = _check_order(seen, expect)
+        batches = watched.telemetry_opcodes.count(TelemetryCode.BATCH)
+        if spacing < BATCH_MS:  # two samples fit in one window, so some must share a payload
+            expect(batches > 0, f"no TELEMETRY_BATCH in {len(watched.telemetry_opcodes)} payloads")
         await _refused(device, SetTelemetry(batch_ms=0), Result.OK)
         count = len(watched.telemetry_opcodes)
         deadline = time.monotonic() + _wall_for(device, 5)
@@ -118,7 +127,10 @@ def _check_order(seen: list[Telemetry | Event], check: Callable[[bool, str], Non
     check(all(b.t_ms > a.t_ms for a, b in pairwise(samples)), "t_ms not strictly increasing")
     running = [s.t_ms for s in samples if s.state == FirmwareState.RUNNING]
     gaps = {b - a for a, b in pairwise(running)}
-    check(len(running) >= 4, f"only {len(running)} samples while RUNNING")
+    if len(running) < 4:
+        from acudevice.conformance import CheckFailed
+
+        raise CheckFailed(f"skip: {len(running)} samples while RUNNING, too sparse to judge")
     check(
         len(gaps) == 1 and min(gaps) % 100 == 0,
         f"RUNNING samples not evenly spaced by a multiple of 100 ms (gaps {sorted(gaps)} ms): "
