@@ -9,9 +9,17 @@ which payloads were batches; the host's stream unpacks them.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from itertools import pairwise
 
+from acudevice.conformance_support import (
+    CheckFailed,
+    expect,
+    load_schedule,
+    pressure_schedule,
+    refused,
+    wall_for,
+)
 from acudevice.device import Device
 from acudevice.device.addresses import open_device_transport
 from acudevice.protocol import (
@@ -66,15 +74,6 @@ class _Watched:
 
 
 async def check_telemetry_batches(url: str) -> str:
-    from acudevice.conformance import (  # here: that module registers this check
-        CheckFailed,
-        _load,
-        _pressure_schedule,
-        _refused,
-        _wall_for,
-        expect,
-    )
-
     watched = _Watched(open_device_transport(url))
     async with Device(watched, heartbeat_interval_s=1.0) as device:
         if Capabilities.TELEMETRY_BATCH not in device.info.capabilities:
@@ -85,26 +84,26 @@ async def check_telemetry_batches(url: str) -> str:
             # A byte-stream simulator at speed=max thins telemetry (docs/simulator.md), so
             # spacing says nothing about losses; a bounded speed spaces samples instead.
             raise CheckFailed("skip: the device runs as fast as it can (time_scale 0); use a speed")
-        await _refused(device, SetTelemetry(batch_ms=TOO_LONG_MS), Result.INVALID_PARAMETER)
-        await _refused(device, SetTelemetry(batch_ms=BATCH_MS), Result.OK)
-        schedule = _pressure_schedule([(2_000, 4_000), (3_000, 4_000), (2_000, 0)], 10_000)
+        await refused(device, SetTelemetry(batch_ms=TOO_LONG_MS), Result.INVALID_PARAMETER)
+        await refused(device, SetTelemetry(batch_ms=BATCH_MS), Result.OK)
+        schedule = pressure_schedule([(2_000, 4_000), (3_000, 4_000), (2_000, 0)], 10_000)
         stream = device.stream()
-        await _load(device, schedule)
+        await load_schedule(device, schedule)
         await device.start()
         seen: list[Telemetry | Event] = []
-        deadline = time.monotonic() + _wall_for(device, 30)
+        deadline = time.monotonic() + wall_for(device, 30)
         async for item in stream:
             expect(time.monotonic() < deadline, "the schedule never vented back to IDLE")
             seen.append(item)
             if isinstance(item, StateChanged) and item.new == FirmwareState.IDLE:
                 break
-        spacing = _check_order(seen, expect)
+        spacing = _check_order(seen)
         batches = watched.telemetry_opcodes.count(TelemetryCode.BATCH)
         if spacing < BATCH_MS:  # two samples fit in one window, so some must share a payload
             expect(batches > 0, f"no TELEMETRY_BATCH in {len(watched.telemetry_opcodes)} payloads")
-        await _refused(device, SetTelemetry(batch_ms=0), Result.OK)
+        await refused(device, SetTelemetry(batch_ms=0), Result.OK)
         count = len(watched.telemetry_opcodes)
-        deadline = time.monotonic() + _wall_for(device, 5)
+        deadline = time.monotonic() + wall_for(device, 5)
         async for item in stream:
             expect(time.monotonic() < deadline, "no telemetry after SET_TELEMETRY 0")
             if isinstance(item, Telemetry) and len(watched.telemetry_opcodes) > count + 1:
@@ -121,17 +120,15 @@ async def check_telemetry_batches(url: str) -> str:
         )
 
 
-def _check_order(seen: list[Telemetry | Event], check: Callable[[bool, str], None]) -> int:
+def _check_order(seen: list[Telemetry | Event]) -> int:
     """Samples rise evenly while RUNNING, and none arrives after an event it preceded."""
     samples = [i for i in seen if isinstance(i, Telemetry)]
-    check(all(b.t_ms > a.t_ms for a, b in pairwise(samples)), "t_ms not strictly increasing")
+    expect(all(b.t_ms > a.t_ms for a, b in pairwise(samples)), "t_ms not strictly increasing")
     running = [s.t_ms for s in samples if s.state == FirmwareState.RUNNING]
     gaps = {b - a for a, b in pairwise(running)}
     if len(running) < 4:
-        from acudevice.conformance import CheckFailed
-
         raise CheckFailed(f"skip: {len(running)} samples while RUNNING, too sparse to judge")
-    check(
+    expect(
         len(gaps) == 1 and min(gaps) % 100 == 0,
         f"RUNNING samples not evenly spaced by a multiple of 100 ms (gaps {sorted(gaps)} ms): "
         "a sample was lost or reordered",
@@ -143,7 +140,7 @@ def _check_order(seen: list[Telemetry | Event], check: Callable[[bool, str], Non
         elif isinstance(item, VentStarted):
             vented = True
         elif isinstance(item, Telemetry) and item.state == FirmwareState.RUNNING:
-            check(
+            expect(
                 not vented and item.segment_index >= segment,
                 f"sample at t_ms {item.t_ms} (segment {item.segment_index}, RUNNING) arrived "
                 "after an event that followed it",

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from acudevice.conformance import _load, _pressure_schedule
+from acudevice.conformance_support import load_schedule, pressure_schedule
 from acudevice.conformance_telemetry import _Watched
 from acudevice.device import Device
 from acudevice.device.addresses import open_device_transport
@@ -25,7 +25,7 @@ from tests.sim_server import serve
 
 pytestmark = pytest.mark.wire
 
-SCHEDULE = _pressure_schedule([(2_000, 4_000), (4_000, 4_000), (2_000, 0)], 10_000)
+SCHEDULE = pressure_schedule([(2_000, 4_000), (4_000, 4_000), (2_000, 0)], 10_000)
 
 
 async def _session(url: str, batch_ms: int) -> tuple[_Watched, list[Telemetry | Event]]:
@@ -35,7 +35,7 @@ async def _session(url: str, batch_ms: int) -> tuple[_Watched, list[Telemetry | 
     async with Device(watched, heartbeat_interval_s=1.0) as device:
         await device.set_telemetry_batch(batch_ms)
         stream = device.stream()
-        await _load(device, SCHEDULE)
+        await load_schedule(device, SCHEDULE)
         await device.start()
         async for item in stream:
             seen.append(item)
