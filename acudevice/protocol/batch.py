@@ -4,7 +4,8 @@ A TELEMETRY_BATCH body is `count u8` then `count` records, each exactly a SAMPLE
 generic layout code in `codec.py` cannot express a repeated record, and the host decodes
 thousands of samples per second at speed=max, so this module unpacks with one precompiled
 struct, checks by hand the ranges `Telemetry` declares, and builds samples with
-`model_construct`. Only a refused record goes through pydantic, for its exact message.
+`model_construct`. Only a refused record goes through pydantic, for its exact message. A
+single SAMPLE payload takes the same road (`fast_sample`) when its fields are valid.
 """
 
 from __future__ import annotations
@@ -132,6 +133,25 @@ def decode_batch_body(payload: bytes, header: Header) -> TelemetryBatch:
             )
         )
     return TelemetryBatch.model_construct(samples=tuple(samples))
+
+
+def fast_sample(payload: bytes) -> Telemetry | None:
+    """A SAMPLE payload's sample, built without pydantic; None when its body is not exactly
+    15 bytes of valid fields (the generic reader then reports what is wrong)."""
+    if len(payload) != _SINGLE.size:
+        return None
+    t, measured, target, state, segment, battery, flags = RECORD.unpack_from(payload, HEADER_SIZE)
+    if state not in _STATES or battery > 100 or flags & ~_KNOWN_FLAGS:
+        return None
+    return _construct(
+        t_ms=t,
+        measured_level=measured,
+        target_level=target,
+        state=_STATES[state],
+        segment_index=segment,
+        battery_percent=battery,
+        flags=_FLAGS[flags],
+    )
 
 
 def _refuse_record(payload: bytes, index: int, header: Header) -> None:
