@@ -12,13 +12,22 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from acudevice.conformance_support import (
+    CheckFailed,
+    device_for,
+    expect,
+    load_schedule,
+    pressure_schedule,
+    refused,
+    result_of,
+    wall_for,
+)
 from acudevice.conformance_telemetry import check_telemetry_batches
 from acudevice.device import Device, DeviceError
 from acudevice.device.addresses import open_device_transport
 from acudevice.device.clearing import vent_and_clear
 from acudevice.device.loading import schedule_load_requests
 from acudevice.plan.devices import PressureDevice, VibrationDevice
-from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -62,67 +71,8 @@ class CheckResult:
     detail: str
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
-
-
-def _device(url: str, *, heartbeats: bool = True) -> Device:
-    return Device(open_device_transport(url), heartbeat_interval_s=1.0 if heartbeats else None)
-
-
-def _result_of(response: object) -> Result:
-    return Result(getattr(response, "result", -1))
-
-
-async def _refused(device: Device, message: object, wanted: Result) -> None:
-    response = await device.link.request(message, deadline_s=2.0)  # type: ignore[arg-type]
-    expect(
-        _result_of(response) == wanted,
-        f"{type(message).__name__} answered {_result_of(response).name}, expected {wanted.name}",
-    )
-
-
-def _pressure_schedule(levels: list[tuple[int, int]], cap_level: int) -> Schedule:
-    """Segments from (duration_ms, to_level) pairs, starting at zero."""
-    segments, t, level = [], 0, 0
-    for i, (duration, to) in enumerate(levels):
-        phase = (
-            PhaseKind.RAMP if to > level else PhaseKind.HOLD if to == level else PhaseKind.RELEASE
-        )
-        segments.append(
-            Segment(
-                start_ms=t,
-                duration_ms=duration,
-                from_level=level,
-                to_level=to,
-                phase=phase,
-                phase_index=i,
-                repeat=0,
-            )
-        )
-        t, level = t + duration, to
-    return Schedule(
-        program="conformance", actuator="pressure", cap_level=cap_level, segments=tuple(segments)
-    )
-
-
-async def _load(device: Device, schedule: Schedule) -> None:
-    await device.set_limits(schedule.cap_level)
-    await device.load(schedule)
-
-
-def _wall_for(device: Device, device_s: float) -> float:
-    scale = device.info.time_scale
-    return 5.0 if scale == 0 else device_s / scale + 5.0
-
-
 async def check_version_negotiation(url: str) -> str:
-    async with _device(url) as device:
+    async with device_for(url) as device:
         expect(device.info.protocol_version == PROTOCOL_VERSION, "INFO reports another version")
         response = await device.link.request(
             Hello(min_version=100, max_version=127), deadline_s=2.0
@@ -140,7 +90,7 @@ async def check_version_negotiation(url: str) -> str:
 
 
 async def check_unknown_opcode(url: str) -> str:
-    async with _device(url) as device:
+    async with device_for(url) as device:
         seq = 0x4242
         payload = bytes([PROTOCOL_VERSION, 1, seq & 0xFF, seq >> 8, UNKNOWN_OPCODE])
         response = await device.link.exchange_raw(payload, seq=seq, deadline_s=2.0)
@@ -148,12 +98,12 @@ async def check_unknown_opcode(url: str) -> str:
             isinstance(response, Ack) and response.opcode == UNKNOWN_OPCODE,
             f"answered {response!r}, expected an Ack echoing opcode 0x{UNKNOWN_OPCODE:02X}",
         )
-        expect(response.result == Result.UNSUPPORTED_OPCODE, f"result {_result_of(response).name}")
+        expect(response.result == Result.UNSUPPORTED_OPCODE, f"result {result_of(response).name}")
         return "UNSUPPORTED_OPCODE with the same seq and opcode"
 
 
 async def check_cap_refusals(url: str) -> str:
-    async with _device(url) as device:
+    async with device_for(url) as device:
         hw = device.info.hardware_max_level
         actuator = (
             ActuatorCode.PRESSURE
@@ -171,11 +121,11 @@ async def check_cap_refusals(url: str) -> str:
         # LIMITS_NOT_SET can then not be shown, which the detail says.
         earlier = url.startswith("serial:") and (await device.status()).active_cap < hw
         if not earlier:
-            await _refused(device, begin, Result.LIMITS_NOT_SET)
+            await refused(device, begin, Result.LIMITS_NOT_SET)
         if hw < 0xFFFF:
-            await _refused(device, SetLimits(cap_level=hw + 1), Result.ABOVE_HARDWARE_MAX)
+            await refused(device, SetLimits(cap_level=hw + 1), Result.ABOVE_HARDWARE_MAX)
         await device.set_limits(hw // 4)
-        await _refused(device, begin, Result.ABOVE_CAP)
+        await refused(device, begin, Result.ABOVE_CAP)
         await device.link.request(begin.model_copy(update={"cap_level": hw // 4}), deadline_s=2.0)
         segment = LoadSegment(
             index=0,
@@ -187,10 +137,10 @@ async def check_cap_refusals(url: str) -> str:
             phase_index=0,
             repeat=0,
         )
-        await _refused(device, segment, Result.ABOVE_CAP)
+        await refused(device, segment, Result.ABOVE_CAP)
         status = await device.status()
         expect(status.state == FirmwareState.IDLE, f"state {status.state.name} after refusals")
-        await _refused(device, Start(), Result.BAD_STATE)
+        await refused(device, Start(), Result.BAD_STATE)
         if earlier:
             return (
                 "ABOVE_HARDWARE_MAX, ABOVE_CAP (begin and segment); stayed IDLE; an earlier "
@@ -200,15 +150,15 @@ async def check_cap_refusals(url: str) -> str:
 
 
 async def check_busy_device_refuses_a_second_program(url: str) -> str:
-    async with _device(url) as device:
+    async with device_for(url) as device:
         if device.info.device_model.actuator != "pressure":
             raise CheckFailed("skip: pressure devices only")
-        schedule = _pressure_schedule([(10_000, 4_000), (10_000, 4_000), (10_000, 0)], 10_000)
-        await _load(device, schedule)
+        schedule = pressure_schedule([(10_000, 4_000), (10_000, 4_000), (10_000, 0)], 10_000)
+        await load_schedule(device, schedule)
         await device.start()
         first, *_ = schedule_load_requests(schedule)
-        await _refused(device, first, Result.BAD_STATE)
-        await _refused(device, Start(), Result.BAD_STATE)
+        await refused(device, first, Result.BAD_STATE)
+        await refused(device, Start(), Result.BAD_STATE)
         await device.estop()
         return "LOAD_BEGIN and START refused while RUNNING"
 
@@ -222,7 +172,7 @@ async def check_stop_and_estop_before_hello(url: str) -> str:
             response = await device.link.request(message, deadline_s=2.0)
             expect(
                 response.result == Result.OK,
-                f"{type(message).__name__} before HELLO answered {_result_of(response).name}",
+                f"{type(message).__name__} before HELLO answered {result_of(response).name}",
             )
         response = await device.link.request(Start(), deadline_s=2.0)
         # A serial device cannot see a host connect, so an earlier host's HELLO may still
@@ -231,7 +181,7 @@ async def check_stop_and_estop_before_hello(url: str) -> str:
         if url.startswith("serial:"):
             allowed.add(Result.BAD_STATE)
         expect(
-            response.result in allowed, f"START before HELLO answered {_result_of(response).name}"
+            response.result in allowed, f"START before HELLO answered {result_of(response).name}"
         )
     finally:
         await device.link.close()
@@ -245,18 +195,18 @@ async def check_stop_and_estop_before_hello(url: str) -> str:
 
 
 async def check_estop_vent_time(url: str) -> str:
-    async with _device(url) as device:
+    async with device_for(url) as device:
         model = device.info.device_model
         if model.actuator != "pressure":
             raise CheckFailed("skip: pressure devices only")
         hw = device.info.hardware_max_level
         high = hw - 1_000
         ramp_ms = int(high / model.max_ramp_level_per_s * 1000) + 1_000
-        schedule = _pressure_schedule([(ramp_ms, high), (60_000, high), (30_000, 0)], hw)
+        schedule = pressure_schedule([(ramp_ms, high), (60_000, high), (30_000, 0)], hw)
         stream = device.stream()
-        await _load(device, schedule)
+        await load_schedule(device, schedule)
         await device.start()
-        deadline = time.monotonic() + _wall_for(device, ramp_ms / 1000 + 10)
+        deadline = time.monotonic() + wall_for(device, ramp_ms / 1000 + 10)
         async for item in stream:
             expect(time.monotonic() < deadline, f"never reached {high} Pa")
             if isinstance(item, Telemetry) and item.measured_level >= high - 2_000:
@@ -265,7 +215,7 @@ async def check_estop_vent_time(url: str) -> str:
         started: VentStarted | None = None
         async for item in stream:
             expect(
-                time.monotonic() < deadline + _wall_for(device, 2 * EMERGENCY_VENT_WITHIN_S),
+                time.monotonic() < deadline + wall_for(device, 2 * EMERGENCY_VENT_WITHIN_S),
                 "no VentFinished after ESTOP",
             )
             if isinstance(item, VentStarted) and item.reason == Reason.HOST_ESTOP:
@@ -288,19 +238,19 @@ async def check_estop_vent_time(url: str) -> str:
 
 
 async def check_watchdog_vents_without_heartbeats(url: str) -> str:
-    async with _device(url, heartbeats=False) as device:
+    async with device_for(url, heartbeats=False) as device:
         if device.info.time_scale == 0:
             # Unbounded device time ends any schedule before 3 s of wall silence can pass.
             raise CheckFailed("skip: the device runs as fast as it can (time_scale 0); use a speed")
         schedule = (
-            _pressure_schedule([(10_000, 5_000), (170_000, 5_000), (10_000, 0)], 10_000)
+            pressure_schedule([(10_000, 5_000), (170_000, 5_000), (10_000, 0)], 10_000)
             if device.info.device_model.actuator == "pressure"
             else None
         )
         if schedule is None:
             raise CheckFailed("skip: pressure devices only")
         stream = device.stream()
-        await _load(device, schedule)
+        await load_schedule(device, schedule)
         await device.start()
         quiet_since = time.monotonic()
         async for item in stream:
@@ -320,7 +270,7 @@ async def check_watchdog_vents_without_heartbeats(url: str) -> str:
 
 
 async def check_bad_frames_ignored_and_resynchronised(url: str) -> str:
-    async with _device(url) as device:
+    async with device_for(url) as device:
         send_raw = getattr(device.link.transport, "send_raw", None)
         if send_raw is None:
             raise CheckFailed("skip: not a framed byte-stream transport")
@@ -337,7 +287,7 @@ async def check_bad_frames_ignored_and_resynchronised(url: str) -> str:
                 response = await good_reply
             expect(
                 response.result == Result.OK,
-                f"HEARTBEAT after garbage: {_result_of(response).name}",
+                f"HEARTBEAT after garbage: {result_of(response).name}",
             )
             await asyncio.sleep(0.3)
             expect(not bad_reply.done(), "the frame with a bad CRC was answered")
@@ -362,7 +312,7 @@ def required_safety(model: PressureDevice | VibrationDevice) -> SafetyCapabiliti
 
 
 async def check_single_fault_defences(url: str) -> str:
-    async with _device(url) as device:
+    async with device_for(url) as device:
         info = await device.link.request(Info(), deadline_s=2.0)
         expect(isinstance(info, InfoResponse), f"INFO answered {info!r}")
         assert isinstance(info, InfoResponse)
@@ -377,7 +327,7 @@ async def check_single_fault_defences(url: str) -> str:
 
 
 async def check_ramp_limit_refused_not_slowed(url: str) -> str:
-    async with _device(url) as device:
+    async with device_for(url) as device:
         info = await device.link.request(Info(), deadline_s=2.0)
         expect(isinstance(info, InfoResponse), "INFO was not answered with an InfoResponse")
         assert isinstance(info, InfoResponse)
@@ -403,19 +353,19 @@ async def check_ramp_limit_refused_not_slowed(url: str) -> str:
             phase_index=0,
             repeat=0,
         )
-        await _refused(device, begin, Result.OK)
-        await _refused(device, segment, Result.INVALID_PARAMETER)
-        await _refused(device, begin, Result.OK)
-        await _refused(device, segment.model_copy(update={"to_level": limit}), Result.OK)
+        await refused(device, begin, Result.OK)
+        await refused(device, segment, Result.INVALID_PARAMETER)
+        await refused(device, begin, Result.OK)
+        await refused(device, segment.model_copy(update={"to_level": limit}), Result.OK)
         await device.stop()
         return f"INFO ramp limit {limit}/s; {limit + 1}/s refused, {limit}/s accepted"
 
 
 async def check_hello_starts_a_fresh_session(url: str) -> str:
-    async with _device(url) as device:
+    async with device_for(url) as device:
         hw = device.info.hardware_max_level
         await device.set_limits(hw // 2)
-        await _refused(device, Hello(min_version=1, max_version=PROTOCOL_VERSION), Result.OK)
+        await refused(device, Hello(min_version=1, max_version=PROTOCOL_VERSION), Result.OK)
         begin = LoadBegin(
             actuator=ActuatorCode.PRESSURE
             if device.info.device_model.actuator == "pressure"
@@ -425,18 +375,18 @@ async def check_hello_starts_a_fresh_session(url: str) -> str:
             cap_level=hw // 4,
             frequency_dhz=0 if device.info.device_model.actuator == "pressure" else 1200,
         )
-        await _refused(device, begin, Result.LIMITS_NOT_SET)
+        await refused(device, begin, Result.LIMITS_NOT_SET)
         return "LOAD_BEGIN after a new HELLO refused until SET_LIMITS"
 
 
 async def check_lower_cap_limits_the_target_at_once(url: str) -> str:
-    async with _device(url) as device:
+    async with device_for(url) as device:
         if device.info.device_model.actuator != "pressure":
             raise CheckFailed("skip: pressure devices only")
-        schedule = _pressure_schedule([(4_000, 8_000), (60_000, 8_000), (4_000, 0)], 10_000)
-        await _load(device, schedule)
+        schedule = pressure_schedule([(4_000, 8_000), (60_000, 8_000), (4_000, 0)], 10_000)
+        await load_schedule(device, schedule)
         await device.start()
-        deadline = time.monotonic() + _wall_for(device, 10)
+        deadline = time.monotonic() + wall_for(device, 10)
         while (await device.status()).target_level < 6_000:
             expect(time.monotonic() < deadline, "the target never reached 6 kPa")
             await asyncio.sleep(0.05)
@@ -444,7 +394,7 @@ async def check_lower_cap_limits_the_target_at_once(url: str) -> str:
         status = await device.status()
         await device.estop()
         while (await device.status()).state != FirmwareState.IDLE:  # leave it vented
-            expect(time.monotonic() < deadline + _wall_for(device, 15), "never vented")
+            expect(time.monotonic() < deadline + wall_for(device, 15), "never vented")
             await asyncio.sleep(0.05)
         expect(
             status.target_level <= status.active_cap == 3_000,
@@ -473,7 +423,7 @@ CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
 
 async def settle(url: str) -> str | None:
     """Bring the band to rest; None when it is IDLE, else what is wrong."""
-    async with _device(url) as device:
+    async with device_for(url) as device:
         _, after = await vent_and_clear(device)
     if after.state == FirmwareState.IDLE:
         return None

@@ -182,7 +182,14 @@ class ProtocolClient:
         return [r.message for r in self.events if isinstance(r.message, kind)]
 
     def samples(self) -> list[Telemetry]:
-        return [r.message for r in self.telemetry if isinstance(r.message, Telemetry)]
+        """Every sample received, batches unpacked, in order."""
+        out: list[Telemetry] = []
+        for r in self.telemetry:
+            if isinstance(r.message, TelemetryBatch):
+                out += r.message.samples
+            elif isinstance(r.message, Telemetry):
+                out.append(r.message)
+        return out
 
     async def wait_for(self, predicate: Callable[[ProtocolClient], bool], *, wait_s: float) -> None:
         """Until `predicate(self)` holds; `TimeoutError` after `wait_s` wall seconds.

@@ -30,7 +30,12 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("transport", ("acudevice.transport",), ("protocol", "ble", "foundation")),
     (
         "device",
-        ("acudevice.device", "acudevice.conformance"),
+        (
+            "acudevice.device",
+            "acudevice.conformance",
+            "acudevice.conformance_support",
+            "acudevice.conformance_telemetry",
+        ),
         ("transport", "protocol", "store", "safety", "plan"),
     ),
     ("session", ("acudevice.session",), ("device", "safety", "store", "plan")),

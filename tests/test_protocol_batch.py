@@ -53,6 +53,11 @@ def test_a_batch_decodes_to_the_samples_each_sent_alone(batch: TelemetryBatch, s
     assert isinstance(decoded, TelemetryBatch)
     alone = [decode(encode(sample, seq)).message for sample in batch.samples]
     assert list(decoded.samples) == alone
+    validated = [
+        Telemetry.model_validate(dict(zip(Telemetry.model_fields, r, strict=True)))
+        for r in _rows(batch)
+    ]
+    assert list(decoded.samples) == validated, "what pydantic builds from the same fields"
     for got in decoded.samples:
         assert type(got.state) is FirmwareState and type(got.flags) is TelemetryFlags
     rows = _rows(batch)

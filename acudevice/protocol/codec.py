@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from acudevice.protocol.batch import decode_batch_body, pack_batch, rows_of
+from acudevice.protocol.batch import decode_batch_body, fast_sample, pack_batch, rows_of
 from acudevice.protocol.codes import (
     HEADER_SIZE,
     MAX_PAYLOAD,
@@ -178,6 +178,8 @@ def decode(payload: bytes) -> Envelope:
                 f"{name} reply (an Ack)", extra=len(body) - 1, offset=HEADER_SIZE + 1, header=header
             )
         raise UnknownOpcode(header)
+    if cls is Telemetry and (sample := fast_sample(payload)) is not None:  # the hot path
+        return Envelope(header.version, kind, header.seq, header.opcode, sample)
     if cls is TelemetryBatch:  # a repeated record: its own fast reader
         batch = decode_batch_body(payload, header)
         return Envelope(header.version, kind, header.seq, header.opcode, batch)
