@@ -36,6 +36,7 @@ BROWNOUT_MS = 300
 """How long the supply stays too low before the firmware reboots."""
 _POWERLESS = Actuation(vent=True, power=False)
 """Unpowered hardware: pump off, normally-open dump valve open."""
+_IDLE, _RUNNING, _FAULT = FirmwareState.IDLE, FirmwareState.RUNNING, FirmwareState.FAULT
 
 
 @dataclass(frozen=True)
@@ -195,12 +196,17 @@ class SimDevice:
                     nxt = at
         if self._down_until_ms is not None:
             return max(min(nxt, self._down_until_ms), now + 1)
-        boundary = fw.ms_to_boundary()
-        if boundary is not None and 0 < boundary < nxt - now:
-            nxt = now + boundary
-        if fw.state is not FirmwareState.FAULT:
-            nxt = min(nxt, self._safety_event_ms(nxt))
-        return max(nxt, now + 1)
+        state = fw.state
+        player = fw.player
+        if state is _RUNNING and player is not None:  # fw.ms_to_boundary(), without a call
+            boundary = player.ms_to_boundary()
+            if boundary is not None and 0 < boundary < nxt - now:
+                nxt = now + boundary
+        if state is not _FAULT:
+            safety = self._safety_event_ms(nxt)
+            if safety < nxt:
+                nxt = safety
+        return nxt if nxt > now else now + 1
 
     def _safety_event_ms(self, nxt: int) -> int:
         """When a threshold the firmware checks at every sample would be crossed before
@@ -226,21 +232,25 @@ class SimDevice:
 
     def step(self, wall: float, until_ms: int | None = None) -> int:
         """Advance to the next event (or to `until_ms` if sooner); returns the ms taken."""
-        dt_ms = self.next_event_ms(until_ms) - self.now_ms
+        # Attributes bound to locals: this runs once per event, thousands of times a run.
+        now = self.now_ms
+        dt_ms = self.next_event_ms(until_ms) - now
         dt = dt_ms / 1000.0
-        actuation = self.firmware.actuation if self.powered else _POWERLESS
-        drive = self.plant.step(dt, actuation)
-        if self.plant.level > self.true_peak:
-            self.true_peak = self.plant.level
-        if self.sensor.drift_rate_per_s:
-            self.sensor.advance(dt)
-        self.battery.drain(
-            dt, self.firmware.state is not FirmwareState.IDLE, drive, actuation.release > 0.0
-        )
-        self.now_ms += dt_ms
+        fw = self.firmware
+        actuation = fw.actuation if self._down_until_ms is None else _POWERLESS
+        plant = self.plant
+        drive = plant.step(dt, actuation)
+        level = plant.level
+        if level > self.true_peak:
+            self.true_peak = level
+        sensor = self.sensor
+        if sensor.drift_rate_per_s:
+            sensor.advance(dt)
+        self.battery.drain(dt, fw.state is not _IDLE, drive, actuation.release > 0.0)
+        self.now_ms = now + dt_ms
         if self._timed_faults:
             self._device_faults()
-        if self.powered:
+        if self._down_until_ms is None:
             self.firmware.step(dt_ms, wall)
         elif self._down_until_ms is not None and self.now_ms >= self._down_until_ms:
             self._down_until_ms = None
