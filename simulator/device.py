@@ -37,6 +37,7 @@ BROWNOUT_MS = 300
 _POWERLESS = Actuation(vent=True, power=False)
 """Unpowered hardware: pump off, normally-open dump valve open."""
 _IDLE, _RUNNING, _FAULT = FirmwareState.IDLE, FirmwareState.RUNNING, FirmwareState.FAULT
+_VENTING = FirmwareState.VENTING
 
 
 @dataclass(frozen=True)
@@ -162,9 +163,10 @@ class SimDevice:
     def busy(self) -> bool:
         """Something is moving: a clock at speed=max runs flat out only while this holds."""
         fw = self.firmware
-        if not self.powered or fw.state in (FirmwareState.RUNNING, FirmwareState.VENTING):
+        state = fw.state
+        if self._down_until_ms is not None or state is _RUNNING or state is _VENTING:
             return True
-        return fw.state is FirmwareState.FAULT and fw.measured >= self.model.vented_level
+        return state is _FAULT and fw.measured >= self.model.vented_level
 
     def handle(self, payload: bytes, wall: float) -> bytes | None:
         if not self.powered:
@@ -177,10 +179,10 @@ class SimDevice:
 
     @property
     def has_output(self) -> bool:
-        return bool(self.firmware.outbox) and self.powered
+        return bool(self.firmware.outbox) and self._down_until_ms is None
 
     def take_output(self) -> list[bytes]:
-        return self.firmware.take_outbox() if self.powered else []
+        return self.firmware.take_outbox() if self._down_until_ms is None else []
 
     def next_event_ms(self, until_ms: int | None = None) -> int:
         """Device time of the next event (never later than `until_ms`, always later than now)."""
