@@ -119,7 +119,11 @@ class Bladder:
         return duty, inflow / k, k
 
     def step(self, dt: float, actuation: Actuation) -> float:
-        duty, equilibrium, k = self._flows(actuation)
+        memo = self._memo  # _flows' own first lines: the device asked for them just before
+        if memo is not None and memo[0] is actuation and self.level <= self.relief_pa:
+            _, duty, equilibrium, k = memo
+        else:
+            duty, equilibrium, k = self._flows(actuation)
         k_, dt_, decay = self._exp
         if k != k_ or dt != dt_:  # a hold repeats the same k and the same tick
             decay = math.exp(-k * dt)
@@ -128,8 +132,11 @@ class Bladder:
         return duty
 
     def seconds_to_reach(self, level: float, actuation: Actuation) -> float:
+        now = self.level
+        if now >= level:  # _first_order_time's first test, before the flows are needed
+            return 0.0
         _, equilibrium, k = self._flows(actuation)
-        return _first_order_time(self.level, equilibrium, k, level)
+        return _first_order_time(now, equilibrium, k, level)
 
 
 class Motor:
