@@ -217,9 +217,11 @@ class SimDevice:
         fw = self.firmware
         main, check = self.sensor, self.check_sensor
         span_s = (nxt - now) / 1000.0
-        bias = main.offset + main.drift + max(main.drift_rate_per_s * span_s, 0.0)
+        drifted = main.drift_rate_per_s * span_s
+        bias = main.offset + main.drift + (0.0 if drifted < 0.0 else drifted)  # max(d, 0.0)
         if check is not None:
-            bias = max(bias, check.offset)
+            if check.offset > bias:  # max(bias, check.offset)
+                bias = check.offset
             if main.drift_rate_per_s:  # the two sensors drifting apart
                 apart = main.offset + main.drift - check.offset
                 rate = main.drift_rate_per_s

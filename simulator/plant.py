@@ -132,11 +132,18 @@ class Bladder:
         return duty
 
     def seconds_to_reach(self, level: float, actuation: Actuation) -> float:
+        # _first_order_time and the memo test of _flows, inline: the device asks every event.
         now = self.level
-        if now >= level:  # _first_order_time's first test, before the flows are needed
+        if now >= level:
             return 0.0
-        _, equilibrium, k = self._flows(actuation)
-        return _first_order_time(now, equilibrium, k, level)
+        memo = self._memo
+        if memo is not None and memo[0] is actuation and now <= self.relief_pa:
+            equilibrium, k = memo[2], memo[3]
+        else:
+            _, equilibrium, k = self._flows(actuation)
+        if equilibrium <= level:
+            return math.inf
+        return math.log((equilibrium - now) / (equilibrium - level)) / k
 
 
 class Motor:
