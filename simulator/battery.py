@@ -12,16 +12,21 @@ class Battery:
         self.physics = physics
         self.charge = percent
         """Charge in percent, unrounded."""
+        # Per-second rates, divided once here as `drain` would divide them each call.
+        self._active_per_s = physics.active_pct_per_h / 3600.0
+        self._idle_per_s = physics.idle_pct_per_h / 3600.0
+        self._valve_per_s = physics.valve_pct_per_min / 60.0
+        self._actuator_per_min = physics.actuator_pct_per_min
 
     def drain(self, dt: float, active: bool, drive: float, valve_open: bool) -> None:
         """Use `dt` seconds of charge: electronics (awake if `active`), actuator at `drive`
         duty (0..1), and the bleed valve's coil if `valve_open`."""
-        ph = self.physics
-        per_s = (ph.active_pct_per_h if active else ph.idle_pct_per_h) / 3600.0
-        per_s += drive * ph.actuator_pct_per_min / 60.0
+        per_s = self._active_per_s if active else self._idle_per_s
+        per_s += drive * self._actuator_per_min / 60.0
         if valve_open:
-            per_s += ph.valve_pct_per_min / 60.0
-        self.charge = max(self.charge - per_s * dt, 0.0)
+            per_s += self._valve_per_s
+        charge = self.charge - per_s * dt
+        self.charge = charge if charge >= 0.0 else 0.0  # max(charge, 0.0), without the call
 
     @property
     def percent(self) -> int:

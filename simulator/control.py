@@ -12,7 +12,9 @@ limited here (releasing is always safe); the valve is the limit.
 
 from __future__ import annotations
 
-from simulator.plant import Actuation
+import math
+
+from simulator.plant import IDLE_ACTUATION, Actuation
 
 
 class PressureController:
@@ -27,7 +29,25 @@ class PressureController:
     with pressure), so a bleed saturated by the error also opens the dump valve. Above it
     the dump valve is never used for control: a stuck pump then shows as a rising level."""
 
+    def __init__(self) -> None:
+        self._target = math.nan
+        self._commands: dict[int, Actuation] = {}
+        """Commands for `_target` by reading: a hold sees few readings, and the same
+        command object lets the plant keep its flows (pure functions of the two)."""
+
     def command(self, target: float, measured: int) -> Actuation:
+        if target != self._target:
+            self._target = target
+            self._commands.clear()
+        else:
+            known = self._commands.get(measured)
+            if known is not None:
+                return known
+        act = self._command(target, measured)
+        self._commands[measured] = act
+        return act
+
+    def _command(self, target: float, measured: int) -> Actuation:
         error = target - measured
         if error > self.deadband:
             return Actuation(drive=min(error / self.pump_full_scale, 1.0))
@@ -36,12 +56,19 @@ class PressureController:
             if opening >= 1.0:
                 return Actuation(release=1.0, vent=measured < self.assist_below)
             return Actuation(release=opening)
-        return Actuation()
+        return IDLE_ACTUATION
 
 
 class VibrationController:
+    def __init__(self) -> None:
+        self._last: tuple[float, Actuation] = (math.nan, IDLE_ACTUATION)
+
     def command(self, target: float, measured: int) -> Actuation:
-        return Actuation(drive=min(max(target / 1000.0, 0.0), 1.0))
+        last_target, act = self._last
+        if target != last_target:
+            act = Actuation(drive=min(max(target / 1000.0, 0.0), 1.0))
+            self._last = (target, act)
+        return act
 
 
 class SetpointLimiter:

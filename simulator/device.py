@@ -36,6 +36,8 @@ BROWNOUT_MS = 300
 """How long the supply stays too low before the firmware reboots."""
 _POWERLESS = Actuation(vent=True, power=False)
 """Unpowered hardware: pump off, normally-open dump valve open."""
+_IDLE, _RUNNING, _FAULT = FirmwareState.IDLE, FirmwareState.RUNNING, FirmwareState.FAULT
+_VENTING = FirmwareState.VENTING
 
 
 @dataclass(frozen=True)
@@ -161,9 +163,10 @@ class SimDevice:
     def busy(self) -> bool:
         """Something is moving: a clock at speed=max runs flat out only while this holds."""
         fw = self.firmware
-        if not self.powered or fw.state in (FirmwareState.RUNNING, FirmwareState.VENTING):
+        state = fw.state
+        if self._down_until_ms is not None or state is _RUNNING or state is _VENTING:
             return True
-        return fw.state is FirmwareState.FAULT and fw.measured >= self.model.vented_level
+        return state is _FAULT and fw.measured >= self.model.vented_level
 
     def handle(self, payload: bytes, wall: float) -> bytes | None:
         if not self.powered:
@@ -176,10 +179,10 @@ class SimDevice:
 
     @property
     def has_output(self) -> bool:
-        return bool(self.firmware.outbox) and self.powered
+        return bool(self.firmware.outbox) and self._down_until_ms is None
 
     def take_output(self) -> list[bytes]:
-        return self.firmware.take_outbox() if self.powered else []
+        return self.firmware.take_outbox() if self._down_until_ms is None else []
 
     def next_event_ms(self, until_ms: int | None = None) -> int:
         """Device time of the next event (never later than `until_ms`, always later than now)."""
@@ -195,12 +198,17 @@ class SimDevice:
                     nxt = at
         if self._down_until_ms is not None:
             return max(min(nxt, self._down_until_ms), now + 1)
-        boundary = fw.ms_to_boundary()
-        if boundary is not None and 0 < boundary < nxt - now:
-            nxt = now + boundary
-        if fw.state is not FirmwareState.FAULT:
-            nxt = min(nxt, self._safety_event_ms(nxt))
-        return max(nxt, now + 1)
+        state = fw.state
+        player = fw.player
+        if state is _RUNNING and player is not None:  # fw.ms_to_boundary(), without a call
+            boundary = player.ms_to_boundary()
+            if boundary is not None and 0 < boundary < nxt - now:
+                nxt = now + boundary
+        if state is not _FAULT:
+            safety = self._safety_event_ms(nxt)
+            if safety < nxt:
+                nxt = safety
+        return nxt if nxt > now else now + 1
 
     def _safety_event_ms(self, nxt: int) -> int:
         """When a threshold the firmware checks at every sample would be crossed before
@@ -209,9 +217,11 @@ class SimDevice:
         fw = self.firmware
         main, check = self.sensor, self.check_sensor
         span_s = (nxt - now) / 1000.0
-        bias = main.offset + main.drift + max(main.drift_rate_per_s * span_s, 0.0)
+        drifted = main.drift_rate_per_s * span_s
+        bias = main.offset + main.drift + (0.0 if drifted < 0.0 else drifted)  # max(d, 0.0)
         if check is not None:
-            bias = max(bias, check.offset)
+            if check.offset > bias:  # max(bias, check.offset)
+                bias = check.offset
             if main.drift_rate_per_s:  # the two sensors drifting apart
                 apart = main.offset + main.drift - check.offset
                 rate = main.drift_rate_per_s
@@ -226,21 +236,25 @@ class SimDevice:
 
     def step(self, wall: float, until_ms: int | None = None) -> int:
         """Advance to the next event (or to `until_ms` if sooner); returns the ms taken."""
-        dt_ms = self.next_event_ms(until_ms) - self.now_ms
+        # Attributes bound to locals: this runs once per event, thousands of times a run.
+        now = self.now_ms
+        dt_ms = self.next_event_ms(until_ms) - now
         dt = dt_ms / 1000.0
-        actuation = self.firmware.actuation if self.powered else _POWERLESS
-        drive = self.plant.step(dt, actuation)
-        if self.plant.level > self.true_peak:
-            self.true_peak = self.plant.level
-        if self.sensor.drift_rate_per_s:
-            self.sensor.advance(dt)
-        self.battery.drain(
-            dt, self.firmware.state is not FirmwareState.IDLE, drive, actuation.release > 0.0
-        )
-        self.now_ms += dt_ms
+        fw = self.firmware
+        actuation = fw.actuation if self._down_until_ms is None else _POWERLESS
+        plant = self.plant
+        drive = plant.step(dt, actuation)
+        level = plant.level
+        if level > self.true_peak:
+            self.true_peak = level
+        sensor = self.sensor
+        if sensor.drift_rate_per_s:
+            sensor.advance(dt)
+        self.battery.drain(dt, fw.state is not _IDLE, drive, actuation.release > 0.0)
+        self.now_ms = now + dt_ms
         if self._timed_faults:
             self._device_faults()
-        if self.powered:
+        if self._down_until_ms is None:
             self.firmware.step(dt_ms, wall)
         elif self._down_until_ms is not None and self.now_ms >= self._down_until_ms:
             self._down_until_ms = None

@@ -61,6 +61,15 @@ _NEEDS_SERVICE = frozenset(
     {FaultCode.STUCK_PUMP, FaultCode.VENT_TIMEOUT, FaultCode.STUCK_VALVE, FaultCode.SENSOR_MISMATCH}
 )
 """Faults of the hardware itself: STOP does not clear them."""
+# The states as plain globals: the control step compares them at every event.
+_IDLE, _RUNNING, _PAUSED, _VENTING, _FAULT = S.IDLE, S.RUNNING, S.PAUSED, S.VENTING, S.FAULT
+_LOADED = S.LOADED
+_NONE = FaultCode.NONE
+_FLAGS = {bits: TelemetryFlags(bits) for bits in range(0x40)}
+"""Every combination of telemetry flags, built once: `flags` looks its answer up."""
+_PUMP_ON, _MOTOR_ON = int(TelemetryFlags.PUMP_ON), int(TelemetryFlags.MOTOR_ON)
+_VALVE_OPEN, _LOW_BATTERY = int(TelemetryFlags.VALVE_OPEN), int(TelemetryFlags.LOW_BATTERY)
+_STREAMING = int(TelemetryFlags.STREAMING)
 
 
 class VentKind(Enum):
@@ -263,9 +272,10 @@ class Firmware:
 
     def step(self, dt_ms: int, wall: float) -> Actuation:
         self.now_ms += dt_ms
-        self.measured = self.board.read_level()
-        self.check_measured = self.board.read_check_level()
-        if self.state is not S.FAULT:
+        board = self.board
+        self.measured = board.read_level()
+        self.check_measured = board.read_check_level()
+        if self.state is not _FAULT:
             self._check_safety(wall)
         self._actuate(dt_ms)
         self._telemetry()
@@ -278,14 +288,14 @@ class Firmware:
 
     def _actuate(self, dt_ms: int) -> None:
         state = self.state
-        if state is S.RUNNING:
+        if state is _RUNNING:
             self._run(dt_ms)
-        elif state is S.PAUSED:
+        elif state is _PAUSED:
             self.target = min(self.target, float(self.active_cap))
             self.actuation = self.controller.command(self.target, self.measured)
-        elif state is S.VENTING:
+        elif state is _VENTING:
             self._vent(dt_ms)
-        elif state is S.FAULT:
+        elif state is _FAULT:
             self.target = 0.0
             self.actuation = SAFE_ACTUATION
             self._note_vented()
@@ -300,7 +310,7 @@ class Firmware:
         sensor. Every 100 ms: the rest."""
         state = self.state
         if (
-            (state is S.RUNNING or state is S.PAUSED)
+            (state is _RUNNING or state is _PAUSED)
             and self.last_request_wall is not None
             and wall - self.last_request_wall > WATCHDOG_S
         ):
@@ -309,11 +319,12 @@ class Firmware:
         measured = self.measured
         highest = measured
         check = self.check_measured
-        code = FaultCode.NONE
+        code = _NONE
         if check is not None:
-            highest = max(measured, check)
+            if check > measured:
+                highest = check
             code = self.agreement.compare(measured, check, self.now_ms)
-        if code is not FaultCode.NONE:
+        if code is not _NONE:
             pass
         elif measured < self._lowest_plausible:
             code = FaultCode.SENSOR_FAULT
@@ -324,30 +335,34 @@ class Firmware:
                 self.raise_fault(FaultCode.LOW_BATTERY, Reason.LOW_BATTERY)
                 return
             code = self._supervise()
-        if code is not FaultCode.NONE:
+        if code is not _NONE:
             self.raise_fault(code, Reason.FAULT)
 
     def _supervise(self) -> FaultCode:
         now = self.now_ms
+        measured = self.measured
+        act = self.actuation
         self.over_level.refresh(now)
-        undriven = self.actuation.power and now - self._last_driven_ms > SUPERVISOR_MS
-        code = self.rise.sample(self.measured, undriven=undriven)
-        if code is FaultCode.NONE:
-            act = self.actuation
+        undriven = act.power and now - self._last_driven_ms > SUPERVISOR_MS
+        code = self.rise.sample(measured, undriven=undriven)
+        if code is _NONE:
             releasing = act.release >= 0.5 and (act.drive == 0.0 or not act.power)
-            code = self.release_check.sample(self.measured, releasing=releasing, now_ms=now)
-        if code is FaultCode.NONE:
-            at_rest = self.state in (S.IDLE, S.LOADED)
-            code = self.zero.check(self.measured, at_rest=at_rest, now_ms=now)
-        if code is FaultCode.NONE and self._dump_since_ms is not None:
-            overdue = now - self._dump_since_ms > self.model.vent_deadline_s * 1000
-            if overdue and self.measured >= self.model.vented_level:
+            code = self.release_check.sample(measured, releasing=releasing, now_ms=now)
+        if code is _NONE:
+            state = self.state
+            at_rest = state is _IDLE or state is _LOADED
+            code = self.zero.check(measured, at_rest=at_rest, now_ms=now)
+        if code is _NONE and self._dump_since_ms is not None:
+            model = self.model
+            overdue = now - self._dump_since_ms > model.vent_deadline_s * 1000
+            if overdue and measured >= model.vented_level:
                 code = FaultCode.VENT_TIMEOUT
         return code
 
     def _follow(self, requested: float, dt_ms: int) -> None:
         level = self.setpoint.follow(requested, dt_ms / 1000.0)
-        self.target = min(level, float(self.active_cap))
+        cap = float(self.active_cap)
+        self.target = cap if cap < level else level  # min(level, cap), without the call
         self.actuation = self.controller.command(self.target, self.measured)
 
     def _run(self, dt_ms: int) -> None:
@@ -433,21 +448,19 @@ class Firmware:
 
     @property
     def battery_percent(self) -> int:
-        return min(100, max(0, int(self.board.battery_charge() + 0.5)))
+        percent = int(self.board.battery_charge() + 0.5)
+        return 100 if percent > 100 else (0 if percent < 0 else percent)
 
     def flags(self) -> TelemetryFlags:
         act = self.actuation
-        flags = TelemetryFlags(0)
+        pressure = self.model.actuator == "pressure"
+        bits = 0
         if act.power and act.drive > 0.0:
-            flags |= (
-                TelemetryFlags.PUMP_ON
-                if self.model.actuator == "pressure"
-                else TelemetryFlags.MOTOR_ON
-            )
-        if self.model.actuator == "pressure" and (act.vent or act.release > 0.0):
-            flags |= TelemetryFlags.VALVE_OPEN
+            bits = _PUMP_ON if pressure else _MOTOR_ON
+        if pressure and (act.vent or act.release > 0.0):
+            bits |= _VALVE_OPEN
         if self.board.battery_charge() < self.model.battery.low_warning_pct:
-            flags |= TelemetryFlags.LOW_BATTERY
+            bits |= _LOW_BATTERY
         if self.stream is not None:
-            flags |= TelemetryFlags.STREAMING
-        return flags
+            bits |= _STREAMING
+        return _FLAGS[bits]

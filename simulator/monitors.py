@@ -35,6 +35,8 @@ class OverLevel:
         self._margin = model.trip_margin
         self._grace_level = 0
         self._grace_until_ms = -1
+        self._base = self.hardware_max
+        """The level `limit` was last worked out for: a refresh at the same one keeps it."""
         self.limit = self.hardware_max + self.tolerance - self._margin(self.hardware_max)
 
     def set_cap(self, cap: int, *, measured: int, now_ms: int) -> None:
@@ -49,7 +51,9 @@ class OverLevel:
         if now_ms < self._grace_until_ms:
             limit = max(limit, self._grace_level)
         limit = min(limit, self.hardware_max)
-        self.limit = limit + self.tolerance - self._margin(limit)
+        if limit != self._base:
+            self._base = limit
+            self.limit = limit + self.tolerance - self._margin(limit)
 
 
 class RiseWhileUndriven:

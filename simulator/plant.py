@@ -57,28 +57,55 @@ class Bladder:
 
     Every flow is linear in pressure, so one step is solved exactly:
     dP/dt = a - k P  =>  P(t + dt) = P_eq + (P - P_eq) exp(-k dt),  P_eq = a / k.
+
+    The flows of the last actuation are kept (the device asks for them twice an event, and
+    a hold repeats the same command): they depend only on the actuation and the stuck flags,
+    which is why those are properties that forget them.
     """
 
     def __init__(self, physics: PneumaticPhysics, hardware_max_pa: float) -> None:
         self.physics = physics
         self.relief_pa = hardware_max_pa * (1 + physics.relief_margin)
         self.level = 0.0
-        self.drive_stuck = False
-        self.valve_stuck = False
+        self._drive_stuck = False
+        self._valve_stuck = False
+        self._memo: tuple[Actuation, float, float, float] | None = None
+        self._exp: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+
+    @property
+    def drive_stuck(self) -> bool:
+        return self._drive_stuck
+
+    @drive_stuck.setter
+    def drive_stuck(self, stuck: bool) -> None:
+        self._drive_stuck = stuck
+        self._memo = None
+
+    @property
+    def valve_stuck(self) -> bool:
         """The bleed valve is stuck shut; the dump valve is a separate, working path."""
+        return self._valve_stuck
+
+    @valve_stuck.setter
+    def valve_stuck(self, stuck: bool) -> None:
+        self._valve_stuck = stuck
+        self._memo = None
 
     def effective_drive(self, actuation: Actuation) -> float:
         if not actuation.power:
             return 0.0
-        if self.drive_stuck:
+        if self._drive_stuck:
             return 1.0
         return min(max(actuation.drive, 0.0), 1.0)
 
     def _flows(self, actuation: Actuation) -> tuple[float, float, float]:
         """(duty, equilibrium, k) of dP/dt = k (equilibrium - P) under this actuation."""
+        memo = self._memo
+        if memo is not None and memo[0] is actuation and self.level <= self.relief_pa:
+            return memo[1], memo[2], memo[3]
         ph = self.physics
         duty = self.effective_drive(actuation)
-        release = 0.0 if self.valve_stuck else min(max(actuation.release, 0.0), 1.0)
+        release = 0.0 if self._valve_stuck else min(max(actuation.release, 0.0), 1.0)
         inflow = duty * ph.pump_rate_pa_s
         k = duty * ph.pump_rate_pa_s / ph.pump_stall_pa + ph.leak_per_s
         k += release / ph.bleed_tau_s
@@ -87,16 +114,36 @@ class Bladder:
         if self.level > self.relief_pa:
             inflow += self.relief_pa / ph.relief_tau_s
             k += 1.0 / ph.relief_tau_s
+        else:
+            self._memo = (actuation, duty, inflow / k, k)
         return duty, inflow / k, k
 
     def step(self, dt: float, actuation: Actuation) -> float:
-        duty, equilibrium, k = self._flows(actuation)
-        self.level = max(equilibrium + (self.level - equilibrium) * math.exp(-k * dt), 0.0)
+        memo = self._memo  # _flows' own first lines: the device asked for them just before
+        if memo is not None and memo[0] is actuation and self.level <= self.relief_pa:
+            _, duty, equilibrium, k = memo
+        else:
+            duty, equilibrium, k = self._flows(actuation)
+        k_, dt_, decay = self._exp
+        if k != k_ or dt != dt_:  # a hold repeats the same k and the same tick
+            decay = math.exp(-k * dt)
+            self._exp = (k, dt, decay)
+        self.level = max(equilibrium + (self.level - equilibrium) * decay, 0.0)
         return duty
 
     def seconds_to_reach(self, level: float, actuation: Actuation) -> float:
-        _, equilibrium, k = self._flows(actuation)
-        return _first_order_time(self.level, equilibrium, k, level)
+        # _first_order_time and the memo test of _flows, inline: the device asks every event.
+        now = self.level
+        if now >= level:
+            return 0.0
+        memo = self._memo
+        if memo is not None and memo[0] is actuation and now <= self.relief_pa:
+            equilibrium, k = memo[2], memo[3]
+        else:
+            _, equilibrium, k = self._flows(actuation)
+        if equilibrium <= level:
+            return math.inf
+        return math.log((equilibrium - now) / (equilibrium - level)) / k
 
 
 class Motor:

@@ -46,13 +46,11 @@ class Player:
         self.elapsed_ms = 0
         self.index = 0
         self._count = len(plan.segments)
-
-    @property
-    def done(self) -> bool:
-        return self.index >= self._count
+        self.done = not plan.segments
+        """Every segment has ended (kept by `advance`, read at every control tick)."""
 
     def target(self) -> float:
-        if self.index >= self._count:
+        if self.done:
             return float(self.plan.segments[-1].to_level)
         return self.plan.segments[self.index].level_at(self.elapsed_ms)
 
@@ -73,6 +71,7 @@ class Player:
             self.index += 1
             if self.index < self._count:
                 started.append(self.index)
+        self.done = self.index >= self._count
         return tuple(started)
 
 

@@ -24,22 +24,23 @@ class Sensor:
         self.offset = offset
         self.resolution = resolution
         self.span = span
+        self._low, self._high = span
         self.drift = 0.0
         """Accumulated drift (level units), grown by a sensor-drift fault."""
         self.drift_rate_per_s = 0.0
-        self._rng = random.Random(seed)
+        self._gauss = random.Random(seed).gauss
 
     def reseed(self, seed: int | str) -> None:
-        self._rng = random.Random(seed)
+        self._gauss = random.Random(seed).gauss
 
     def advance(self, dt: float) -> None:
         self.drift += self.drift_rate_per_s * dt
 
     def read(self, true_level: float) -> int:
-        raw = true_level + self.offset + self.drift + self._rng.gauss(0.0, self.noise)
-        low, high = self.span
-        if raw < low:
-            raw = low
-        elif raw > high:
-            raw = high
-        return round(raw / self.resolution) * self.resolution
+        raw = true_level + self.offset + self.drift + self._gauss(0.0, self.noise)
+        if raw < self._low:
+            raw = self._low
+        elif raw > self._high:
+            raw = self._high
+        resolution = self.resolution
+        return round(raw / resolution) * resolution
