@@ -371,12 +371,16 @@ class Firmware:
             return
         player = self.player
         assert player is not None
-        self._follow(player.target(), dt_ms)
+        # The clock first, then the setpoint for the moment reached: a request handled
+        # between events (`react`, dt 0) then recomputes exactly what the last event did.
         for index in player.advance(dt_ms):
             self.emit(SegmentStarted(index=index, elapsed_ms=player.elapsed_ms))
         if player.done:
             self.emit(ScheduleDone(elapsed_ms=player.elapsed_ms))
             self.begin_vent(VentKind.GRACEFUL, Reason.SCHEDULE_DONE)
+            self._vent(0)  # the release drives the valve from this event on
+            return
+        self._follow(player.target(), dt_ms)
 
     def _vent(self, dt_ms: int) -> None:
         if self._vent_kind is VentKind.GRACEFUL:

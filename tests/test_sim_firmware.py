@@ -109,7 +109,8 @@ def test_telemetry_every_100_ms_while_running_and_every_second_when_idle() -> No
     assert {b.t_ms - a.t_ms for a, b in itertools.pairwise(running)} == {100}
     assert all(TelemetryFlags.PUMP_ON in t.flags for t in running[2:])
     assert all(t.segment_index == 0 for t in running)
-    assert c.telemetry[-1].target_level == 1_900, "the sample at 1.91 s, 1 kPa/s ramp"
+    last = c.telemetry[-1]
+    assert last.t_ms == 7_000 and last.target_level == 2_000, "the plan at 2 s: a 1 kPa/s ramp"
 
 
 def test_telemetry_is_spaced_for_a_fast_clock() -> None:
