@@ -16,7 +16,6 @@ from __future__ import annotations
 from enum import Enum
 
 from acudevice.protocol import (
-    MAX_BATCH_SAMPLES,
     NO_SEGMENT,
     Event,
     FaultCode,
@@ -27,11 +26,9 @@ from acudevice.protocol import (
     SegmentStarted,
     StateChanged,
     TelemetryFlags,
-    TelemetryRow,
     VentFinished,
     VentStarted,
     encode,
-    encode_telemetry_rows,
 )
 from simulator.board import Board
 from simulator.control import PressureController, SetpointLimiter, VibrationController
@@ -46,6 +43,8 @@ from simulator.monitors import (
 )
 from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
 from simulator.player import Plan, Player, Stream
+from simulator.telemetry import TelemetryOut
+from simulator.telemetry import flags as telemetry_flags
 from simulator.upload import Upload
 
 S = FirmwareState
@@ -65,11 +64,6 @@ _NEEDS_SERVICE = frozenset(
 _IDLE, _RUNNING, _PAUSED, _VENTING, _FAULT = S.IDLE, S.RUNNING, S.PAUSED, S.VENTING, S.FAULT
 _LOADED = S.LOADED
 _NONE = FaultCode.NONE
-_FLAGS = {bits: TelemetryFlags(bits) for bits in range(0x40)}
-"""Every combination of telemetry flags, built once: `flags` looks its answer up."""
-_PUMP_ON, _MOTOR_ON = int(TelemetryFlags.PUMP_ON), int(TelemetryFlags.MOTOR_ON)
-_VALVE_OPEN, _LOW_BATTERY = int(TelemetryFlags.VALVE_OPEN), int(TelemetryFlags.LOW_BATTERY)
-_STREAMING = int(TelemetryFlags.STREAMING)
 
 
 class VentKind(Enum):
@@ -129,12 +123,7 @@ class Firmware:
         self.last_request: bytes | None = None
         self.last_response: bytes | None = None
         self._event_seq = 0
-        self._telemetry_seq = 0
-        self._telemetry_due_ms = 0
-        self.batch_ms = 0
-        """SET_TELEMETRY: 0 sends each sample alone; above, samples are held and batched."""
-        self._held: list[TelemetryRow] = []
-        self._held_since_ms = 0
+        self.telemetry = TelemetryOut()
         self._vent_kind: VentKind | None = None
         self._vent_since_ms: int | None = None
         self._dump_since_ms: int | None = None
@@ -148,8 +137,7 @@ class Firmware:
     # ------------------------------------------------------------ outputs
 
     def emit(self, event: Event) -> None:
-        if self._held:  # every sample taken before an event goes out before it
-            self._flush_telemetry()
+        self.telemetry.flush(self.outbox)  # every sample taken before an event goes before it
         self.outbox.append(encode(event, self._event_seq))
         self._event_seq = (self._event_seq + 1) & 0xFFFF
 
@@ -160,7 +148,7 @@ class Firmware:
     def transition(self, new: FirmwareState, reason: Reason) -> None:
         old, self.state = self.state, new
         self.emit(StateChanged(old=old, new=new, reason=reason))
-        self._telemetry_due_ms = self.now_ms
+        self.telemetry.due_ms = self.now_ms
 
     def link_reset(self) -> None:
         """A new connection: HELLO and SET_LIMITS are needed again (protocol section 8), and
@@ -168,8 +156,7 @@ class Firmware:
         left are dropped with it, not sent to the next one."""
         self.hello_done = False
         self.limits_set = False
-        self._held = []
-        self.batch_ms = 0
+        self.telemetry.reset()
 
     # ------------------------------------------------------------ session control
 
@@ -412,43 +399,31 @@ class Firmware:
         return True
 
     def set_telemetry_batch(self, batch_ms: int) -> None:
-        """SET_TELEMETRY (and 0 at every HELLO): what is held goes out when batching stops."""
-        self.batch_ms = batch_ms
-        if not batch_ms and self._held:
-            self._flush_telemetry()
+        """SET_TELEMETRY (and 0 at every HELLO)."""
+        self.telemetry.set_batch(batch_ms, self.outbox)
+
+    @property
+    def batch_ms(self) -> int:
+        return self.telemetry.batch_ms
 
     def _telemetry(self) -> None:
         now = self.now_ms
-        held = self._held
-        if now >= self._telemetry_due_ms:
-            period = ACTIVE_TELEMETRY_MS if self.state in _ACTIVE else QUIET_TELEMETRY_MS
-            self._telemetry_due_ms = now + period * self.telemetry_factor
-            row = (
-                now & 0xFFFF_FFFF,
-                self.measured,
-                min(round(self.target), 0xFFFF),
-                int(self.state),
-                self.segment_index,
-                self.battery_percent,
-                int(self.flags()),
-            )
-            if not self.batch_ms:
-                self.outbox.append(encode_telemetry_rows((row,), self._telemetry_seq))
-                self._telemetry_seq = (self._telemetry_seq + 1) & 0xFFFF
-                return
-            if held and held[-1][0] == row[0]:  # t_ms must rise within a batch
-                self._flush_telemetry()
-            if not held:
-                self._held_since_ms = now
-            held.append(row)
-        if held and (len(held) >= MAX_BATCH_SAMPLES or now - self._held_since_ms >= self.batch_ms):
-            self._flush_telemetry()
-
-    def _flush_telemetry(self) -> None:
-        """The held samples as one payload (a lone sample goes as a plain SAMPLE)."""
-        self.outbox.append(encode_telemetry_rows(self._held, self._telemetry_seq))
-        self._telemetry_seq = (self._telemetry_seq + 1) & 0xFFFF
-        self._held = []
+        out = self.telemetry
+        if now < out.due_ms:
+            out.tick(now, self.outbox)
+            return
+        period = ACTIVE_TELEMETRY_MS if self.state in _ACTIVE else QUIET_TELEMETRY_MS
+        out.due_ms = now + period * self.telemetry_factor
+        row = (
+            now & 0xFFFF_FFFF,
+            self.measured,
+            min(round(self.target), 0xFFFF),
+            int(self.state),
+            self.segment_index,
+            self.battery_percent,
+            int(self.flags()),
+        )
+        out.add(row, now, self.outbox)
 
     @property
     def battery_percent(self) -> int:
@@ -456,15 +431,9 @@ class Firmware:
         return 100 if percent > 100 else (0 if percent < 0 else percent)
 
     def flags(self) -> TelemetryFlags:
-        act = self.actuation
-        pressure = self.model.actuator == "pressure"
-        bits = 0
-        if act.power and act.drive > 0.0:
-            bits = _PUMP_ON if pressure else _MOTOR_ON
-        if pressure and (act.vent or act.release > 0.0):
-            bits |= _VALVE_OPEN
-        if self.board.battery_charge() < self.model.battery.low_warning_pct:
-            bits |= _LOW_BATTERY
-        if self.stream is not None:
-            bits |= _STREAMING
-        return _FLAGS[bits]
+        return telemetry_flags(
+            self.actuation,
+            pressure=self.model.actuator == "pressure",
+            low_battery=self.board.battery_charge() < self.model.battery.low_warning_pct,
+            streaming=self.stream is not None,
+        )
