@@ -221,8 +221,6 @@ async def test_a_link_that_drops_after_every_reconnect_ends_the_session(journal:
         result = await asyncio.wait_for(runner.run(), timeout=600)
         assert result.outcome == "link-lost"
         assert "3 times" in result.detail
-        await asyncio.sleep(10 / 20 + 0.2)
-        assert sim.device.true_level < 2_000, "left vented"
     codes = [f.code for f in journal.faults(result.session_id)]
     assert codes.count("link-lost") == 3
     assert journal.session(result.session_id).outcome == "link-lost"
