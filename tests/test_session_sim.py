@@ -11,7 +11,7 @@ import pytest
 from acudevice.device import Device, RequestRefused
 from acudevice.device.device import AUTO_BATCH_MS
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment
-from acudevice.protocol import FaultCode, FirmwareState, Result
+from acudevice.protocol import EventCode, FaultCode, FirmwareState, Kind, Result, Stop
 from acudevice.protocol.messages import FaultRaised
 from acudevice.safety.compiler import compile_program
 from acudevice.safety.findings import PlanRefused
@@ -248,3 +248,42 @@ async def test_only_a_band_without_a_clock_is_asked_to_batch_its_telemetry(
     transport = SimTransport(f"sim://?speed={speed}")
     async with Device(transport):
         assert transport.device.firmware.batch_ms == batch_ms
+
+
+class _LosesScheduleDone(SimTransport):
+    """A link that loses one kind of frame: the band's SCHEDULE_DONE event."""
+
+    def from_device(self, payload: bytes) -> None:
+        if payload[1] == Kind.EVENT and payload[4] == EventCode.SCHEDULE_DONE:
+            return
+        super().from_device(payload)
+
+
+async def test_a_lost_schedule_done_event_still_ends_the_session_completed(
+    journal: Journal,
+) -> None:
+    """Telemetry shows the band at rest after its last segment: waiting for the lost event
+    would be for ever."""
+    async with simulated("sim://?speed=max&seed=5") as sim:
+        runner = session(sim, journal, Watch())
+        runner._connect = lambda url: Device(_LosesScheduleDone.to(sim))
+        result = await asyncio.wait_for(runner.run(), timeout=120)
+    assert result.outcome == "completed" and result.repeats_done == 4
+    assert journal.session(result.session_id).outcome == "completed"
+
+
+async def test_a_band_that_stops_mid_program_without_being_asked_ends_the_session(
+    journal: Journal,
+) -> None:
+    """Anything but this session stopping the band (another host, a button): the session
+    sees it at rest mid-program, vents and ends faulted instead of waiting for ever."""
+    async with simulated("sim://?speed=20&seed=6") as sim:
+        watch = Watch()
+        runner = session(sim, journal, watch)
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: any(v[1] == "hold" for v in watch.views), within_s=60)
+        await runner.devices[0].link.request(Stop(), deadline_s=2.0)  # not through the session
+        result = await asyncio.wait_for(task, timeout=120)
+    assert result.outcome == "faulted"
+    assert "stopped-unannounced" in result.detail
+    assert [f.code for f in journal.faults(result.session_id)] == ["stopped-unannounced"]

@@ -20,7 +20,8 @@ LOW_BATTERY_START_PERCENT = 15
 
 @dataclass(frozen=True)
 class Alarm:
-    code: str  # over-pressure, rising-during-release, not-easing-off, device-fault, low-battery
+    code: str  # over-pressure, rising-during-release, not-easing-off, device-fault,
+    # low-battery; the runner adds stopped-unannounced
     message: str
 
 
@@ -36,6 +37,8 @@ class ChannelMonitor:
     ease_off_ms: int = 10_000
     """A band has this long (its vent time) to come down to a lowered cap."""
     _descending_from: int | None = field(default=None, repr=False)
+    last_running_segment: int | None = None
+    """The segment of the latest RUNNING sample: None until the schedule runs."""
     _descending_since_ms: int | None = field(default=None, repr=False)
 
     def lower_cap(self, level: int) -> None:
@@ -75,8 +78,22 @@ class ChannelMonitor:
         )
         return max(plateau, self.last.measured_level, self.last.target_level)
 
+    @property
+    def stopped_on_its_own(self) -> bool:
+        """The band ran this schedule and is back at rest: the end of the schedule, or a
+        vent the host did not ask for; seen in telemetry even when the event is lost."""
+        return self.last_running_segment is not None and (
+            self.last is not None and self.last.state == FirmwareState.IDLE
+        )
+
+    @property
+    def reached_last_segment(self) -> bool:
+        return self.last_running_segment == len(self.schedule.segments) - 1
+
     def check(self, sample: Telemetry) -> Alarm | None:
         self.last = sample
+        if sample.state == FirmwareState.RUNNING:
+            self.last_running_segment = sample.segment_index
         self.peak_level = max(self.peak_level, sample.measured_level)
         if (
             self._descending_from is not None

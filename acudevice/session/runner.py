@@ -305,11 +305,15 @@ class Session:
                 done.clear()
                 continue
             last_seen[channel] = now()
-            if isinstance(item, TelemetryBatch):
-                await self._samples(channel, item.samples, monitors[channel])
-            elif isinstance(item, Telemetry):
-                await self._samples(channel, (item,), monitors[channel])
-            elif isinstance(item, SegmentStarted):
+            if isinstance(item, Telemetry | TelemetryBatch):
+                samples = item.samples if isinstance(item, TelemetryBatch) else (item,)
+                await self._samples(channel, samples, monitors[channel])
+                if channel not in done and monitors[channel].stopped_on_its_own:
+                    # Its SCHEDULE_DONE (or the vent's events) lost on the link: telemetry
+                    # says the band is at rest, so waiting for the event would be for ever.
+                    await self._stopped_unannounced(channel, monitors[channel])
+                    item = ScheduleDone(elapsed_ms=0)
+            if isinstance(item, SegmentStarted):
                 self.record.segment_started(channel, item.elapsed_ms)
             elif isinstance(item, FaultRaised):
                 await self._alarm(Alarm("device-fault", f"device fault {item.fault.name}"), channel)
@@ -329,6 +333,17 @@ class Session:
             self.record.sample(channel, sample, monitor, show=sample is last or alarm is not None)
             if alarm is not None:
                 await self._alarm(alarm, channel)
+
+    async def _stopped_unannounced(self, channel: int, monitor: ChannelMonitor) -> None:
+        """At rest with no SCHEDULE_DONE: done if it was in its last segment, else an alarm."""
+        if monitor.reached_last_segment:
+            self.record.note("the band finished and vented; its SCHEDULE_DONE event was lost")
+            return
+        segment = monitor.last_running_segment
+        await self._alarm(
+            Alarm("stopped-unannounced", f"the band went idle in segment {segment} unasked"),
+            channel,
+        )
 
     async def _alarm(self, alarm: Alarm, channel: int) -> None:
         await estop_all(self.devices)
