@@ -73,3 +73,20 @@ async def lower_intensity(
     record.note(f"intensity lowered to {request.percent} %")
     request.answer_once(None)
     return level
+
+
+TOO_STRONG_FACTOR = 0.7
+
+
+async def too_strong(
+    devices: Sequence[Device], monitors: list[ChannelMonitor], record: Recorder, point: str
+) -> None:
+    """Drop at once to a gentler level and remember it as this point's comfortable maximum
+    (unlike `lower_intensity`, this is a report of discomfort)."""
+    felt = max(m.felt_level for m in monitors)
+    gentler = max(int(min(felt, monitors[0].cap_level) * TOO_STRONG_FACTOR), 1)
+    await asyncio.gather(*(d.set_limits(gentler) for d in devices))
+    for m in monitors:
+        m.lower_cap(gentler)
+    now = max((m.last.measured_level for m in monitors if m.last is not None), default=0)
+    record.comfort(point, now, gentler)

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from acudevice.plan.devices import KPA_TO_PA, PressureDevice, VibrationDevice
 from acudevice.plan.schedule import PhaseKind, Schedule
 from acudevice.protocol import FirmwareState
 from acudevice.protocol.messages import Telemetry
 
 LOW_BATTERY_ABORT_PERCENT = 5
 LOW_BATTERY_START_PERCENT = 15
+VIBRATION_TOLERANCE = 50  # permille
+
+
+def tolerance_level(model: PressureDevice | VibrationDevice) -> int:
+    """How far a reading may stray from the truth: the sensor's tolerance, in level units."""
+    if isinstance(model, PressureDevice):
+        return round(model.sensor_tolerance_kpa * KPA_TO_PA)
+    return VIBRATION_TOLERANCE
 
 
 @dataclass(frozen=True)

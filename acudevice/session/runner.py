@@ -13,10 +13,6 @@ from collections.abc import Callable, Sequence
 
 from acudevice.device import Device, DeviceError, connect
 from acudevice.device.link import Sink
-from acudevice.plan.devices import (
-    KPA_TO_PA,
-    PressureDevice,
-)
 from acudevice.plan.library import load_points
 from acudevice.plan.points import PointCatalog
 from acudevice.plan.program import Program
@@ -34,14 +30,24 @@ from acudevice.safety.profile import HealthProfile
 from acudevice.safety.screening import Verdict
 from acudevice.session.bands import estop_all, wait_vented
 from acudevice.session.inbox import SessionInbox
-from acudevice.session.intensity import IntensityRequest, full_intensity, lower_intensity
+from acudevice.session.intensity import (
+    IntensityRequest,
+    full_intensity,
+    lower_intensity,
+    too_strong,
+)
 from acudevice.session.model import (
     Command,
     SessionRefused,
     SessionResult,
     SessionView,
 )
-from acudevice.session.monitor import LOW_BATTERY_START_PERCENT, Alarm, ChannelMonitor
+from acudevice.session.monitor import (
+    LOW_BATTERY_START_PERCENT,
+    Alarm,
+    ChannelMonitor,
+    tolerance_level,
+)
 from acudevice.session.reconnect import GaveUp, Reconnector
 from acudevice.session.recorder import Recorder
 from acudevice.session.verdict import verdict_for
@@ -50,8 +56,6 @@ from acudevice.store import Journal, Outcome
 log = logging.getLogger("acudevice.session")
 
 STALL_S = 3.0
-TOO_STRONG_FACTOR = 0.7
-VIBRATION_TOLERANCE = 50  # permille
 _LINK_LOST = "link-lost"
 
 
@@ -163,7 +167,7 @@ class Session:
             self.record.begin(
                 verdict, schedule, self.urls, self.devices[0].info.model, self.rating_before
             )
-            tolerance = self._tolerance(self.devices[0])
+            tolerance = tolerance_level(self.devices[0].info.device_model)
             monitors = [
                 ChannelMonitor(schedule, verdict.limits.cap_level, tolerance) for _ in self.devices
             ]
@@ -219,12 +223,6 @@ class Session:
         if not verdict.runnable:
             raise SessionRefused(verdict)
         return verdict
-
-    def _tolerance(self, device: Device) -> int:
-        model = device.info.device_model
-        if isinstance(model, PressureDevice):
-            return round(model.sensor_tolerance_kpa * KPA_TO_PA)
-        return VIBRATION_TOLERANCE
 
     async def _load_and_start(
         self, schedule: Schedule, cap_level: int, lowered: int | None = None
@@ -366,18 +364,8 @@ class Session:
             await asyncio.gather(*(d.resume() for d in self.devices))
             self._set_paused(False)
         elif name == "too-strong":
-            await self._too_strong(monitors)
+            await too_strong(self.devices, monitors, self.record, self.point)
         return None
-
-    async def _too_strong(self, monitors: list[ChannelMonitor]) -> None:
-        """Drop at once to a gentler level and remember it as this point's comfortable maximum."""
-        felt = max(m.felt_level for m in monitors)
-        gentler = max(int(min(felt, monitors[0].cap_level) * TOO_STRONG_FACTOR), 1)
-        await asyncio.gather(*(d.set_limits(gentler) for d in self.devices))
-        for m in monitors:
-            m.lower_cap(gentler)
-        now = max((m.last.measured_level for m in monitors if m.last is not None), default=0)
-        self.record.comfort(self.point, now, gentler)
 
     def _set_paused(self, paused: bool) -> None:
         if self.record.view is not None:
