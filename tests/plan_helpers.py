@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from acudevice.plan.program import Program
+from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 
 
 def program(**overrides: Any) -> Program:
@@ -25,3 +26,19 @@ def program(**overrides: Any) -> Program:
     }
     data.update(overrides)
     return Program.model_validate(data)
+
+
+def hand_made_ramp(*, to_level: int, duration_ms: int, cap_level: int) -> Schedule:
+    """One pressure ramp from 0, built by hand (not by the compiler), for host-side refusals."""
+    segment = Segment(
+        start_ms=0,
+        duration_ms=duration_ms,
+        from_level=0,
+        to_level=to_level,
+        phase=PhaseKind.RAMP,
+        phase_index=0,
+        repeat=0,
+    )
+    return Schedule(
+        program="hand-made", actuator="pressure", cap_level=cap_level, segments=(segment,)
+    )

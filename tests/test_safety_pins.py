@@ -14,7 +14,6 @@ import pytest
 
 from acudevice.device import Device
 from acudevice.plan.library import load_device, load_points
-from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import FirmwareState, Reason, Start, Stop, decode
 from acudevice.protocol.messages import VentStarted
 from acudevice.safety.findings import PlanRefused
@@ -24,7 +23,7 @@ from acudevice.safety.screening import screen
 from acudevice.session.monitor import ChannelMonitor
 from acudevice.session.runner import Session
 from simulator.loopback import SimTransport, Simulation
-from tests.plan_helpers import program
+from tests.plan_helpers import hand_made_ramp, program
 from tests.session_helpers import NAUSEA as NAUSEA_PROGRAM
 from tests.session_helpers import Watch, connector, session, simulated
 from tests.sim_helpers import NAUSEA, loaded
@@ -103,22 +102,7 @@ def test_a_reading_exactly_at_cap_plus_tolerance_is_quiet_and_one_pa_more_alarms
 async def test_device_load_refuses_a_hand_made_cap_above_the_hardware_maximum() -> None:
     async with simulated("sim://?speed=20") as sim, connector(sim)("sim://") as band:
         hw = band.info.hardware_max_level
-        over = Schedule(
-            program="hand-made",
-            actuator="pressure",
-            cap_level=hw + 5_000,
-            segments=(
-                Segment(
-                    start_ms=0,
-                    duration_ms=20_000,
-                    from_level=0,
-                    to_level=8_000,
-                    phase=PhaseKind.RAMP,
-                    phase_index=0,
-                    repeat=0,
-                ),
-            ),
-        )
+        over = hand_made_ramp(to_level=8_000, duration_ms=20_000, cap_level=hw + 5_000)
         with pytest.raises(PlanRefused, match="hardware-max"):
             await band.load(over)
         assert (await band.status()).state == FirmwareState.IDLE

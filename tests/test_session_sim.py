@@ -10,7 +10,7 @@ import pytest
 
 from acudevice.device import Device, RequestRefused
 from acudevice.device.device import AUTO_BATCH_MS
-from acudevice.plan.schedule import PhaseKind, Schedule, Segment
+from acudevice.plan.schedule import PhaseKind, Schedule
 from acudevice.protocol import EventCode, FaultCode, FirmwareState, Kind, Result, Stop
 from acudevice.protocol.messages import FaultRaised
 from acudevice.safety.compiler import compile_program
@@ -19,6 +19,7 @@ from acudevice.safety.limits import effective_limits
 from acudevice.session.runner import Session
 from acudevice.store import Journal
 from simulator.loopback import SimTransport
+from tests.plan_helpers import hand_made_ramp
 from tests.session_helpers import NAUSEA, Watch, connector, session, simulated
 
 # The loop's clock is virtual (looptime): the band's wall-clock watchdog and vent times
@@ -165,22 +166,7 @@ async def test_heartbeat_loss_alone_vents_within_three_seconds() -> None:
 async def test_the_host_refuses_a_hand_made_schedule_above_its_cap_before_sending() -> None:
     """Layer 2 with the plan layer bypassed: nothing reaches the band, it stays idle."""
     async with simulated("sim://?speed=20") as sim, connector(sim)("sim://") as band:
-        over = Schedule(
-            program="hand-made",
-            actuator="pressure",
-            cap_level=10_000,
-            segments=(
-                Segment(
-                    start_ms=0,
-                    duration_ms=20_000,
-                    from_level=0,
-                    to_level=15_000,
-                    phase=PhaseKind.RAMP,
-                    phase_index=0,
-                    repeat=0,
-                ),
-            ),
-        )
+        over = hand_made_ramp(to_level=15_000, duration_ms=20_000, cap_level=10_000)
         await band.set_limits(20_000)
         with pytest.raises(PlanRefused, match="effective-cap"):
             await band.load(over)
@@ -192,22 +178,7 @@ async def test_the_host_refuses_a_segment_steeper_than_the_bands_ramp_limit() ->
     """INFO's ramp limit is checked on the host too: the band would refuse it anyway."""
     async with simulated("sim://?speed=20") as sim, connector(sim)("sim://") as band:
         assert band.info.ramp_limit_per_s == 2_000
-        steep = Schedule(
-            program="hand-made",
-            actuator="pressure",
-            cap_level=10_000,
-            segments=(
-                Segment(
-                    start_ms=0,
-                    duration_ms=3_000,
-                    from_level=0,
-                    to_level=8_000,
-                    phase=PhaseKind.RAMP,
-                    phase_index=0,
-                    repeat=0,
-                ),
-            ),
-        )
+        steep = hand_made_ramp(to_level=8_000, duration_ms=3_000, cap_level=10_000)
         with pytest.raises(PlanRefused, match="device-ramp-rate"):
             await band.load(steep)  # no SET_LIMITS: a LOAD_BEGIN sent would be LIMITS_NOT_SET
         assert (await band.status()).state == FirmwareState.IDLE
