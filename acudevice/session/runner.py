@@ -303,6 +303,7 @@ class Session:
                 done.clear()
                 continue
             last_seen[channel] = now()
+            finished = isinstance(item, ScheduleDone)
             if isinstance(item, Telemetry | TelemetryBatch):
                 samples = item.samples if isinstance(item, TelemetryBatch) else (item,)
                 await self._samples(channel, samples, monitors[channel])
@@ -310,12 +311,12 @@ class Session:
                     # Its SCHEDULE_DONE (or the vent's events) lost on the link: telemetry
                     # says the band is at rest, so waiting for the event would be for ever.
                     await self._stopped_unannounced(channel, monitors[channel])
-                    item = ScheduleDone(elapsed_ms=0)
-            if isinstance(item, SegmentStarted):
+                    finished = True
+            elif isinstance(item, SegmentStarted):
                 self.record.segment_started(channel, item.elapsed_ms)
             elif isinstance(item, FaultRaised):
                 await self._alarm(Alarm("device-fault", f"device fault {item.fault.name}"), channel)
-            elif isinstance(item, ScheduleDone):
+            if finished:
                 done.add(channel)
                 if len(done) == len(self.devices):
                     self.record.flush()
