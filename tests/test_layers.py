@@ -33,8 +33,6 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
         (
             "acudevice.device",
             "acudevice.conformance",
-            "acudevice.conformance_support",
-            "acudevice.conformance_telemetry",
         ),
         ("transport", "protocol", "store", "safety", "plan"),
     ),

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from acudevice.conformance_support import load_schedule, pressure_schedule
-from acudevice.conformance_telemetry import _Watched
+from acudevice.conformance.support import load_schedule, pressure_schedule
+from acudevice.conformance.telemetry import _Watched
 from acudevice.device import Device
 from acudevice.device.addresses import open_device_transport
 from acudevice.protocol import (

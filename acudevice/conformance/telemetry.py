@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from itertools import pairwise
 
-from acudevice.conformance_support import (
+from acudevice.conformance.support import (
     CheckFailed,
     expect,
     load_schedule,

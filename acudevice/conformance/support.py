@@ -2,7 +2,7 @@
 refusal, a hand-built pressure schedule and how long to wait for device time to pass.
 
 A check raises `CheckFailed` (its text starting with "skip: " for a skip); the runner in
-`acudevice.conformance` turns that into a result.
+`acudevice.conformance.suite` turns that into a result.
 """
 
 from __future__ import annotations
