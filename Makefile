@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 OUT := demo-output
 
-.PHONY: install demo test lint typecheck unit bench campaign clean mosquitto
+.PHONY: install core demo test lint typecheck unit bench campaign clean mosquitto
 
 # Debian's python3 ships without ensurepip; install the venv module when it is missing.
 $(BIN)/python:
@@ -19,7 +19,17 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The device model compiled with mypyc (simulator/compiled.py): needs a C compiler and the
+# Python headers, installed when missing. Rebuilt only when its sources change.
+core: $(STAMP)
+	@command -v cc >/dev/null || { echo "installing gcc (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; }
+	@$(BIN)/python -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || { \
+	  echo "installing the Python headers (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dev; }
+	$(BIN)/acudevice-sim build-core
+
+install: $(STAMP) core
 
 # A whole 8-minute nausea-relief session at 20x on the built-in simulator (about 25 s),
 # journalled in demo-output/, then its report. ACUDEVICE_HOME keeps the demo's journal apart.
@@ -55,4 +65,4 @@ bench: install mosquitto
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(OUT) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) .sim-core .mypy_cache .pytest_cache .ruff_cache

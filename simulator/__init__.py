@@ -5,3 +5,7 @@ It speaks the real wire protocol (`acudevice.protocol`) in-process (`sim://`, mo
 `docs/simulator.md`. `acudevice` never imports this package; it finds the `sim://`
 transport through the `acudevice.transports` entry point.
 """
+
+from simulator.compiled import activate as _activate
+
+_activate(__path__)

@@ -5,6 +5,7 @@
     acudevice-sim serve --ble [HCI_PORT] ...     (docs/ble.md)
     acudevice-sim models
     acudevice-sim campaign --runs N --seed S [--json] [--png FILE] [--jobs J]
+    acudevice-sim build-core [--force]           (the device model compiled with mypyc)
 
 The first line on stdout names where it serves, e.g.
 `acudevice-sim: serving wristband-p1 on /dev/pts/7` or `... on tcp://127.0.0.1:40123`.
@@ -115,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
         help="run only these host actions (repeatable): none, comfort, cap-lowered, "
         "pause-storm, host-silence",
     )
+    core = commands.add_parser(
+        "build-core", help="compile the device model with mypyc (make install does it)"
+    )
+    core.add_argument("--force", action="store_true", help="rebuild even if up to date")
     return parser
 
 
@@ -126,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "campaign":
         return _campaign(args)
+    if args.command == "build-core":
+        return _build_core(force=args.force)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     try:
         options = SimOptions(
@@ -160,6 +167,18 @@ def _campaign(args: argparse.Namespace) -> int:
     except AcuDeviceError as exc:
         print(f"acudevice-sim campaign: {exc}", file=sys.stderr)
         return 2
+
+
+def _build_core(*, force: bool) -> int:
+    from simulator import compiled
+
+    try:
+        where = compiled.build(force=force)
+    except compiled.CoreBuildError as exc:
+        print(f"acudevice-sim build-core: {exc}", file=sys.stderr)
+        return 1
+    print(f"acudevice-sim: compiled device model in {where}")
+    return 0
 
 
 async def _serve(options: SimOptions, *, pty: bool, tcp_port: int | None, verbose: bool) -> int:
