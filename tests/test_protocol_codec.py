@@ -31,6 +31,7 @@ from acudevice.protocol import (
     Status,
     StatusResponse,
     Telemetry,
+    TelemetryFlags,
     TrailingBytes,
     TruncatedFrame,
     UnknownOpcode,
@@ -287,3 +288,19 @@ def test_messages_are_frozen_and_forbid_extra_fields() -> None:
         limits.cap_level = 2  # type: ignore[misc]
     with pytest.raises(ValidationError):
         SetLimits.model_validate({"cap_level": 1, "extra": 2})
+
+
+@pytest.mark.parametrize("bits", [-1, 0x100, 0x40])
+def test_flag_fields_refuse_ints_outside_u8_and_undefined_bits(bits: int) -> None:
+    with pytest.raises(ValidationError, match="flags"):
+        _sample(flags=bits)
+
+
+def test_flag_fields_take_a_wire_int_as_the_same_member() -> None:
+    assert _sample(flags=5).flags is _sample(flags=TelemetryFlags(5)).flags
+    assert _sample(flags=0).flags == TelemetryFlags(0)
+
+
+def _sample(**fields: object) -> Telemetry:
+    base = {"t_ms": 1, "measured_level": 0, "target_level": 0, "state": 0}
+    return Telemetry.model_validate({**base, "segment_index": 0, "battery_percent": 50, **fields})

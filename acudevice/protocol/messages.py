@@ -36,7 +36,6 @@ from acudevice.protocol.codes import (
 from acudevice.protocol.fields import (
     U8,
     CurrentSegment,
-    FlagBits,
     Level,
     MeasuredLevel,
     Millis,
@@ -46,6 +45,7 @@ from acudevice.protocol.fields import (
     Text,
     Version,
     Wire,
+    flag_bits,
 )
 
 
@@ -110,7 +110,7 @@ class InfoResponse(TypedResponse):
     opcode: ClassVar[Opcode] = Opcode.INFO
 
     protocol_version: Version
-    capabilities: Annotated[Capabilities, FlagBits, Wire.U8]
+    capabilities: Annotated[Capabilities, flag_bits(Capabilities), Wire.U8]
     hardware_max_level: Level
     battery_percent: Percent
     time_scale: Annotated[
@@ -128,7 +128,9 @@ class InfoResponse(TypedResponse):
         Field(ge=1, le=0xFFFF, description="Pa/s or ‰/s; steeper segments are refused"),
         Wire.U16,
     ]
-    safety: Annotated[SafetyCapabilities, FlagBits, Wire.U8] = SafetyCapabilities(0)
+    safety: Annotated[SafetyCapabilities, flag_bits(SafetyCapabilities), Wire.U8] = (
+        SafetyCapabilities(0)
+    )
     """Single-fault defences the firmware runs (appended last: older fields keep offsets)."""
 
 
@@ -397,7 +399,7 @@ class Telemetry(Message):
     state: Annotated[FirmwareState, Wire.U8]
     segment_index: CurrentSegment
     battery_percent: Percent
-    flags: Annotated[TelemetryFlags, FlagBits, Wire.U8]
+    flags: Annotated[TelemetryFlags, flag_bits(TelemetryFlags), Wire.U8]
 
     def wire_opcode(self) -> int:
         return int(self.opcode)
