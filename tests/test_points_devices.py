@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import pytest
 
-from acudevice.errors import NotFoundError
+from acudevice.errors import InputError, NotFoundError
+from acudevice.paths import shipped_profiles_dir
 from acudevice.plan.devices import PressureDevice, VibrationDevice
 from acudevice.plan.library import load_device, load_devices, load_points
 
@@ -40,3 +43,18 @@ def test_wristband_and_vibration_pad_models_ship() -> None:
     assert band.default_user_cap_kpa == 20
     assert isinstance(pad, VibrationDevice) and pad.max_continuous_run_s > 0
     assert {d.name for d in load_devices()} >= {"wristband-p1", "vibepad-v1"}
+
+
+def test_a_points_file_is_read_again_once_it_changes(tmp_path: Path) -> None:
+    """Sessions reuse what was read, but never a version of the file that is gone."""
+    copy = tmp_path / "points.toml"
+    text = shipped_profiles_dir().joinpath("points.toml").read_text()
+    copy.write_text(text)
+    assert load_points(copy) is load_points(copy)
+    copy.write_text(text.replace("[points.HT7]", "[points.HT7X]", 1))
+    assert "HT7X" in load_points(copy) and "HT7" not in load_points(copy)
+    copy.write_text("points = [")
+    with pytest.raises(InputError, match="malformed TOML"):
+        load_points(copy)
+    with pytest.raises(InputError, match="malformed TOML"):
+        load_points(copy)  # a bad file is refused every time, not remembered
