@@ -18,6 +18,8 @@ from acudevice.protocol.messages import Telemetry
 LOW_BATTERY_ABORT_PERCENT = 5
 LOW_BATTERY_START_PERCENT = 15
 VIBRATION_TOLERANCE = 50  # permille
+_RUNNING, _FAULT = FirmwareState.RUNNING, FirmwareState.FAULT
+_RELEASE = PhaseKind.RELEASE
 
 
 def tolerance_level(model: PressureDevice | VibrationDevice) -> int:
@@ -49,6 +51,10 @@ class ChannelMonitor:
     last_running_segment: int | None = None
     """The segment of the latest RUNNING sample: None until the schedule runs."""
     _descending_since_ms: int | None = field(default=None, repr=False)
+    _phases: tuple[PhaseKind, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._phases = tuple(segment.phase for segment in self.schedule.segments)
 
     def lower_cap(self, level: int) -> None:
         """A lowered cap holds once the level has come down to it; until then the old one does."""
@@ -100,47 +106,52 @@ class ChannelMonitor:
         return self.last_running_segment == len(self.schedule.segments) - 1
 
     def check(self, sample: Telemetry) -> Alarm | None:
+        # Every sample of a session passes here (thousands a second at speed=max): the
+        # fields and the rules' state are read once into locals.
         self.last = sample
-        if sample.state == FirmwareState.RUNNING:
-            self.last_running_segment = sample.segment_index
-        self.peak_level = max(self.peak_level, sample.measured_level)
-        if (
-            self._descending_from is not None
-            and sample.measured_level <= self.cap_level + self.tolerance_level
-        ):
-            self._descending_from = self._descending_since_ms = None
-        if self._descending_from is not None:
-            if self._descending_since_ms is None:
+        measured = sample.measured_level
+        state = sample.state
+        segment = sample.segment_index
+        if state == _RUNNING:
+            self.last_running_segment = segment
+        if measured > self.peak_level:
+            self.peak_level = measured
+        tolerance = self.tolerance_level
+        descending_from = self._descending_from
+        if descending_from is not None:
+            if measured <= self.cap_level + tolerance:
+                self._descending_from = self._descending_since_ms = descending_from = None
+            elif self._descending_since_ms is None:
                 self._descending_since_ms = sample.t_ms
             elif (sample.t_ms - self._descending_since_ms) % 2**32 > self.ease_off_ms:
                 return Alarm(
                     "not-easing-off",
-                    f"measured {sample.measured_level} still above the lowered cap "
-                    f"{self.cap_level} + tolerance {self.tolerance_level} after "
+                    f"measured {measured} still above the lowered cap "
+                    f"{self.cap_level} + tolerance {tolerance} after "
                     f"{self.ease_off_ms / 1000:g} s",
                 )
-        limit = (self._descending_from or self.cap_level) + self.tolerance_level
-        if sample.measured_level > limit:
+        if measured > (descending_from or self.cap_level) + tolerance:
             return Alarm(
                 "over-pressure",
-                f"measured {sample.measured_level} above the cap "
-                f"{self.cap_level} + tolerance {self.tolerance_level}",
+                f"measured {measured} above the cap {self.cap_level} + tolerance {tolerance}",
             )
-        if sample.state == FirmwareState.FAULT:
+        if state == _FAULT:
             return Alarm("device-fault", "the device reports a fault")
         if sample.battery_percent < LOW_BATTERY_ABORT_PERCENT:
             return Alarm("low-battery", f"battery at {sample.battery_percent} %")
-        if sample.state == FirmwareState.RUNNING and self.phase_of(sample) is PhaseKind.RELEASE:
-            if self._release_segment != sample.segment_index:
-                self._release_segment = sample.segment_index
-                self._release_floor = sample.measured_level
-            assert self._release_floor is not None
-            self._release_floor = min(self._release_floor, sample.measured_level)
-            if sample.measured_level > self._release_floor + self.tolerance_level:
+        phases = self._phases
+        if state == _RUNNING and 0 <= segment < len(phases) and phases[segment] is _RELEASE:
+            if self._release_segment != segment:
+                self._release_segment = segment
+                self._release_floor = measured
+            floor = self._release_floor
+            assert floor is not None
+            if measured < floor:
+                self._release_floor = floor = measured
+            if measured > floor + tolerance:
                 return Alarm(
                     "rising-during-release",
-                    f"pressure rose to {sample.measured_level} while releasing "
-                    f"(lowest {self._release_floor})",
+                    f"pressure rose to {measured} while releasing (lowest {floor})",
                 )
         else:
             self._release_segment = None

@@ -18,7 +18,8 @@ from acudevice.protocol.messages import Telemetry
 from acudevice.safety.screening import Verdict
 from acudevice.session.model import ChannelView, SessionView
 from acudevice.session.monitor import ChannelMonitor
-from acudevice.store import Journal, Outcome, Sample
+from acudevice.store import Journal, Outcome
+from acudevice.store.journal import SampleRow
 
 log = logging.getLogger("acudevice.session")
 
@@ -30,6 +31,28 @@ FLUSH_EVERY_WALL_S = 0.05
 (the simulator at speed=max plays 2 s in a fraction of a millisecond) is not worth a
 commit per 2 s of its time. Up to 40x real time (the demo runs at 20x) the 2 s rule acts."""
 _U32 = 0x1_0000_0000
+_RUNNING, _PAUSED = FirmwareState.RUNNING, FirmwareState.PAUSED
+
+
+class _ChannelClock:
+    """Where one channel's samples sit in session time: the device time and schedule time
+    of the last START or segment event (the anchor), and the latest sample's."""
+
+    __slots__ = (
+        "anchor_device_ms",
+        "anchor_schedule_ms",
+        "last_device_ms",
+        "pending_schedule_ms",
+        "session_ms",
+    )
+
+    def __init__(self) -> None:
+        self.anchor_device_ms: int | None = None
+        self.anchor_schedule_ms = 0
+        self.last_device_ms = 0
+        self.pending_schedule_ms: int | None = None
+        """A segment event's schedule time, waiting for the next sample to pin it on."""
+        self.session_ms: int | None = None
 
 
 class Recorder:
@@ -43,15 +66,12 @@ class Recorder:
         self.session_id: int | None = None
         self.faults: list[str] = []
         self.comfort_level: int | None = None
-        self._samples: list[Sample] = []
+        self._samples: list[SampleRow] = []
         self._last_sample_ms: dict[int, int] = {}
         self._last_flush_ms = 0
         self._last_flush_wall = time.monotonic()
         self._offset_ms = 0
-        self._anchor: dict[int, tuple[int, int]] = {}
-        self._pending_anchor: dict[int, int] = {}
-        self._session_ms: dict[int, int] = {}
-        self._last_device_ms: dict[int, int] = {}
+        self._clocks: dict[int, _ChannelClock] = {}
 
     def begin(
         self,
@@ -130,42 +150,53 @@ class Recorder:
     def restart(self, offset_ms: int) -> None:
         """A (re)loaded schedule starts at `offset_ms` of the whole plan."""
         self._offset_ms = offset_ms
-        self._anchor.clear()
-        self._pending_anchor.clear()
-        self._session_ms.clear()
-        self._last_device_ms.clear()
+        self._clocks.clear()
 
     def segment_started(self, channel: int, elapsed_ms: int) -> None:
         """The device said where in its schedule it is: the next sample is pinned there."""
-        self._pending_anchor[channel] = elapsed_ms
+        self._clock(channel).pending_schedule_ms = elapsed_ms
         if channel == 0:
             self.flush()  # a phase change is a natural point to make the record durable
 
     def plan_ms(self, channel: int) -> int:
         """Session time of the latest sample on `channel`."""
-        return self._session_ms.get(channel, self._offset_ms)
+        clock = self._clocks.get(channel)
+        if clock is None or clock.session_ms is None:
+            return self._offset_ms
+        return clock.session_ms
+
+    def _clock(self, channel: int) -> _ChannelClock:
+        clock = self._clocks.get(channel)
+        if clock is None:
+            clock = self._clocks[channel] = _ChannelClock()
+        return clock
 
     def _plan_ms(self, channel: int, sample: Telemetry) -> int:
         """Session time from START and segment events; the device's `t_ms` (its uptime,
         wrapping at 2**32) only measures the time since the last of them."""
-        pending = self._pending_anchor.pop(channel, None)
+        clock = self._clocks.get(channel) or self._clock(channel)
+        t_ms = sample.t_ms
+        pending = clock.pending_schedule_ms
         if pending is not None:
-            self._anchor[channel] = (sample.t_ms, pending)
-            self._last_device_ms[channel] = sample.t_ms
-        elif channel not in self._anchor:
-            if sample.state != FirmwareState.RUNNING:
+            clock.pending_schedule_ms = None
+            clock.anchor_device_ms, clock.anchor_schedule_ms = t_ms, pending
+            clock.last_device_ms = t_ms
+        elif clock.anchor_device_ms is None:
+            if sample.state != _RUNNING:
                 return self.plan_ms(channel)  # not started yet
-            self._anchor[channel] = (sample.t_ms, 0)
-            self._last_device_ms[channel] = sample.t_ms
-        device_ms, schedule_ms = self._anchor[channel]
-        if sample.state == FirmwareState.PAUSED and channel in self._last_device_ms:
+            clock.anchor_device_ms, clock.anchor_schedule_ms = t_ms, 0
+            clock.last_device_ms = t_ms
+        device_ms = clock.anchor_device_ms
+        if sample.state == _PAUSED:
             # A pause stops the schedule's clock, not the device's: move the anchor along.
-            device_ms = (device_ms + (sample.t_ms - self._last_device_ms[channel]) % _U32) % _U32
-            self._anchor[channel] = (device_ms, schedule_ms)
-        self._last_device_ms[channel] = sample.t_ms
-        now = self._offset_ms + schedule_ms + (sample.t_ms - device_ms) % _U32
-        now = max(now, self._session_ms.get(channel, 0))  # never backwards on a re-anchor
-        self._session_ms[channel] = now
+            device_ms = (device_ms + (t_ms - clock.last_device_ms) % _U32) % _U32
+            clock.anchor_device_ms = device_ms
+        clock.last_device_ms = t_ms
+        now = self._offset_ms + clock.anchor_schedule_ms + (t_ms - device_ms) % _U32
+        previous = clock.session_ms
+        if previous is not None and previous > now:
+            now = previous  # never backwards on a re-anchor
+        clock.session_ms = now
         return now
 
     def sample(
@@ -178,14 +209,9 @@ class Recorder:
             self._show(channel, sample, monitor, plan_ms)
         if plan_ms - self._last_sample_ms.get(channel, -SAMPLE_EVERY_MS) >= SAMPLE_EVERY_MS:
             self._last_sample_ms[channel] = plan_ms
+            # A row, not a `Sample`: every value comes from a validated sample.
             self._samples.append(
-                Sample(
-                    channel=channel,
-                    t_ms=plan_ms,
-                    measured_level=sample.measured_level,
-                    target_level=sample.target_level,
-                    state=int(sample.state),
-                )
+                (channel, plan_ms, sample.measured_level, sample.target_level, int(sample.state))
             )
             if (
                 plan_ms - self._last_flush_ms >= FLUSH_EVERY_MS
@@ -209,9 +235,9 @@ class Recorder:
         samples, self._samples = self._samples, []
         self._last_flush_wall = time.monotonic()
         if samples:
-            self._last_flush_ms = max(s.t_ms for s in samples)
+            self._last_flush_ms = max(row[1] for row in samples)
         if self.journal is not None and self.session_id is not None:
-            self.journal.add_samples(self.session_id, samples)
+            self.journal.add_sample_rows(self.session_id, samples)
 
     def finish(
         self,

@@ -64,6 +64,10 @@ class Sample(BaseModel):
     state: int
 
 
+SampleRow = tuple[int, int, int, int, int]
+"""(channel, t_ms, measured_level, target_level, state): a `Sample` as the journal stores it."""
+
+
 class FaultRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -213,7 +217,14 @@ class Journal:
             self._db.execute("UPDATE sessions SET rating_after=? WHERE id=?", (rating, session_id))
 
     def add_samples(self, session_id: int, samples: Sequence[Sample]) -> None:
-        if not samples:
+        self.add_sample_rows(
+            session_id,
+            [(s.channel, s.t_ms, s.measured_level, s.target_level, s.state) for s in samples],
+        )
+
+    def add_sample_rows(self, session_id: int, rows: Sequence[SampleRow]) -> None:
+        """`add_samples` for rows a session built from telemetry it already validated."""
+        if not rows:
             return
         with self._transaction():
             count = self._sample_counts.get(session_id)
@@ -221,13 +232,10 @@ class Journal:
                 count = self._db.execute(
                     "SELECT COUNT(*) FROM samples WHERE session_id=?", (session_id,)
                 ).fetchone()[0]
-            kept = samples[: max(MAX_SAMPLES_PER_SESSION - count, 0)]
+            kept = rows[: max(MAX_SAMPLES_PER_SESSION - count, 0)]
             self._db.executemany(
                 "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (session_id, s.channel, s.t_ms, s.measured_level, s.target_level, s.state)
-                    for s in kept
-                ],
+                [(session_id, *row) for row in kept],
             )
         self._sample_counts[session_id] = count + len(kept)
 
