@@ -5,7 +5,8 @@
 - end to end: nausea-relief (480 s) through `Session` with a journal on
   `sim://?speed=max` (screening, compiling, `Device`, the session monitor, SQLite), from
   `run()` to its return, including connecting and venting at the end;
-- the device model alone: a `SimDevice` playing the same schedule with no transport.
+- the device model alone: a `SimDevice` playing the same schedule with no transport, set
+  up as a session sets up a band at speed=max (no clock, telemetry in 1 s batches).
 
 Baselines, measured in the same run: the same device model forced to take a step every
 10 ms of device time (what the simulator did before it went event-driven), and the whole
@@ -26,8 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from acudevice.device.device import AUTO_BATCH_MS
 from acudevice.plan.library import ProgramLibrary
-from acudevice.protocol import Start
+from acudevice.protocol import SetTelemetry, Start
 from acudevice.session.runner import Session
 from acudevice.store import Journal
 from simulator import compiled
@@ -51,8 +53,9 @@ async def end_to_end(seed: int, journal: Journal) -> float:
 
 
 def device_alone(seed: int, *, fixed_step_ms: int | None = None) -> float:
-    client = DirectClient(SimDevice(seed=seed))
+    client = DirectClient(SimDevice(seed=seed, time_scale=0))
     client.prepare(SHAPE)
+    client.call(SetTelemetry(batch_ms=AUTO_BATCH_MS))
     client.call(Start())
     device = client.device
     player = device.firmware.player

@@ -20,6 +20,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from acudevice.protocol import FirmwareState, Reason
 from simulator import requests
@@ -30,14 +31,16 @@ from simulator.models import MotorPhysics, SimModel, load_model
 from simulator.plant import Actuation, Bladder, Motor, Plant
 from simulator.sensor import Sensor
 
-TICK_MS = 100
+TICK_MS: Final = 100
 """The firmware's control tick, and the longest step the device takes while anything moves."""
-BROWNOUT_MS = 300
+BROWNOUT_MS: Final = 300
 """How long the supply stays too low before the firmware reboots."""
-_POWERLESS = Actuation(vent=True, power=False)
+_POWERLESS: Final = Actuation(vent=True, power=False)
 """Unpowered hardware: pump off, normally-open dump valve open."""
-_IDLE, _RUNNING, _FAULT = FirmwareState.IDLE, FirmwareState.RUNNING, FirmwareState.FAULT
-_VENTING = FirmwareState.VENTING
+_IDLE: Final = FirmwareState.IDLE
+_RUNNING: Final = FirmwareState.RUNNING
+_FAULT: Final = FirmwareState.FAULT
+_VENTING: Final = FirmwareState.VENTING
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ host's clock), so an accelerated simulation does not starve it (docs/simulator.m
 from __future__ import annotations
 
 from enum import Enum
+from typing import Final
 
 from acudevice.protocol import (
     NO_SEGMENT,
@@ -25,7 +26,6 @@ from acudevice.protocol import (
     ScheduleDone,
     SegmentStarted,
     StateChanged,
-    TelemetryFlags,
     VentFinished,
     VentStarted,
     encode,
@@ -43,27 +43,31 @@ from simulator.monitors import (
 )
 from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
 from simulator.player import Plan, Player, Stream
-from simulator.telemetry import TelemetryOut
-from simulator.telemetry import flags as telemetry_flags
+from simulator.telemetry import TelemetryOut, flag_bits
 from simulator.upload import Upload
 
 S = FirmwareState
-WATCHDOG_S = 3.0
-SUPERVISOR_MS = 100
+WATCHDOG_S: Final = 3.0
+SUPERVISOR_MS: Final = 100
 """The control tick. The slower safety checks (battery, stuck drive, stuck valve, sensor at
 rest, vent deadline) run on it; the watchdog, the sensor agreement and the over-level limit
 are checked at every event, and the device makes an event of every crossing of those."""
-ACTIVE_TELEMETRY_MS = 100
-QUIET_TELEMETRY_MS = 1000
-_ACTIVE = frozenset({S.RUNNING, S.PAUSED, S.VENTING, S.FAULT})
-_NEEDS_SERVICE = frozenset(
+ACTIVE_TELEMETRY_MS: Final = 100
+QUIET_TELEMETRY_MS: Final = 1000
+_ACTIVE: Final = frozenset({S.RUNNING, S.PAUSED, S.VENTING, S.FAULT})
+_NEEDS_SERVICE: Final = frozenset(
     {FaultCode.STUCK_PUMP, FaultCode.VENT_TIMEOUT, FaultCode.STUCK_VALVE, FaultCode.SENSOR_MISMATCH}
 )
 """Faults of the hardware itself: STOP does not clear them."""
-# The states as plain globals: the control step compares them at every event.
-_IDLE, _RUNNING, _PAUSED, _VENTING, _FAULT = S.IDLE, S.RUNNING, S.PAUSED, S.VENTING, S.FAULT
-_LOADED = S.LOADED
-_NONE = FaultCode.NONE
+# The states as constants: the control step compares them at every event, and mypyc
+# keeps a Final in a C variable instead of looking it up in the module's dict.
+_IDLE: Final = S.IDLE
+_RUNNING: Final = S.RUNNING
+_PAUSED: Final = S.PAUSED
+_VENTING: Final = S.VENTING
+_FAULT: Final = S.FAULT
+_LOADED: Final = S.LOADED
+_NONE: Final = FaultCode.NONE
 
 
 class VentKind(Enum):
@@ -94,6 +98,8 @@ class Firmware:
         self.setpoint = SetpointLimiter(model.max_ramp_level_per_s)
         self.over_level = OverLevel(model)
         self._battery_fault_pct = model.battery.fault_pct
+        self._low_battery_pct = model.battery.low_warning_pct
+        self._pressure = model.actuator == "pressure"
         self._lowest_plausible = -model.tolerance_level
         self.rise = RiseWhileUndriven(model)
         self.zero = ZeroAtRest(model)
@@ -421,7 +427,7 @@ class Firmware:
             int(self.state),
             self.segment_index,
             self.battery_percent,
-            int(self.flags()),
+            self.flag_bits(),
         )
         out.add(row, now, self.outbox)
 
@@ -430,10 +436,10 @@ class Firmware:
         percent = int(self.board.battery_charge() + 0.5)
         return 100 if percent > 100 else (0 if percent < 0 else percent)
 
-    def flags(self) -> TelemetryFlags:
-        return telemetry_flags(
+    def flag_bits(self) -> int:
+        return flag_bits(
             self.actuation,
-            pressure=self.model.actuator == "pressure",
-            low_battery=self.board.battery_charge() < self.model.battery.low_warning_pct,
+            pressure=self._pressure,
+            low_battery=self.board.battery_charge() < self._low_battery_pct,
             streaming=self.stream is not None,
         )

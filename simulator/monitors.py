@@ -9,11 +9,12 @@ sensor, never the true level of the plant.
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
 from acudevice.protocol import FaultCode
 from simulator.models import SimModel
 
-_RISE_WINDOW = 6
+_RISE_WINDOW: Final = 6
 """Samples (one per 100 ms) in the rise-while-undriven window: 0.5 s."""
 
 

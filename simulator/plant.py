@@ -9,7 +9,7 @@ them through the sensor, as on a real device.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from simulator.models import MotorPhysics, PneumaticPhysics
 
@@ -28,9 +28,9 @@ class Actuation(NamedTuple):
     power: bool = True
 
 
-IDLE_ACTUATION = Actuation()
-VENT_ACTUATION = Actuation(vent=True)
-SAFE_ACTUATION = Actuation(release=1.0, vent=True, power=False)
+IDLE_ACTUATION: Final = Actuation()
+VENT_ACTUATION: Final = Actuation(vent=True)
+SAFE_ACTUATION: Final = Actuation(release=1.0, vent=True, power=False)
 """A fault: actuator power cut, and both vent paths (dump and bleed valve) open, so one
 stuck valve still leaves a way out."""
 

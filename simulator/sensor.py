@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Final
 
-_TWO_PI = 2.0 * math.pi
+_TWO_PI: Final = 2.0 * math.pi
 
 
 class Sensor:

@@ -8,22 +8,28 @@ calls `flush` first), so every sample taken before an event arrives before it.
 
 from __future__ import annotations
 
+from typing import Final
+
 from acudevice.protocol import (
     MAX_BATCH_SAMPLES,
+    RECORD,
     TelemetryFlags,
     TelemetryRow,
+    encode_telemetry_records,
     encode_telemetry_rows,
 )
 from simulator.plant import Actuation
 
-FLAG_SETS = {bits: TelemetryFlags(bits) for bits in range(0x40)}
-"""Every combination of telemetry flags, built once: `flags` looks its answer up."""
-_PUMP_ON, _MOTOR_ON = int(TelemetryFlags.PUMP_ON), int(TelemetryFlags.MOTOR_ON)
-_VALVE_OPEN, _LOW_BATTERY = int(TelemetryFlags.VALVE_OPEN), int(TelemetryFlags.LOW_BATTERY)
-_STREAMING = int(TelemetryFlags.STREAMING)
+_PUMP_ON: Final = int(TelemetryFlags.PUMP_ON)
+_MOTOR_ON: Final = int(TelemetryFlags.MOTOR_ON)
+_VALVE_OPEN: Final = int(TelemetryFlags.VALVE_OPEN)
+_LOW_BATTERY: Final = int(TelemetryFlags.LOW_BATTERY)
+_STREAMING: Final = int(TelemetryFlags.STREAMING)
+_MAX_HELD: Final = MAX_BATCH_SAMPLES
+_pack_record: Final = RECORD.pack
 
 
-def flags(act: Actuation, *, pressure: bool, low_battery: bool, streaming: bool) -> TelemetryFlags:
+def flag_bits(act: Actuation, *, pressure: bool, low_battery: bool, streaming: bool) -> int:
     """The flag bits a sample carries for what the firmware drives now."""
     bits = 0
     if act.power and act.drive > 0.0:
@@ -34,7 +40,7 @@ def flags(act: Actuation, *, pressure: bool, low_battery: bool, streaming: bool)
         bits |= _LOW_BATTERY
     if streaming:
         bits |= _STREAMING
-    return FLAG_SETS[bits]
+    return bits
 
 
 class TelemetryOut:
@@ -44,34 +50,36 @@ class TelemetryOut:
         self.batch_ms = 0
         self.due_ms = 0
         self._seq = 0
-        self._held: list[TelemetryRow] = []
+        self._held: list[bytes] = []
+        """Held samples, each packed as it was taken (the batch only joins them)."""
         self._held_since_ms = 0
+        self._held_t_ms = -1
 
     def add(self, row: TelemetryRow, now_ms: int, outbox: list[bytes]) -> None:
         """A new sample: sent at once, or held (and what is due goes out)."""
         if not self.batch_ms:
-            self._send([row], outbox)
+            outbox.append(encode_telemetry_rows([row], self._seq))
+            self._seq = (self._seq + 1) & 0xFFFF
             return
-        held = self._held
-        if held and held[-1][0] == row[0]:  # t_ms must rise within a batch
+        if self._held and self._held_t_ms == row[0]:  # t_ms must rise within a batch
             self.flush(outbox)
         if not self._held:
             self._held_since_ms = now_ms
-        self._held.append(row)
+        self._held.append(_pack_record(*row))
+        self._held_t_ms = row[0]
         self.tick(now_ms, outbox)
 
     def tick(self, now_ms: int, outbox: list[bytes]) -> None:
         """Device time passed: a full or old enough batch goes out."""
         held = self._held
-        if held and (
-            len(held) >= MAX_BATCH_SAMPLES or now_ms - self._held_since_ms >= self.batch_ms
-        ):
+        if held and (len(held) >= _MAX_HELD or now_ms - self._held_since_ms >= self.batch_ms):
             self.flush(outbox)
 
     def flush(self, outbox: list[bytes]) -> None:
         """Whatever is held, now (a lone sample goes as a plain SAMPLE)."""
         if self._held:
-            self._send(self._held, outbox)
+            outbox.append(encode_telemetry_records(self._held, self._seq))
+            self._seq = (self._seq + 1) & 0xFFFF
             self._held = []
 
     def set_batch(self, batch_ms: int, outbox: list[bytes]) -> None:
@@ -84,7 +92,3 @@ class TelemetryOut:
         """A new connection: samples held for the host that left go with it."""
         self._held = []
         self.batch_ms = 0
-
-    def _send(self, rows: list[TelemetryRow], outbox: list[bytes]) -> None:
-        outbox.append(encode_telemetry_rows(rows, self._seq))
-        self._seq = (self._seq + 1) & 0xFFFF

@@ -20,8 +20,10 @@ from acudevice.protocol import (
     TruncatedFrame,
     decode,
     encode,
+    encode_telemetry_records,
     encode_telemetry_rows,
 )
+from acudevice.protocol.batch import RECORD as RECORD_STRUCT
 from tests.test_protocol_properties import batch_strategy, message_strategy
 
 pytestmark = pytest.mark.unit
@@ -166,3 +168,22 @@ def _one(t_ms: int) -> Telemetry:
 
 def _batch(n: int) -> TelemetryBatch:
     return TelemetryBatch(samples=tuple(_one(1000 + 100 * i) for i in range(n)))
+
+
+@settings(max_examples=100)
+@given(batch_strategy(), st.integers(0, 0xFFFF))
+def test_records_packed_one_by_one_make_the_same_payload(batch: TelemetryBatch, seq: int) -> None:
+    """The simulated firmware packs each sample as it takes it, then joins the batch."""
+    rows = _rows(batch)
+    records = [RECORD_STRUCT.pack(*row) for row in rows]
+    assert encode_telemetry_records(records, seq) == encode_telemetry_rows(rows, seq)  # type: ignore[arg-type]
+    assert encode_telemetry_records(records, seq) == encode(
+        batch if len(rows) > 1 else batch.samples[0], seq
+    )
+
+
+def test_packed_records_refuse_an_empty_or_oversized_batch() -> None:
+    with pytest.raises(ProtocolError):
+        encode_telemetry_records([], 1)
+    with pytest.raises(ProtocolError):
+        encode_telemetry_records([RECORD_STRUCT.pack(100, 0, 0, 0, 0, 50, 0)] * 9, 1)

@@ -4,7 +4,12 @@
 here does I/O. Import names from `acudevice.protocol` (the submodules may be reorganised).
 """
 
-from acudevice.protocol.batch import TelemetryRow, encode_telemetry_rows
+from acudevice.protocol.batch import (
+    RECORD,
+    TelemetryRow,
+    encode_telemetry_records,
+    encode_telemetry_rows,
+)
 from acudevice.protocol.codec import (
     Envelope,
     decode,
@@ -122,6 +127,7 @@ __all__ = [
     "MIN_PROTOCOL_VERSION",
     "NO_SEGMENT",
     "PROTOCOL_VERSION",
+    "RECORD",
     "REQUESTS",
     "TYPED_RESPONSES",
     "Ack",
@@ -192,6 +198,7 @@ __all__ = [
     "decode",
     "decode_header",
     "encode",
+    "encode_telemetry_records",
     "encode_telemetry_rows",
     "frame",
     "load_requests",

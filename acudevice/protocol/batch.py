@@ -37,6 +37,8 @@ _BATCH_STRUCTS = {
     n: struct.Struct("<BBHBB" + "IiHBHBB" * n) for n in range(1, MAX_BATCH_SAMPLES + 1)
 }
 _SAMPLE_HEAD = (PROTOCOL_VERSION, int(Kind.TELEMETRY))
+_SAMPLE_HEADER = struct.Struct("<BBHB")
+_BATCH_HEADER = struct.Struct("<BBHBB")
 _TELEMETRY = int(Kind.TELEMETRY)
 _BATCH = int(TelemetryCode.BATCH)
 _SAMPLE = int(TelemetryCode.SAMPLE)
@@ -53,6 +55,17 @@ def encode_telemetry_rows(rows: Sequence[TelemetryRow], seq: int) -> bytes:
     if len(rows) == 1:
         return _SINGLE.pack(*_SAMPLE_HEAD, seq, _SAMPLE, *rows[0])
     return pack_batch(rows, seq)
+
+
+def encode_telemetry_records(records: Sequence[bytes], seq: int) -> bytes:
+    """`encode_telemetry_rows` for rows already packed with `RECORD`: a firmware that packs
+    each sample as it takes it only joins them when the batch goes out."""
+    count = len(records)
+    if count == 1:
+        return _SAMPLE_HEADER.pack(*_SAMPLE_HEAD, seq, _SAMPLE) + records[0]
+    if not 1 <= count <= MAX_BATCH_SAMPLES:
+        raise BadField("count", count, f"must be 1..{MAX_BATCH_SAMPLES}")
+    return _BATCH_HEADER.pack(*_SAMPLE_HEAD, seq, _BATCH, count) + b"".join(records)
 
 
 def pack_batch(rows: Sequence[TelemetryRow], seq: int, *, version: int = PROTOCOL_VERSION) -> bytes:
