@@ -58,12 +58,14 @@ def device_alone(seed: int, *, fixed_step_ms: int | None = None) -> float:
     client.call(SetTelemetry(batch_ms=AUTO_BATCH_MS))
     client.call(Start())
     device = client.device
-    player = device.firmware.player
     began = time.perf_counter()
-    while player is not None and not player.done:
-        until = None if fixed_step_ms is None else device.now_ms + fixed_step_ms
-        device.step(0.0, until)
-        device.take_output()
+    if fixed_step_ms is None:
+        while device.busy:  # the schedule, then the vent that closes it
+            device.run(0.0, 1000)
+    else:
+        while device.busy:
+            device.step(0.0, device.now_ms + fixed_step_ms)
+            device.take_output()
     return time.perf_counter() - began
 
 

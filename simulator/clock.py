@@ -87,10 +87,8 @@ class Clock:
             self._serve_inbox(wall)
             if self.speed is None and self.device.busy:
                 fast = True
-                for _ in range(YIELD_EVERY_STEPS):
-                    self._step(wall)
-                    if self._inbox or not self.device.busy:
-                        break
+                for payload in self.device.run(wall, YIELD_EVERY_STEPS):
+                    self.send(payload)
                 await asyncio.sleep(0)
                 continue
             if fast:  # back from flat out: real time resumes from here

@@ -63,6 +63,8 @@ class SimDevice:
         uptime_ms: int = 0,
     ) -> None:
         self.model = load_model(model) if isinstance(model, str) else model
+        self._vented_level = self.model.vented_level  # read at every event: a plain int
+        self._check_ms = self.model.check_ms
         self.seed = seed
         self.faults = faults or FaultPlan()
         self.time_scale = time_scale
@@ -169,7 +171,7 @@ class SimDevice:
         state = fw.state
         if self._down_until_ms is not None or state is _RUNNING or state is _VENTING:
             return True
-        return state is _FAULT and fw.measured >= self.model.vented_level
+        return state is _FAULT and fw.measured >= self._vented_level
 
     def handle(self, payload: bytes, wall: float) -> bytes | None:
         if not self.powered:
@@ -230,11 +232,11 @@ class SimDevice:
                 rate = main.drift_rate_per_s
                 room = (fw.agreement.agreement - apart * (1 if rate > 0 else -1)) / abs(rate)
                 if room * 1000.0 < nxt - now:
-                    nxt = now + max(math.ceil(room * 1000.0), self.model.check_ms)
+                    nxt = now + max(math.ceil(room * 1000.0), self._check_ms)
         limit = fw.over_level.limit - bias
         seconds = self.plant.seconds_to_reach(limit, fw.actuation)
         if seconds * 1000.0 < nxt - now:
-            nxt = now + max(math.ceil(seconds * 1000.0), self.model.check_ms)
+            nxt = now + max(math.ceil(seconds * 1000.0), self._check_ms)
         return nxt
 
     def step(self, wall: float, until_ms: int | None = None) -> int:
@@ -266,6 +268,19 @@ class SimDevice:
         if self.observer is not None:
             self.observer(self)
         return dt_ms
+
+    def run(self, wall: float, max_events: int) -> list[bytes]:
+        """Up to `max_events` events back to back, stopping once the device is no longer
+        busy (speed=max); the payloads they produced, oldest first. The loop runs here, in
+        the model (compiled), rather than a step at a time from the caller."""
+        out: list[bytes] = []
+        for _ in range(max_events):
+            self.step(wall)
+            if self._down_until_ms is None and self.firmware.outbox:
+                out += self.firmware.take_outbox()
+            if not self.busy:
+                break
+        return out
 
     def _device_faults(self) -> None:
         if self.first_start_ms is None:

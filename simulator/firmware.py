@@ -100,6 +100,9 @@ class Firmware:
         self._battery_fault_pct = model.battery.fault_pct
         self._low_battery_pct = model.battery.low_warning_pct
         self._pressure = model.actuator == "pressure"
+        self._vented_level = model.vented_level
+        self._vent_deadline_ms = model.vent_deadline_s * 1000
+        self._max_ramp = model.max_ramp_level_per_s
         self._lowest_plausible = -model.tolerance_level
         self.rise = RiseWhileUndriven(model)
         self.zero = ZeroAtRest(model)
@@ -346,9 +349,8 @@ class Firmware:
             at_rest = state is _IDLE or state is _LOADED
             code = self.zero.check(measured, at_rest=at_rest, now_ms=now)
         if code is _NONE and self._dump_since_ms is not None:
-            model = self.model
-            overdue = now - self._dump_since_ms > model.vent_deadline_s * 1000
-            if overdue and measured >= model.vented_level:
+            overdue = now - self._dump_since_ms > self._vent_deadline_ms
+            if overdue and measured >= self._vented_level:
                 code = FaultCode.VENT_TIMEOUT
         return code
 
@@ -377,11 +379,11 @@ class Firmware:
 
     def _vent(self, dt_ms: int) -> None:
         if self._vent_kind is VentKind.GRACEFUL:
-            rate = self.model.max_ramp_level_per_s
+            rate = self._max_ramp
             self.target = max(self.target - rate * dt_ms / 1000.0, 0.0)
             if self.target > 0.0:
                 command = self.controller.command(self.target, self.measured)
-                if self.model.actuator == "pressure":
+                if self._pressure:
                     # A release never pumps: only the valve follows the falling ramp.
                     command = Actuation(release=command.release)
                 self.actuation = command
@@ -397,7 +399,7 @@ class Firmware:
 
     def _note_vented(self) -> bool:
         """Emit VentFinished once the level is under the release threshold."""
-        if self._vent_since_ms is None or self.measured >= self.model.vented_level:
+        if self._vent_since_ms is None or self.measured >= self._vented_level:
             return False
         duration = self.now_ms - self._vent_since_ms
         self.emit(VentFinished(measured_level=self.measured, duration_ms=duration))

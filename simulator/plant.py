@@ -66,6 +66,14 @@ class Bladder:
     def __init__(self, physics: PneumaticPhysics, hardware_max_pa: float) -> None:
         self.physics = physics
         self.relief_pa = hardware_max_pa * (1 + physics.relief_margin)
+        # The physics as plain floats: `_flows` reads them whenever the command changes
+        # (every event of a ramp), and a pydantic attribute costs a dozen of these.
+        self._pump_rate = physics.pump_rate_pa_s
+        self._pump_stall = physics.pump_stall_pa
+        self._leak = physics.leak_per_s
+        self._bleed_tau = physics.bleed_tau_s
+        self._vent_tau = physics.vent_tau_s
+        self._relief_tau = physics.relief_tau_s
         self.level = 0.0
         self._drive_stuck = False
         self._valve_stuck = False
@@ -103,17 +111,16 @@ class Bladder:
         memo = self._memo
         if memo is not None and memo[0] is actuation and self.level <= self.relief_pa:
             return memo[1], memo[2], memo[3]
-        ph = self.physics
         duty = self.effective_drive(actuation)
         release = 0.0 if self._valve_stuck else min(max(actuation.release, 0.0), 1.0)
-        inflow = duty * ph.pump_rate_pa_s
-        k = duty * ph.pump_rate_pa_s / ph.pump_stall_pa + ph.leak_per_s
-        k += release / ph.bleed_tau_s
+        inflow = duty * self._pump_rate
+        k = duty * self._pump_rate / self._pump_stall + self._leak
+        k += release / self._bleed_tau
         if actuation.vent:
-            k += 1.0 / ph.vent_tau_s
+            k += 1.0 / self._vent_tau
         if self.level > self.relief_pa:
-            inflow += self.relief_pa / ph.relief_tau_s
-            k += 1.0 / ph.relief_tau_s
+            inflow += self.relief_pa / self._relief_tau
+            k += 1.0 / self._relief_tau
         else:
             self._memo = (actuation, duty, inflow / k, k)
         return duty, inflow / k, k
