@@ -7,7 +7,7 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from acudevice.protocol import (
     BadField,
@@ -187,3 +187,66 @@ def test_packed_records_refuse_an_empty_or_oversized_batch() -> None:
         encode_telemetry_records([], 1)
     with pytest.raises(ProtocolError):
         encode_telemetry_records([RECORD_STRUCT.pack(100, 0, 0, 0, 0, 50, 0)] * 9, 1)
+
+
+WIRE_RECORDS = st.tuples(
+    st.integers(0, 2**32 - 1),
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(0, 0xFFFF),
+    st.one_of(st.sampled_from([int(s) for s in FirmwareState]), st.integers(0, 0xFF)),
+    st.integers(0, 0xFFFF),
+    st.one_of(st.integers(0, 100), st.integers(0, 0xFF)),
+    st.one_of(st.integers(0, 0x3F), st.integers(0, 0xFF)),
+)
+
+
+@settings(max_examples=500)
+@given(WIRE_RECORDS, st.integers(0, 0xFFFF))
+def test_a_sample_off_the_wire_is_the_model_validated_one(
+    values: tuple[int, ...], seq: int
+) -> None:
+    """The decoder builds samples without calling the validator (batch.py says why); this
+    holds it to the model: the same refusals, and samples equal in every way the model's
+    own are. It fails loudly if pydantic changes how a model keeps its fields."""
+    later = ((values[0] + 1) % 2**32, *values[1:])
+    alone = encode_telemetry_rows([values], seq)  # type: ignore[list-item]
+    two = encode_telemetry_rows([values, later], seq)  # type: ignore[list-item]
+    fields = dict(zip(Telemetry.model_fields, values, strict=True))
+    try:
+        expected = Telemetry.model_validate(fields)
+    except ValidationError:
+        with pytest.raises(BadField):
+            decode(alone)
+        with pytest.raises(BadField, match=r"samples\[0\]"):
+            decode(two)
+        return
+    got = decode(alone).message
+    assert isinstance(got, Telemetry)
+    _same_model(got, expected)
+    batch = decode(two).message
+    assert isinstance(batch, TelemetryBatch)
+    _same_model(
+        batch,
+        TelemetryBatch(
+            samples=(
+                expected,
+                Telemetry.model_validate(dict(zip(Telemetry.model_fields, later, strict=True))),
+            )
+        ),
+    )
+    _same_model(batch.samples[0], expected)
+
+
+def _same_model(got: BaseModel, expected: BaseModel) -> None:
+    assert type(got) is type(expected)
+    assert got == expected and hash(got) == hash(expected) and repr(got) == repr(expected)
+    assert got.__dict__ == expected.__dict__
+    assert {k: type(v) for k, v in got.__dict__.items()} == {
+        k: type(v) for k, v in expected.__dict__.items()
+    }
+    assert got.model_fields_set == expected.model_fields_set
+    assert got.model_dump() == expected.model_dump()
+    assert got.model_dump_json() == expected.model_dump_json()
+    assert got.model_copy(update={}) == expected
+    with pytest.raises(ValidationError):  # frozen, like every message
+        got.__setattr__("t_ms" if isinstance(got, Telemetry) else "samples", 0)
