@@ -43,6 +43,7 @@ from simulator.monitors import (
 )
 from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
 from simulator.player import Plan, Player, Stream
+from simulator.sensor import round_half_even
 from simulator.telemetry import TelemetryOut, flag_bits
 from simulator.upload import Upload
 
@@ -425,7 +426,7 @@ class Firmware:
         row = (
             now & 0xFFFF_FFFF,
             self.measured,
-            min(round(self.target), 0xFFFF),
+            min(round_half_even(self.target), 0xFFFF),
             int(self.state),
             self.segment_index,
             self.battery_percent,

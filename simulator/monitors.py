@@ -8,13 +8,18 @@ sensor, never the true level of the plant.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Final
 
 from acudevice.protocol import FaultCode
 from simulator.models import SimModel
 
 _RISE_WINDOW: Final = 6
+# Constants, not `FaultCode.X` at each call: compiled, a Final is a C variable.
+_NONE: Final = FaultCode.NONE
+_STUCK_PUMP: Final = FaultCode.STUCK_PUMP
+_SENSOR_FAULT: Final = FaultCode.SENSOR_FAULT
+_SENSOR_MISMATCH: Final = FaultCode.SENSOR_MISMATCH
+_STUCK_VALVE: Final = FaultCode.STUCK_VALVE
 """Samples (one per 100 ms) in the rise-while-undriven window: 0.5 s."""
 
 
@@ -68,18 +73,21 @@ class RiseWhileUndriven:
 
     def __init__(self, model: SimModel) -> None:
         self.threshold = 400 if model.actuator == "pressure" else 40
-        self._samples: deque[int] = deque(maxlen=_RISE_WINDOW)
+        self._samples: list[int] = []
+        """The last `_RISE_WINDOW` readings, oldest first."""
 
     def sample(self, measured: int, *, undriven: bool) -> FaultCode:
+        samples = self._samples
         if not undriven:
-            self._samples.clear()
-            return FaultCode.NONE
-        self._samples.append(measured)
-        if len(self._samples) == _RISE_WINDOW and (
-            self._samples[-1] - self._samples[0] > self.threshold
-        ):
-            return FaultCode.STUCK_PUMP
-        return FaultCode.NONE
+            if samples:
+                samples.clear()
+            return _NONE
+        samples.append(measured)
+        if len(samples) > _RISE_WINDOW:
+            del samples[0]
+        if len(samples) == _RISE_WINDOW and samples[-1] - samples[0] > self.threshold:
+            return _STUCK_PUMP
+        return _NONE
 
 
 class ZeroAtRest:
@@ -98,14 +106,14 @@ class ZeroAtRest:
     def check(self, measured: int, *, at_rest: bool, now_ms: int) -> FaultCode:
         if not at_rest:
             self._since_ms = None
-            return FaultCode.NONE
+            return _NONE
         if self._since_ms is None:
             self._since_ms = now_ms
         # Both signs: a sensor reading low at rest is as wrong as one reading high, and
         # the one that reads low is the one that would let the true level overshoot.
         if now_ms - self._since_ms >= self.deadline_ms and abs(measured) > self.tolerance:
-            return FaultCode.SENSOR_FAULT
-        return FaultCode.NONE
+            return _SENSOR_FAULT
+        return _NONE
 
 
 def sensor_plausible(measured: int, model: SimModel, *, at_rest: bool) -> bool:
@@ -132,14 +140,16 @@ class SensorAgreement:
         self._since_ms: int | None = None
 
     def compare(self, measured: int, check: int, now_ms: int) -> FaultCode:
-        if abs(measured - check) <= self.agreement:
+        apart = measured - check
+        agreement = self.agreement
+        if -agreement <= apart <= agreement:  # abs(apart) <= agreement, without the call
             self._since_ms = None
-            return FaultCode.NONE
+            return _NONE
         if self._since_ms is None:
             self._since_ms = now_ms
         if now_ms - self._since_ms >= self.PERSIST_MS:
-            return FaultCode.SENSOR_MISMATCH
-        return FaultCode.NONE
+            return _SENSOR_MISMATCH
+        return _NONE
 
 
 class ReleaseWithoutFall:
@@ -161,14 +171,14 @@ class ReleaseWithoutFall:
     def sample(self, measured: int, *, releasing: bool, now_ms: int) -> FaultCode:
         if not (self.enabled and releasing):
             self._start = None
-            return FaultCode.NONE
+            return _NONE
         if self._start is None:
             self._start = (now_ms, measured)
-            return FaultCode.NONE
+            return _NONE
         t0, level0 = self._start
         if now_ms - t0 < self.WINDOW_MS:
-            return FaultCode.NONE
+            return _NONE
         self._start = (now_ms, measured)
         if level0 >= self.min_level and level0 - measured < level0 * self.MIN_FALL:
-            return FaultCode.STUCK_VALVE
-        return FaultCode.NONE
+            return _STUCK_VALVE
+        return _NONE

@@ -62,4 +62,14 @@ class Sensor:
         elif raw > self._high:
             raw = self._high
         resolution = self.resolution
-        return round(raw / resolution) * resolution
+        return round_half_even(raw / resolution) * resolution
+
+
+def round_half_even(x: float) -> int:
+    """`round(x)` for a finite float, in arithmetic mypyc compiles to C (the builtin is a
+    Python call from compiled code). `x - floor(x)` is exact, so ties are found exactly."""
+    whole = math.floor(x)
+    part = x - whole
+    if part > 0.5 or (part == 0.5 and whole % 2 == 1):
+        whole += 1
+    return whole

@@ -11,12 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from acudevice.protocol import ActuatorCode, Start
 from simulator import compiled
 from simulator.client import DirectClient, ramp_hold_release
 from simulator.device import SimDevice
 from simulator.faults import FaultPlan
+from simulator.sensor import round_half_even
 
 pytestmark = pytest.mark.sim
 
@@ -110,3 +113,14 @@ def test_pure_python_is_one_environment_variable_away() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+@settings(max_examples=2000)
+@given(
+    st.one_of(
+        st.floats(-1e9, 1e9, allow_nan=False),
+        st.integers(-(10**6), 10**6).map(lambda n: n / 2),  # every tie
+    )
+)
+def test_the_models_rounding_is_pythons(x: float) -> None:
+    assert round_half_even(x) == round(x)
