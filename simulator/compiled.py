@@ -70,10 +70,11 @@ def activate(package_path: list[str]) -> bool:
 
 
 def in_use() -> bool:
-    """Whether the device model running in this process is the compiled one."""
-    import simulator.device
+    """Whether the device model this process loads is the compiled one."""
+    from importlib.util import find_spec
 
-    return not (simulator.device.__file__ or "").endswith(".py")
+    spec = find_spec(f"{__package__}.device")  # where it is found, without importing it
+    return spec is not None and not (spec.origin or "").endswith(".py")
 
 
 def build(*, force: bool = False) -> Path:
