@@ -105,9 +105,13 @@ def build(*, force: bool = False) -> Path:
         )
         env = {**os.environ, "PYTHONPATH": str(_PACKAGE.parent), PURE_ENV: "1"}
         _run([sys.executable, "-c", probe], "the import check", env=env)
-        if target.exists():
-            shutil.rmtree(target)
-        staged.rename(target)
+        if target.exists():  # --force: the old build steps aside, never half-removed
+            target.rename(Path(tmp) / "replaced")
+        try:
+            staged.rename(target)
+        except OSError:
+            if not target.is_dir():  # not another build of the same sources, finished first
+                raise
     for old in CORE_ROOT.iterdir():  # builds of sources that are gone
         if old.is_dir() and old.name != target.name and not old.name.startswith("."):
             shutil.rmtree(old, ignore_errors=True)
