@@ -2,7 +2,8 @@
 
 The band is held at 12 kPa (RUNNING, a long hold) before every ESTOP, so the firmware has
 something to vent; the moment it opens the dump valve is timestamped inside the simulator,
-which runs in this process (speed 1) behind the in-process link or a real pseudo-terminal.
+which runs in this process (speed 1) behind the in-process link or a real pseudo-terminal
+(as the Ack it sends once the valve is open).
 Baseline, measured in the same run over the same pty: the raw round trip of one HEARTBEAT
 through the transport alone (no `Device` layer), the floor a host can reach on that link.
 Goal (issue 12): ESTOP-to-vent at most 3x the raw round trip. Prints figures only.
@@ -28,20 +29,27 @@ ROUNDS = 100
 HOLD = ramp_hold_release(peak_level=12_000, ramp_ms=6_000, hold_ms=600_000, release_ms=6_000)
 
 
-def hook_vent_times(sim: Simulation) -> list[float]:
-    """Timestamp the moment the firmware's actuation opens the dump valve on an ESTOP."""
-    stamps: list[float] = []
-    handle: Callable[[bytes, float], bytes | None] = sim.device.handle
+class VentStamps:
+    """Timestamps the first payload the simulator sends once the dump valve is open after
+    `arm()`: the ESTOP's Ack, which goes out the moment the firmware has acted on it (the
+    valve opens inside the request's handling, microseconds before). The clock's `send` is
+    wrapped, not the device: the compiled model's methods cannot be replaced."""
 
-    def timed(payload: bytes, wall: float) -> bytes | None:
-        was_open = sim.device.firmware.actuation.vent
-        reply = handle(payload, wall)  # the firmware acts on the request inside handle
-        if not was_open and sim.device.firmware.actuation.vent:
-            stamps.append(time.perf_counter())
-        return reply
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        self.times: list[float] = []
+        self._armed = False
+        self._send: Callable[[bytes], None] = sim.clock.send
+        sim.clock.send = self._sent
 
-    sim.device.handle = timed  # type: ignore[method-assign]
-    return stamps
+    def arm(self) -> None:
+        self._armed = True
+
+    def _sent(self, payload: bytes) -> None:
+        if self._armed and self.sim.device.firmware.actuation.vent:
+            self.times.append(time.perf_counter())
+            self._armed = False
+        self._send(payload)
 
 
 def pressurise(sim: Simulation) -> None:
@@ -58,15 +66,16 @@ def pressurise(sim: Simulation) -> None:
     sim.device.take_output()
 
 
-async def estop_rounds(sim: Simulation, device: Device, stamps: list[float]) -> list[float]:
+async def estop_rounds(sim: Simulation, device: Device, stamps: VentStamps) -> list[float]:
     latencies = []
     for _ in range(ROUNDS):
         pressurise(sim)
-        before = len(stamps)
+        before = len(stamps.times)
+        stamps.arm()
         t0 = time.perf_counter()
         await device.estop()
-        if len(stamps) > before:
-            latencies.append((stamps[before] - t0) * 1000)
+        if len(stamps.times) > before:
+            latencies.append((stamps.times[before] - t0) * 1000)
     return latencies
 
 
@@ -88,7 +97,7 @@ async def raw_round_trips(url: str) -> list[float]:
 
 async def over(link: str) -> tuple[list[float], list[float]]:
     sim = Simulation(SimOptions(speed=1))
-    stamps = hook_vent_times(sim)
+    stamps = VentStamps(sim)
     server = None
     if link == "pty":
         server = PtyServer(sim)
