@@ -24,27 +24,13 @@ from acudevice.protocol import (
     encode_telemetry_rows,
 )
 from acudevice.protocol.batch import RECORD as RECORD_STRUCT
+from acudevice.protocol.batch import rows_of
 from tests.test_protocol_properties import batch_strategy, message_strategy
 
 pytestmark = pytest.mark.unit
 
 RECORD = 15
 FIRST = 6  # header 5 + count 1
-
-
-def _rows(batch: TelemetryBatch) -> list[tuple[int, ...]]:
-    return [
-        (
-            s.t_ms,
-            s.measured_level,
-            s.target_level,
-            int(s.state),
-            s.segment_index,
-            s.battery_percent,
-            int(s.flags),
-        )
-        for s in batch.samples
-    ]
 
 
 @settings(max_examples=200)
@@ -57,16 +43,16 @@ def test_a_batch_decodes_to_the_samples_each_sent_alone(batch: TelemetryBatch, s
     assert list(decoded.samples) == alone
     validated = [
         Telemetry.model_validate(dict(zip(Telemetry.model_fields, r, strict=True)))
-        for r in _rows(batch)
+        for r in rows_of(batch)
     ]
     assert list(decoded.samples) == validated, "what pydantic builds from the same fields"
     for got in decoded.samples:
         assert type(got.state) is FirmwareState and type(got.flags) is TelemetryFlags
-    rows = _rows(batch)
+    rows = rows_of(batch)
     if len(rows) > 1:  # the firmware's fast encoder gives the same bytes
-        assert encode_telemetry_rows(rows, seq) == payload  # type: ignore[arg-type]
+        assert encode_telemetry_rows(rows, seq) == payload
     else:
-        assert encode_telemetry_rows(rows, seq) == encode(batch.samples[0], seq)  # type: ignore[arg-type]
+        assert encode_telemetry_rows(rows, seq) == encode(batch.samples[0], seq)
 
 
 BAD_VALUES = [
@@ -150,8 +136,8 @@ def test_batch_size_limits_hold_at_construction_and_in_the_fast_encoder() -> Non
 @settings(max_examples=100)
 @given(message_strategy(Telemetry), st.integers(0, 0xFFFF))
 def test_one_row_is_the_same_sample_payload_pydantic_encodes(sample: Telemetry, seq: int) -> None:
-    rows = _rows(TelemetryBatch(samples=(sample,)))
-    assert encode_telemetry_rows(rows, seq) == encode(sample, seq)  # type: ignore[arg-type]
+    rows = rows_of(TelemetryBatch(samples=(sample,)))
+    assert encode_telemetry_rows(rows, seq) == encode(sample, seq)
 
 
 def _one(t_ms: int) -> Telemetry:
@@ -174,9 +160,9 @@ def _batch(n: int) -> TelemetryBatch:
 @given(batch_strategy(), st.integers(0, 0xFFFF))
 def test_records_packed_one_by_one_make_the_same_payload(batch: TelemetryBatch, seq: int) -> None:
     """The simulated firmware packs each sample as it takes it, then joins the batch."""
-    rows = _rows(batch)
+    rows = rows_of(batch)
     records = [RECORD_STRUCT.pack(*row) for row in rows]
-    assert encode_telemetry_records(records, seq) == encode_telemetry_rows(rows, seq)  # type: ignore[arg-type]
+    assert encode_telemetry_records(records, seq) == encode_telemetry_rows(rows, seq)
     assert encode_telemetry_records(records, seq) == encode(
         batch if len(rows) > 1 else batch.samples[0], seq
     )
