@@ -276,8 +276,7 @@ class SimDevice:
         out: list[bytes] = []
         for _ in range(max_events):
             self.step(wall)
-            if self._down_until_ms is None and self.firmware.outbox:
-                out += self.firmware.take_outbox()
+            out += self.take_output()
             if not self.busy:
                 break
         return out
