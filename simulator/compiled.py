@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 MODULES = (
@@ -112,8 +113,10 @@ def build(*, force: bool = False) -> Path:
         except OSError:
             if not target.is_dir():  # not another build of the same sources, finished first
                 raise
-    for old in CORE_ROOT.iterdir():  # builds of sources that are gone
-        if old.is_dir() and old.name != target.name and not old.name.startswith("."):
+    for old in CORE_ROOT.iterdir():
+        gone = not old.name.startswith(".") and old.name != target.name  # older sources
+        killed = old.name.startswith(".building-") and time.time() - old.stat().st_mtime > 3600
+        if old.is_dir() and (gone or killed):  # killed: a build that never finished
             shutil.rmtree(old, ignore_errors=True)
     return target
 
