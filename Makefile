@@ -23,7 +23,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 # Python headers, installed when missing. Rebuilt only when its sources change.
 core: $(STAMP)
 	@command -v cc >/dev/null || { echo "installing gcc (needs root)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; }
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
 	@$(BIN)/python -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || { \
 	  echo "installing the Python headers (needs root)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dev; }
