@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from acudevice.conformance.support import load_schedule, pressure_schedule
+from acudevice.conformance.support import pressure_schedule, start_schedule
 from acudevice.conformance.telemetry import _Watched
 from acudevice.device import Device
 from acudevice.device.addresses import open_device_transport
@@ -35,8 +35,7 @@ async def _session(url: str, batch_ms: int) -> tuple[_Watched, list[Telemetry | 
     async with Device(watched, heartbeat_interval_s=1.0) as device:
         await device.set_telemetry_batch(batch_ms)
         stream = device.stream()
-        await load_schedule(device, SCHEDULE)
-        await device.start()
+        await start_schedule(device, SCHEDULE)
         async for item in stream:
             seen.append(item)
             if isinstance(item, StateChanged) and item.new == FirmwareState.IDLE:

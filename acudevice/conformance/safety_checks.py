@@ -10,9 +10,10 @@ from acudevice.conformance.support import (
     CheckFailed,
     device_for,
     expect,
-    load_schedule,
     pressure_schedule,
     refused,
+    require_pressure,
+    start_schedule,
     wall_for,
 )
 from acudevice.device.loading import schedule_load_requests
@@ -92,11 +93,9 @@ async def check_cap_refusals(url: str) -> str:
 
 async def check_busy_device_refuses_a_second_program(url: str) -> str:
     async with device_for(url) as device:
-        if device.info.device_model.actuator != "pressure":
-            raise CheckFailed("skip: pressure devices only")
+        require_pressure(device)
         schedule = pressure_schedule([(10_000, 4_000), (10_000, 4_000), (10_000, 0)], 10_000)
-        await load_schedule(device, schedule)
-        await device.start()
+        await start_schedule(device, schedule)
         first, *_ = schedule_load_requests(schedule)
         await refused(device, first, Result.BAD_STATE)
         await refused(device, Start(), Result.BAD_STATE)
@@ -114,8 +113,7 @@ async def check_estop_vent_time(url: str) -> str:
         ramp_ms = int(high / model.max_ramp_level_per_s * 1000) + 1_000
         schedule = pressure_schedule([(ramp_ms, high), (60_000, high), (30_000, 0)], hw)
         stream = device.stream()
-        await load_schedule(device, schedule)
-        await device.start()
+        await start_schedule(device, schedule)
         deadline = time.monotonic() + wall_for(device, ramp_ms / 1000 + 10)
         async for item in stream:
             expect(time.monotonic() < deadline, f"never reached {high} Pa")
@@ -160,8 +158,7 @@ async def check_watchdog_vents_without_heartbeats(url: str) -> str:
         if schedule is None:
             raise CheckFailed("skip: pressure devices only")
         stream = device.stream()
-        await load_schedule(device, schedule)
-        await device.start()
+        await start_schedule(device, schedule)
         quiet_since = time.monotonic()
         async for item in stream:
             waited = time.monotonic() - quiet_since
@@ -210,11 +207,9 @@ async def check_single_fault_defences(url: str) -> str:
 
 async def check_lower_cap_limits_the_target_at_once(url: str) -> str:
     async with device_for(url) as device:
-        if device.info.device_model.actuator != "pressure":
-            raise CheckFailed("skip: pressure devices only")
+        require_pressure(device)
         schedule = pressure_schedule([(4_000, 8_000), (60_000, 8_000), (4_000, 0)], 10_000)
-        await load_schedule(device, schedule)
-        await device.start()
+        await start_schedule(device, schedule)
         deadline = time.monotonic() + wall_for(device, 10)
         while (await device.status()).target_level < 6_000:
             expect(time.monotonic() < deadline, "the target never reached 6 kPa")

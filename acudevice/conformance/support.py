@@ -62,9 +62,17 @@ def pressure_schedule(levels: list[tuple[int, int]], cap_level: int) -> Schedule
     )
 
 
-async def load_schedule(device: Device, schedule: Schedule) -> None:
+def require_pressure(device: Device) -> None:
+    """Skip a check that needs a bladder on a vibration pad."""
+    if device.info.device_model.actuator != "pressure":
+        raise CheckFailed("skip: pressure devices only")
+
+
+async def start_schedule(device: Device, schedule: Schedule) -> None:
+    """Limits, the schedule, START: a band running the schedule."""
     await device.set_limits(schedule.cap_level)
     await device.load(schedule)
+    await device.start()
 
 
 def wall_for(device: Device, device_s: float) -> float:

@@ -15,9 +15,10 @@ from itertools import pairwise
 from acudevice.conformance.support import (
     CheckFailed,
     expect,
-    load_schedule,
     pressure_schedule,
     refused,
+    require_pressure,
+    start_schedule,
     wall_for,
 )
 from acudevice.device import Device
@@ -78,8 +79,7 @@ async def check_telemetry_batches(url: str) -> str:
     async with Device(watched, heartbeat_interval_s=1.0) as device:
         if Capabilities.TELEMETRY_BATCH not in device.info.capabilities:
             raise CheckFailed("skip: INFO lacks TELEMETRY_BATCH (the band sends single samples)")
-        if device.info.device_model.actuator != "pressure":
-            raise CheckFailed("skip: pressure devices only")
+        require_pressure(device)
         if device.info.time_scale == 0:
             # A byte-stream simulator at speed=max thins telemetry (docs/simulator.md), so
             # spacing says nothing about losses; a bounded speed spaces samples instead.
@@ -88,8 +88,7 @@ async def check_telemetry_batches(url: str) -> str:
         await refused(device, SetTelemetry(batch_ms=BATCH_MS), Result.OK)
         schedule = pressure_schedule([(2_000, 4_000), (3_000, 4_000), (2_000, 0)], 10_000)
         stream = device.stream()
-        await load_schedule(device, schedule)
-        await device.start()
+        await start_schedule(device, schedule)
         seen: list[Telemetry | Event] = []
         deadline = time.monotonic() + wall_for(device, 30)
         async for item in stream:
