@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -87,6 +86,7 @@ def build(*, force: bool = False) -> Path:
     target = build_dir()
     if target.is_dir() and not force:
         return target
+    import shutil
     import tempfile
 
     if shutil.which(os.environ.get("CC", "cc")) is None:
