@@ -25,9 +25,15 @@ _LAZY: dict[str, str] = {
     "IncompatibleDevice": "acudevice.device",
     "TransportError": "acudevice.errors",
     "TransportClosed": "acudevice.errors",
+    "Keeper": "acudevice.device.keeper",
+    "KeeperState": "acudevice.device.keeper",
+    "ReconnectPolicy": "acudevice.device.keeper",
+    "BandBusy": "acudevice.device.keeper",
+    "KeeperClosed": "acudevice.device.keeper",
     "Session": "acudevice.session.runner",
+    "LinkPolicy": "acudevice.session.runner",
     "SessionResult": "acudevice.session.model",
-    "SessionView": "acudevice.session.model",
+    "SessionView": "acudevice.session.view",
     "SessionRefused": "acudevice.session.model",
     "Journal": "acudevice.store",
     "PairedDevices": "acudevice.store",
@@ -45,10 +51,11 @@ _LAZY: dict[str, str] = {
     "Verdict": "acudevice.safety.screening",
     "PlanRefused": "acudevice.safety.findings",
 }
-_MODULES = {"programs": "acudevice.programs"}
+_MODULES = {"programs": "acudevice.programs", "events": "acudevice.session.events"}
 
 __all__ = [
     "AcuDeviceError",
+    "BandBusy",
     "Device",
     "DeviceDisconnected",
     "DeviceError",
@@ -57,13 +64,18 @@ __all__ = [
     "IncompatibleDevice",
     "InputError",
     "Journal",
+    "Keeper",
+    "KeeperClosed",
+    "KeeperState",
     "Limits",
+    "LinkPolicy",
     "NotFoundError",
     "PairedDevices",
     "PlanRefused",
     "Problem",
     "Program",
     "ProgramLibrary",
+    "ReconnectPolicy",
     "RequestRefused",
     "RequestTimeout",
     "Schedule",
@@ -78,6 +90,7 @@ __all__ = [
     "compile_program",
     "connect",
     "effective_limits",
+    "events",
     "load_device",
     "load_profile",
     "programs",
@@ -113,6 +126,13 @@ if TYPE_CHECKING:
         RequestTimeout,
         connect,
     )
+    from acudevice.device.keeper import (
+        BandBusy,
+        Keeper,
+        KeeperClosed,
+        KeeperState,
+        ReconnectPolicy,
+    )
     from acudevice.errors import TransportClosed, TransportError
     from acudevice.plan.library import ProgramLibrary, load_device
     from acudevice.plan.program import Program
@@ -122,6 +142,8 @@ if TYPE_CHECKING:
     from acudevice.safety.limits import Limits, effective_limits
     from acudevice.safety.profile import HealthProfile, load_profile
     from acudevice.safety.screening import Verdict, screen
-    from acudevice.session.model import SessionRefused, SessionResult, SessionView
-    from acudevice.session.runner import Session
+    from acudevice.session import events
+    from acudevice.session.model import SessionRefused, SessionResult
+    from acudevice.session.runner import LinkPolicy, Session
+    from acudevice.session.view import SessionView
     from acudevice.store import Journal, PairedDevices, StoreError

@@ -20,15 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acudevice.device import Device, DeviceError
+from acudevice.device import Device
+from acudevice.device.keeper import ReconnectPolicy
 from acudevice.plan.library import ProgramLibrary
 from acudevice.plan.program import Program
 from acudevice.protocol import Envelope, FirmwareState, SetLimits, try_decode
 from acudevice.safety.profile import HealthProfile
-from acudevice.session.model import SessionRefused
 from acudevice.session.runner import Session
 from acudevice.store import Journal
-from acudevice.transport import TransportError
 from simulator.device import SimDevice
 from simulator.loopback import SimTransport, Simulation
 from simulator.options import SimOptions
@@ -278,19 +277,20 @@ async def run_one(
         [scenario.url],
         profile=HealthProfile(),
         journal=journal,
-        reconnect_attempts=1,
-        connect_fn=connect,
+        reconnect=ReconnectPolicy(maximum_s=4.0, first_attempts=1, attempts_per_loss=1),
+        connect=connect,
     )
     links.quiet_from_ms = _plan_actions(scenario, session, probe, program_ms(program))
     try:
         async with asyncio.timeout(HANG_S):
             outcome = await session.run()
         result.outcome, result.detail = outcome.outcome, outcome.detail or ""
-        result.journal_ok = _journal_matches(journal, outcome.session_id, outcome, sim)
+        if outcome.session_id is None:  # refused, or never started: nothing to compare
+            result.outcome = "refused"
+        else:
+            result.journal_ok = _journal_matches(journal, outcome.session_id, outcome, sim)
     except TimeoutError:
         result.outcome, result.hang = "hang", True
-    except (DeviceError, TransportError, SessionRefused) as exc:
-        result.outcome, result.detail = "refused", str(exc)
     finally:
         # The session has ended (or hung): vent as a shutdown would and watch that too.
         sim.device.power_off_vent(asyncio.get_running_loop().time())

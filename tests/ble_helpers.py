@@ -20,7 +20,8 @@ from bumble.transport.common import AsyncPipeSink
 from acudevice.ble import BumbleClient, radios
 from acudevice.device import pairing
 from acudevice.plan.library import ProgramLibrary
-from acudevice.session.model import SessionView
+from acudevice.session.runner import Session
+from acudevice.session.view import SessionView
 from acudevice.store.paired import PairedDevice
 from acudevice.transport.ble import radio_config
 from simulator.ble_band import BleBand
@@ -101,6 +102,10 @@ class Progress:
     phases: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def follow(self, session: Session) -> Session:
+        SessionView.follow(session, self)
+        return session
 
     def __call__(self, view: SessionView) -> None:
         self.phases.append(view.phase)

@@ -7,9 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from acudevice.device import Device
+from acudevice.device.keeper import ReconnectPolicy
 from acudevice.plan.library import ProgramLibrary
-from acudevice.session.model import SessionView
-from acudevice.session.runner import Session
+from acudevice.session.runner import SESSION_RECONNECT, LinkPolicy, Session
+from acudevice.session.view import SessionView
 from acudevice.store import Journal
 from simulator.loopback import SimTransport, Simulation
 from simulator.options import SimOptions
@@ -37,11 +38,17 @@ class Watch:
     def __init__(self) -> None:
         self.views: list[tuple[int, str, int, int]] = []
         self.notes: list[str] = []
+        self.view: SessionView | None = None
         self._changed = asyncio.Event()
 
+    def follow(self, session: Session) -> Session:
+        self.view = SessionView.follow(session, self)
+        return session
+
     def __call__(self, view: SessionView) -> None:
-        ch = view.channels[0]
-        self.views.append((view.elapsed_ms, view.phase, ch.measured_level, ch.target_level))
+        if view.channels:
+            ch = view.channels[0]
+            self.views.append((view.elapsed_ms, view.phase, ch.measured_level, ch.target_level))
         self.notes = list(view.log)
         self._changed.set()
 
@@ -52,12 +59,35 @@ class Watch:
                 await self._changed.wait()
 
 
-def session(sim: Simulation, journal: Journal | None, watch: Watch, **kwargs: object) -> Session:
-    return Session(
-        NAUSEA,
-        [sim.options.to_url()],
-        journal=journal,
-        on_update=watch,
-        connect_fn=connector(sim),
-        **kwargs,
-    )  # type: ignore[arg-type]
+def session(
+    sim: Simulation,
+    journal: Journal | None,
+    watch: Watch,
+    *,
+    reconnect_attempts: int | None = None,
+    link_losses_allowed: int | None = None,
+    connect: Callable[[str], Device] | None = None,
+    **kwargs: object,
+) -> Session:
+    """nausea-relief on `sim`, followed by `watch`; the budgets as the tests name them."""
+    reconnect = SESSION_RECONNECT
+    if reconnect_attempts is not None:
+        reconnect = ReconnectPolicy(
+            initial_s=0.5, maximum_s=4.0, first_attempts=1, attempts_per_loss=reconnect_attempts
+        )
+    link = (
+        LinkPolicy()
+        if link_losses_allowed is None
+        else LinkPolicy(losses_allowed=link_losses_allowed)
+    )
+    return watch.follow(
+        Session(
+            NAUSEA,
+            [sim.options.to_url()],
+            journal=journal,
+            connect=connect or connector(sim),
+            reconnect=reconnect,
+            link=link,
+            **kwargs,  # type: ignore[arg-type]
+        )
+    )

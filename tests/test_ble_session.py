@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from acudevice.device import Device
+from acudevice.device.keeper import ReconnectPolicy
 from acudevice.session.runner import Session
 from acudevice.store import Journal
 from acudevice.transport.ble import BleTransport
@@ -42,12 +43,13 @@ async def test_a_band_side_drop_mid_hold_vents_then_the_host_reconnects_fresh_fr
             return Device(transports[-1])
 
         watch = Progress()
-        runner = Session(
-            NAUSEA,
-            [rig.url(timeout_s=1, attempts=2)],
-            on_update=watch,
-            connect_fn=connect,
-            reconnect_attempts=5,
+        runner = watch.follow(
+            Session(
+                NAUSEA,
+                [rig.url(timeout_s=1, attempts=2)],
+                connect=connect,
+                reconnect=ReconnectPolicy(first_attempts=1, attempts_per_loss=5),
+            )
         )
         task = asyncio.create_task(runner.run())
         await watch.until(lambda: watch.phases[-1:] == ["hold"], within_s=20)

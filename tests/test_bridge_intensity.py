@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from acudevice.session.intensity import full_intensity
 from simulator.loopback import Simulation
 from simulator.options import SimOptions
 from simulator.server import TcpServer
@@ -53,8 +52,9 @@ async def test_intensity_lowers_a_running_session_to_half_and_is_never_raised(
             started = await command(broker, watch, "left", "start", start_body(LONG, "s1"), "s1")
             assert started["status"] == "ok", started["reason"]
             agent = bridge.agents["left"]
-            assert agent.session is not None and agent.session.verdict is not None
-            full = full_intensity(agent.session.verdict)  # the plan's peak, in Pa
+            assert agent.slot.view is not None
+            full = agent.slot.view.full_level  # the plan's peak, in Pa
+            assert full == 12_000
             await until(lambda: sim.device.true_level > 0.8 * full)
             at_start = await watch.wait_for(
                 lambda s: s.topic == topic("left", "state") and payload(s)["session"] == "running"

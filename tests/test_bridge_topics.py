@@ -18,7 +18,11 @@ async def test_retained_status_availability_and_state_have_the_documented_payloa
 ) -> None:
     async with running_bridge(broker, {"left": "sim://?speed=10&seed=1"}) as bridge:
         async with Watcher(broker, f"acudevice/{GW}/#") as watch:
-            await watch.wait_for(lambda s: s.topic == topic("left", "state"))
+            # The first state may predate the band's connection (no model yet); within a
+            # second of it connecting, the retained state names the model.
+            await watch.wait_for(
+                lambda s: s.topic == topic("left", "state") and payload(s)["model"] is not None
+            )
         retained = await broker.retained(f"acudevice/{GW}/#")
         assert retained[f"acudevice/{GW}/status"] == "online"
         assert retained[topic("left", "availability")] == "online"

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from acudevice.bridge.backoff import Backoff
 from acudevice.bridge.band import StartRefused
 from acudevice.bridge.commands import StartGuard, program_seconds
 from acudevice.bridge.config import BridgeFile, build_options, load_file, parse_devices
@@ -23,6 +22,7 @@ from acudevice.bridge.payloads import (
     parse_command,
 )
 from acudevice.bridge.topics import Topics, band_id_for
+from acudevice.device.backoff import Backoff
 from acudevice.errors import InputError
 from acudevice.plan.library import ProgramLibrary
 from acudevice.safety.profile import HealthProfile

@@ -7,7 +7,8 @@ with reason HOST_ESTOP, at the moment it is due, not merely as low pressure afte
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,8 @@ from acudevice.safety.rules import RuleId
 from acudevice.safety.screening import screen
 from acudevice.session.monitor import ChannelMonitor
 from acudevice.session.runner import Session
+from acudevice.store import Journal
+from acudevice.store.journal import SampleRow
 from simulator.loopback import SimTransport, Simulation
 from tests.plan_helpers import hand_made_ramp, program
 from tests.session_helpers import NAUSEA as NAUSEA_PROGRAM
@@ -195,21 +198,40 @@ async def test_an_alarm_only_the_host_raises_estops_before_it_is_recorded() -> N
     assert estopped_when_noted and estopped_when_noted[0], "ESTOP came after the record"
 
 
-async def test_an_exception_in_the_host_estops_before_it_propagates() -> None:
-    """A crash anywhere above the runner (here the live view) still vents the band first."""
+async def test_an_exception_in_the_host_estops_before_it_propagates(tmp_path: Path) -> None:
+    """A crash anywhere in the host's session path (here the journal, mid-hold) still vents
+    the band first, and is raised, not hidden."""
+
+    class Breaking(Journal):
+        def add_sample_rows(self, session_id: int, rows: Sequence[SampleRow]) -> None:
+            if any(row[2] > 11_000 for row in rows):
+                raise RuntimeError("the journal broke")
+            super().add_sample_rows(session_id, rows)
+
     async with simulated("sim://?speed=20") as sim:
         vents = tap_vents(sim)
+        with (
+            Breaking(tmp_path / "j.sqlite3") as journal,
+            pytest.raises(RuntimeError, match="broke"),
+        ):
+            await session(sim, journal, Watch()).run()
+        assert [v.reason for v in vents] == [Reason.HOST_ESTOP]
+        assert vents[0].measured_level > 10_000
+
+
+async def test_a_broken_subscriber_does_not_stop_the_safety_loop() -> None:
+    """A live view that raises is logged and left behind; the session goes on watching the
+    band, and its alarms still vent it."""
+    async with simulated("sim://?speed=max&fault=stuck-pump:40000") as sim:
 
         class Crashing(Watch):
             def __call__(self, view: Any) -> None:
                 super().__call__(view)
-                if view.phase == "hold":
-                    raise RuntimeError("the live view broke")
+                raise RuntimeError("the live view broke")
 
-        with pytest.raises(RuntimeError, match="live view broke"):
-            await session(sim, None, Crashing()).run()
-        assert [v.reason for v in vents] == [Reason.HOST_ESTOP]
-        assert vents[0].measured_level > 10_000
+        result = await session(sim, None, Crashing()).run()
+    assert result.outcome == "faulted" and "STUCK_PUMP" in (result.detail or "")
+    assert result.peak_level > 10_000, "it ran on, watched, into the hold where the pump stuck"
 
 
 async def test_an_alarm_estops_the_other_band_before_it_is_recorded() -> None:
@@ -229,12 +251,10 @@ async def test_an_alarm_estops_the_other_band_before_it_is_recorded() -> None:
                 if any(n.startswith("fault ") for n in view.log) and not estopped_when_noted:
                     estopped_when_noted.append(any(v.reason is Reason.HOST_ESTOP for v in vents))
 
-        result = await Session(
-            NAUSEA_PROGRAM,
-            list(sims),
-            on_update=Noting(),
-            connect_fn=lambda url: Device(SimTransport.to(sims[url])),
-        ).run()
+        runner = Session(
+            NAUSEA_PROGRAM, list(sims), connect=lambda url: Device(SimTransport.to(sims[url]))
+        )
+        result = await Noting().follow(runner).run()
     assert result.outcome == "faulted", result
     assert vents and vents[0].reason is Reason.HOST_ESTOP, vents
     assert vents[0].measured_level > 10_000  # mid-hold, at pressure

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from acudevice.protocol import FirmwareState
-from acudevice.session.intensity import full_intensity
 from acudevice.store import Journal
 from tests.session_helpers import Watch, session, simulated
 
@@ -35,17 +34,17 @@ async def test_intensity_lowers_the_cap_without_recording_a_comfort_maximum(
         refusal = await runner.lower_intensity(100)  # full intensity already: nothing to lower
         assert refusal is not None and "can only be lowered" in refusal
         assert await runner.lower_intensity(50) is None
-        assert runner.verdict is not None
-        full = full_intensity(runner.verdict)
-        assert full == runner.verdict.schedule.peak_level  # below the 20 kPa cap
+        assert watch.view is not None
+        full = watch.view.full_level
+        assert full == 12_000  # the plan's peak, below the 20 kPa cap
         half = round(full / 2)
         await watch.until(lambda: sim.device.true_level < half + 500)
-        assert runner.record.view is not None and runner.record.view.cap_level == half
+        assert watch.view.cap_level == half == runner.cap_level
         refusal = await runner.lower_intensity(60)
         assert refusal is not None and "can only be lowered" in refusal
         refusal = await runner.lower_intensity(50)
         assert refusal is not None and "can only be lowered" in refusal
-        assert runner.record.view.cap_level == half
+        assert watch.view.cap_level == half
         # It holds through the next plateau: the band never climbs back above half.
         views = len(watch.views)
         await watch.until(lambda: len(watch.views) > views + 40)
@@ -66,8 +65,8 @@ async def test_a_lowered_intensity_survives_a_link_drop_and_reconnect(journal: J
         runner = session(sim, journal, watch, reconnect_attempts=2)
         task = asyncio.create_task(runner.run())
         await watch.until(lambda: len(watch.views) > 2)
-        assert runner.verdict is not None
-        half = round(full_intensity(runner.verdict) / 2)
+        assert watch.view is not None
+        half = round(watch.view.full_level / 2)
         assert await runner.lower_intensity(50) is None
         assert sim.device.firmware.active_cap == half
         await watch.until(lambda: any("restarting repeat" in n for n in watch.notes), within_s=30)

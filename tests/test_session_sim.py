@@ -10,12 +10,14 @@ import pytest
 
 from acudevice.device import Device, RequestRefused
 from acudevice.device.device import AUTO_BATCH_MS
+from acudevice.device.keeper import Keeper
 from acudevice.plan.schedule import PhaseKind, Schedule
 from acudevice.protocol import EventCode, FaultCode, FirmwareState, Kind, Result, Stop
 from acudevice.protocol.messages import FaultRaised
 from acudevice.safety.compiler import compile_program
 from acudevice.safety.findings import PlanRefused
 from acudevice.safety.limits import effective_limits
+from acudevice.session.events import CapLowered
 from acudevice.session.runner import Session
 from acudevice.store import Journal
 from simulator.loopback import SimTransport
@@ -67,23 +69,29 @@ async def test_too_strong_drops_at_once_and_is_remembered(journal: Journal) -> N
     async with simulated("sim://?speed=20") as sim:
         watch = Watch()
         runner = session(sim, journal, watch)
+        lowered: list[CapLowered] = []
+        runner.subscribe(lambda e: lowered.append(e) if isinstance(e, CapLowered) else None)
         task = asyncio.create_task(runner.run())
         await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
         before = len(watch.views)
         runner.too_strong()
         await watch.until(lambda: len(watch.views) > before + 1)
-        gentler = round(12_000 * 0.7)
+        [event] = lowered
+        assert 11_000 < (event.felt_level or 0) < 13_000, "felt: the hold's measured level"
+        gentler = int((event.felt_level or 0) * 0.7)
+        assert event.level == gentler and event.cause == "too-strong"
         assert watch.views[before + 1][3] <= gentler, "target lowered within one telemetry period"
         await watch.until(lambda: sim.device.true_level < gentler + 500)
         runner.stop()
         result = await task
     assert result.outcome == "stopped" and result.comfort_level == gentler
+    assert result.cap_level == gentler and result.screened_cap_level == 20_000
     assert journal.comfort_max("pressure") == {"PC6": gentler}
     # The next session meets the remembered maximum as a soft limit.
     async with simulated("sim://?speed=max") as sim:
-        verdict_session = session(sim, journal, Watch())
-        with pytest.raises(Exception, match="comfort-max"):
-            await verdict_session.run()
+        result = await session(sim, journal, Watch()).run()
+    assert result.refused and result.verdict is not None
+    assert "comfort-max" in result.detail
 
 
 async def test_stuck_pump_is_estopped_recorded_faulted_and_vented(journal: Journal) -> None:
@@ -133,7 +141,7 @@ async def test_two_wrists_start_together_and_report_their_skew(journal: Journal)
             NAUSEA,
             ["left", "right"],
             journal=journal,
-            connect_fn=lambda url: connector(sims[url])(url),
+            connect=lambda url: connector(sims[url])(url),
         )
         result = await runner.run()
     assert result.outcome == "completed"
@@ -236,8 +244,9 @@ async def test_a_lost_schedule_done_event_still_ends_the_session_completed(
     """Telemetry shows the band at rest after its last segment: waiting for the lost event
     would be for ever."""
     async with simulated("sim://?speed=max&seed=5") as sim:
-        runner = session(sim, journal, Watch())
-        runner._connect = lambda url: Device(_LosesScheduleDone.to(sim))
+        runner = session(
+            sim, journal, Watch(), connect=lambda url: Device(_LosesScheduleDone.to(sim))
+        )
         result = await asyncio.wait_for(runner.run(), timeout=120)
     assert result.outcome == "completed" and result.repeats_done == 4
     assert journal.session(result.session_id).outcome == "completed"
@@ -250,11 +259,12 @@ async def test_a_band_that_stops_mid_program_without_being_asked_ends_the_sessio
     sees it at rest mid-program, vents and ends faulted instead of waiting for ever."""
     async with simulated("sim://?speed=20&seed=6") as sim:
         watch = Watch()
-        runner = session(sim, journal, watch)
-        task = asyncio.create_task(runner.run())
-        await watch.until(lambda: any(v[1] == "hold" for v in watch.views), within_s=60)
-        await runner.devices[0].link.request(Stop(), deadline_s=2.0)  # not through the session
-        result = await asyncio.wait_for(task, timeout=120)
+        async with Keeper(sim.options.to_url(), connect=connector(sim)) as keeper:
+            runner = watch.follow(Session(NAUSEA, [keeper], journal=journal))
+            task = asyncio.create_task(runner.run())
+            await watch.until(lambda: any(v[1] == "hold" for v in watch.views), within_s=60)
+            await keeper.device.link.request(Stop(), deadline_s=2.0)  # not through the session
+            result = await asyncio.wait_for(task, timeout=120)
     assert result.outcome == "faulted"
     assert "stopped-unannounced" in result.detail
     assert [f.code for f in journal.faults(result.session_id)] == ["stopped-unannounced"]

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from acudevice.cli.live import render
 from acudevice.cli.main import app
 from acudevice.plan.schedule import Schedule
-from acudevice.session.model import SessionView
 from acudevice.session.runner import Session
+from acudevice.session.view import SessionView
 from acudevice.store import Journal
 from tests.ble_helpers import ble_rig
 from tests.plan_helpers import program
@@ -73,7 +73,7 @@ async def test_in_process_band_switched_on_long_ago(tmp_path: Path, uptime: floa
     views = Views()
     with Journal(tmp_path / "j.sqlite3") as journal:
         url = f"sim://?speed=max&seed=2&uptime_s={uptime}"
-        result = await Session(SHORT, [url], journal=journal, on_update=views).run()
+        result = await _followed(Session(SHORT, [url], journal=journal), views).run()
         assert result.outcome == "completed"
         assert_session_time(journal, result.session_id, views)
 
@@ -90,7 +90,7 @@ async def test_band_over_a_wire_switched_on_long_ago(
         serve(*flags, "--speed", "max", "--uptime", str(uptime)) as url,
         Journal(tmp_path / "j.sqlite3") as journal,
     ):
-        result = await Session(SHORT, [url], journal=journal, on_update=views).run()
+        result = await _followed(Session(SHORT, [url], journal=journal), views).run()
         assert result.outcome == "completed", result
         assert_session_time(journal, result.session_id, views, every_sample=False)
 
@@ -121,6 +121,11 @@ async def test_band_over_ble_switched_on_near_the_wrap(
         monkeypatch.setenv("ACUDEVICE_BLE_HCI", rig.hci)
         views = Views()
         with Journal(tmp_path / "j.sqlite3") as journal:
-            result = await Session(SHORT, ["left-wrist"], journal=journal, on_update=views).run()
+            result = await _followed(Session(SHORT, ["left-wrist"], journal=journal), views).run()
             assert result.outcome == "completed", result
             assert_session_time(journal, result.session_id, views, every_sample=False)
+
+
+def _followed(session: Session, views: Views) -> Session:
+    SessionView.follow(session, views)
+    return session

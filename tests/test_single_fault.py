@@ -46,18 +46,14 @@ async def run_with(fault: str, seed: int) -> tuple[str, str, float]:
     url = f"sim://?speed=max&seed={seed}&fault={fault}"
     async with simulated(url) as sim:
         runner = Session(
-            NAUSEA,
-            [url],
-            profile=HealthProfile(cap_kpa=CAP_KPA),
-            on_update=Watch(),
-            connect_fn=connector(sim),
+            NAUSEA, [url], profile=HealthProfile(cap_kpa=CAP_KPA), connect=connector(sim)
         )
-        try:
-            result = await runner.run()
-        except RequestRefused as refused:
+        Watch().follow(runner)
+        result = await runner.run()
+        if isinstance(result.error, RequestRefused):
             # A fault present at boot (an offset): the band refuses the session before it
             # starts, and STATUS names the fault.
-            assert refused.result is Result.FAULTED, refused
+            assert result.error.result is Result.FAULTED, result.error
             async with connector(sim)(url) as device:
                 status = await device.status()
             return "faulted", f"refused at start: {status.fault.name}", sim.device.true_peak

@@ -16,11 +16,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acudevice.bridge.backoff import Backoff
-from acudevice.bridge.band import AgentSettings, BandAgent, lend
+from acudevice.bridge.band import AgentSettings, BandAgent
 from acudevice.bridge.commands import CommandDesk, StartGuard
 from acudevice.bridge.discovery import band_config, config_topic, device_id, gateway_config
-from acudevice.bridge.lending import GatewayDevice
 from acudevice.bridge.mqtt import (
     BrokerAddress,
     BrokerError,
@@ -33,10 +31,12 @@ from acudevice.bridge.mqtt import (
 )
 from acudevice.bridge.payloads import CommandResult, EventPayload
 from acudevice.bridge.topics import HA_STATUS, Topics
+from acudevice.device.backoff import Backoff
+from acudevice.device.keeper import Keeper
 from acudevice.plan.library import ProgramLibrary
 from acudevice.plan.program import Program
 from acudevice.safety.profile import HealthProfile
-from acudevice.session.runner import Session
+from acudevice.session.runner import LinkPolicy, Session
 from acudevice.store import Journal
 
 log = logging.getLogger("acudevice.bridge")
@@ -146,16 +146,15 @@ class Bridge:
 
     # ---------------------------------------------------------------- sessions
 
-    def _make_session(self, program: Program, device: GatewayDevice) -> Session:
+    def _make_session(self, program: Program, keeper: Keeper, band: str) -> Session:
         return Session(
             program,
-            [device.url],
+            [keeper],
             profile=self.options.profile,
             confirm_reason=None,  # soft limits are never confirmed remotely
             journal=self.journal,
             catalog=self.library.catalog,
-            end_on_link_loss=True,
-            connect_fn=lend(device),
+            link=LinkPolicy(end_on_link_loss=True),
         )
 
     async def start_local(self, band: str, program_name: str) -> None:
@@ -214,9 +213,15 @@ class Bridge:
             async for message in link.messages():
                 self._dispatch(message)
         except asyncio.CancelledError:
-            # A clean DISCONNECT discards the will (aiomqtt #340): say offline ourselves.
+            # Sessions end first, while the broker can still hear how (session-finished,
+            # a state that is not `running`); then, as a clean DISCONNECT discards the will
+            # (aiomqtt #340), say offline ourselves.
             with contextlib.suppress(BrokerError, TimeoutError):
+                async with asyncio.timeout(30):
+                    await asyncio.gather(*(a.shut_down() for a in self.agents.values()))
                 async with asyncio.timeout(2):
+                    for agent in self.agents.values():
+                        agent.publish_state_now()
                     await self._drain()
                     for band in self.agents:  # the bands go with us: their links close next
                         topic = self.topics.band(band, "availability")

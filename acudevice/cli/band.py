@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from acudevice.cli.common import out, reports_errors
 from acudevice.device import connect
-from acudevice.device.clearing import vent_and_clear
+from acudevice.device.stopping import vent_and_clear
 from acudevice.plan.devices import format_level
 from acudevice.protocol import FaultCode, FirmwareState
 from acudevice.protocol.messages import StatusResponse

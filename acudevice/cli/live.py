@@ -17,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from acudevice.plan.devices import format_level
-from acudevice.session.model import Command, SessionView
+from acudevice.session.model import Command
+from acudevice.session.view import SessionView
 
 KEYS: dict[str, Command] = {" ": "pause", "s": "too-strong", "q": "stop", "r": "resume"}
 
@@ -77,6 +78,8 @@ class PlainProgress:
         for note in view.log[len(view.log) - new :]:
             self.echo(f"  {note}")
         self._notes_seen = view.notes_total
+        if not view.elapsed_ms and view.phase == "starting":
+            return  # nothing has moved yet: no phase to end
         phase = (view.repeat, view.repeats, view.phase)
         if self._phase is not None and phase != self._phase:
             self._ended(view.elapsed_ms)

@@ -18,11 +18,12 @@ from rich.markup import escape
 from acudevice.cli.check import print_verdict
 from acudevice.cli.common import EXIT_BAD_INPUT, build_profile, err, out, reports_errors
 from acudevice.cli.live import PlainProgress, keys_to, render
-from acudevice.errors import AcuDeviceError, InputError, Problem
+from acudevice.errors import InputError, Problem
 from acudevice.plan.devices import format_level
 from acudevice.plan.library import ProgramLibrary
-from acudevice.session.model import SessionRefused, SessionResult, SessionView
-from acudevice.session.runner import Session
+from acudevice.session.model import SessionResult
+from acudevice.session.runner import LinkPolicy, Session
+from acudevice.session.view import SessionView
 from acudevice.store import Journal
 from acudevice.store.journal import JournalError
 
@@ -41,15 +42,12 @@ _SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP (terminal closed)"
 
 
 async def _run_session(session: Session, *, live: bool, caught: list[int]) -> SessionResult:
-    """Run with SIGTERM and SIGHUP cancelling the session, as Ctrl-C does: it vents first."""
-    task = asyncio.current_task()
-    assert task is not None
+    """Run with SIGTERM and SIGHUP ending the session as Ctrl-C does: it vents first."""
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int) -> None:
         caught.append(signum)
-        session.cancel_reason = f"cancelled ({_SIGNALS[signal.Signals(signum)]})"
-        task.cancel()
+        session.cancel(f"cancelled ({_SIGNALS[signal.Signals(signum)]})")
 
     for signum in _SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
@@ -57,11 +55,7 @@ async def _run_session(session: Session, *, live: bool, caught: list[int]) -> Se
         if not live:
             return await session.run()
         with Live(console=out, refresh_per_second=8, transient=False) as view_live:
-
-            def update(view: SessionView) -> None:
-                view_live.update(render(view))
-
-            session.on_update = update
+            SessionView.follow(session, lambda view: view_live.update(render(view)))
             with keys_to(session.command):
                 return await session.run()
     finally:
@@ -172,36 +166,37 @@ def run(
             journal=journal,
             catalog=library.catalog,
             rating_before=rate_before,
-            end_on_link_loss=end_on_link_loss,
-            on_update=progress,
+            link=LinkPolicy(end_on_link_loss=end_on_link_loss),
         )
+        if progress is not None and not live:
+            SessionView.follow(session, progress)
         caught: list[int] = []
         try:
             result = asyncio.run(_run_session(session, live=live, caught=caught))
-        except SessionRefused as refused:
-            print_verdict(refused.verdict, program.actuator)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
             _say("stopped: the band was told to vent; the session is recorded as stopped")
             raise typer.Exit(128 + signal.SIGINT) from None
-        except asyncio.CancelledError:
-            signum = caught[0] if caught else signal.SIGTERM
-            _say(
-                f"stopped by {signal.Signals(signum).name}: the band was told to vent; "
-                "the session is recorded as stopped"
-            )
-            raise typer.Exit(128 + signum) from None
-        except JournalError as exc:
-            _say(f"error: {escape(str(exc))}; the band was told to vent")
-            raise typer.Exit(EXIT_ENDED_EARLY) from None
-        except AcuDeviceError:
-            raise
         except Exception as exc:
             log.debug("host failure", exc_info=True)
             _say(
                 f"error: host failure ({type(exc).__name__}: {escape(str(exc))}); the band was told to vent"
             )
             raise typer.Exit(EXIT_ENDED_EARLY) from None
+        if caught:
+            signum = caught[0]
+            _say(
+                f"stopped by {signal.Signals(signum).name}: the band was told to vent; "
+                "the session is recorded as stopped"
+            )
+            raise typer.Exit(128 + signum)
+        if result.refused and result.verdict is not None:
+            print_verdict(result.verdict, program.actuator)
+            raise typer.Exit(EXIT_BAD_INPUT)
+        if result.error is not None and result.session_id is None:
+            raise result.error  # never started: the error says why (exit 2)
+        if isinstance(result.error, JournalError):
+            _say(f"error: {escape(str(result.error))}; the band was told to vent")
+            raise typer.Exit(EXIT_ENDED_EARLY)
         if progress is not None and not live:
             progress.finish()
         if rate_after is None and live and sys.stdin.isatty():
@@ -215,7 +210,13 @@ def run(
             f"session {result.session_id}: {result.outcome} — {escape(result.detail or '')}; "
             f"{result.repeats_done}/{result.repeats_planned} repeats, peak "
             f"{format_level(result.peak_level, result.actuator)} (cap "
-            f"{format_level(result.cap_level, result.actuator)})"
+            f"{format_level(result.cap_level, result.actuator)}"
+            + (
+                f", lowered from {format_level(result.screened_cap_level, result.actuator)}"
+                if result.cap_level < result.screened_cap_level
+                else ""
+            )
+            + ")"
             + (
                 f", start skew {result.start_skew_ms:.1f} ms"
                 if result.start_skew_ms is not None

@@ -28,7 +28,7 @@ from acudevice.conformance.safety_checks import (
 from acudevice.conformance.support import CheckFailed, device_for
 from acudevice.conformance.telemetry import check_telemetry_batches
 from acudevice.device import DeviceError
-from acudevice.device.clearing import vent_and_clear
+from acudevice.device.stopping import vent_and_clear
 from acudevice.protocol import FirmwareState
 
 

@@ -23,13 +23,14 @@ from acudevice.device.errors import (
     DeviceError,
     IncompatibleDevice,
     RequestRefused,
+    RequestTimeout,
 )
 from acudevice.device.link import Link, Sink, reap
-from acudevice.device.loading import schedule_load_requests
+from acudevice.device.loading import schedule_load_requests, schedule_refusals
 from acudevice.errors import NotFoundError
-from acudevice.plan.devices import PressureDevice, VibrationDevice, format_level
+from acudevice.plan.devices import PressureDevice, VibrationDevice
 from acudevice.plan.library import load_device
-from acudevice.plan.schedule import Schedule, Segment, Shape
+from acudevice.plan.schedule import Schedule
 from acudevice.protocol import (
     MAX_PROTOCOL_VERSION,
     MIN_PROTOCOL_VERSION,
@@ -54,8 +55,8 @@ from acudevice.protocol import (
     Stop,
 )
 from acudevice.protocol.messages import Event, Telemetry
-from acudevice.safety.findings import Finding, PlanRefused
-from acudevice.safety.rules import HEARTBEAT_INTERVAL_S, RuleId
+from acudevice.safety.findings import PlanRefused
+from acudevice.safety.rules import HEARTBEAT_INTERVAL_S
 from acudevice.transport import Transport
 
 log = logging.getLogger("acudevice.device")
@@ -73,21 +74,16 @@ _ADVICE = {
 
 
 _IDEMPOTENT = (Hello, Info, Status, Heartbeat, SetLimits, SetTelemetry, Stop)
-"""Requests that mean the same the second time, so a lost frame is simply sent again.
-(LOAD, START, PAUSE, RESUME are not: a band that acted on the first would refuse the second.)"""
+"""Requests that mean the same the second time: one that got no answer within its deadline
+is tried once more as a whole. The rest (LOAD, START, PAUSE, RESUME) are not: a band that
+acted on the first would refuse the second, so a lost one is settled by asking the band
+where it is (`_settled`), or a lost LOAD step by uploading again from LOAD_BEGIN."""
+_ACTIVE = (FirmwareState.RUNNING, FirmwareState.PAUSED, FirmwareState.LOADED)
 
 
 AUTO_BATCH_MS = 1000
 """What a band at speed=max is asked to hold (its own time): the host's alarms then trail
 the band by at most a second of the simulated session, a fraction of a millisecond of ours."""
-
-
-def too_steep(segment: Segment, ramp_limit_per_s: int) -> bool:
-    """The firmware's own test (docs/protocol.md "Segments"), in whole numbers."""
-    change = abs(segment.to_level - segment.from_level)
-    if segment.shape is Shape.STEP:
-        return change > 0
-    return change * 1000 > ramp_limit_per_s * segment.duration_ms
 
 
 @dataclass(frozen=True)
@@ -132,6 +128,7 @@ class Device:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._info: DeviceInfo | None = None
         self._telemetry_batch_ms = telemetry_batch_ms
+        self._one_at_a_time = asyncio.Lock()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -175,21 +172,26 @@ class Device:
             )
 
     async def close(self, *, vent: bool = False) -> None:
-        """Leave the device stopped: STOP normally, ESTOP after an error or cancellation."""
+        """Leave the device stopped (`leave_stopped`), then close the link; never raises."""
         if self._heartbeat_task is not None:
             await reap([self._heartbeat_task])
         if self._link.connected:
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._leave_stopped(vent))
+                await asyncio.shield(self.leave_stopped(vent=vent))
         await self._link.close()
 
-    async def _leave_stopped(self, vent: bool) -> None:
-        if vent:
-            await self._link.request(Estop(), deadline_s=self._timeout)
+    async def leave_stopped(self, *, vent: bool = False) -> None:
+        """The one way a band is left at rest: ESTOP (vent now) after an error or a cancel,
+        otherwise STOP (a graceful release) if it is running, paused or loaded.
+
+        Writes nothing on a link that is gone: the band's watchdog vents it then.
+        """
+        if not self._link.connected:
             return
-        status = await self.status()
-        if status.state in (FirmwareState.RUNNING, FirmwareState.PAUSED, FirmwareState.LOADED):
-            await self._link.request(Stop(), deadline_s=self._timeout, resend=True)
+        if vent:
+            await self.estop()
+        elif (await self.status()).state in _ACTIVE:
+            await self._request(Stop())
 
     @property
     def link(self) -> Link:
@@ -206,14 +208,38 @@ class Device:
     # ---------------------------------------------------------------- requests
 
     async def _request(self, message: Request[Any]) -> Response:
-        resend = isinstance(message, _IDEMPOTENT)
-        response = await self._link.request(message, deadline_s=self._timeout, resend=resend)
+        try:
+            response = await self._exchange(message)
+        except RequestTimeout:
+            if not isinstance(message, _IDEMPOTENT):
+                raise
+            log.info("%s: no answer to %s; trying once more", self.url, type(message).__name__)
+            response = await self._exchange(message)
         if response.result != Result.OK:
             name = type(message).__name__.upper()
             raise RequestRefused(
                 name, Result(response.result), _ADVICE.get(Result(response.result), "")
             )
         return response
+
+    async def _exchange(self, message: Request[Any]) -> Response:
+        """One request at a time per band (ESTOP excepted: it jumps every queue). So the band's
+        previous request is always our last one, and a frame sent again byte for byte (same
+        seq) is either the first it sees or answered from its memory of that reply, never
+        executed twice (docs/protocol.md, "Resent requests"): every request may be resent."""
+        async with self._one_at_a_time:
+            return await self._link.request(message, deadline_s=self._timeout, resend=True)
+
+    async def _settled(self, message: Request[Any], done: FirmwareState) -> None:
+        """Send a request that must not be repeated blindly; if its answer is lost, ask the
+        band whether it acted (its state is `done`) and send it once more only if not."""
+        try:
+            await self._request(message)
+        except RequestTimeout:
+            if (await self.status()).state is done:
+                return
+            log.info("%s: %s was lost; sending it again", self.url, type(message).__name__)
+            await self._request(message)
 
     async def _read_info(self) -> DeviceInfo:
         info = await self._request(Info())
@@ -267,66 +293,50 @@ class Device:
     async def load(self, schedule: Schedule) -> None:
         """Send a schedule; refused here, before any byte, if it breaks its own cap.
 
-        The host checks what the firmware will check too: a schedule built by hand (not by
-        the compiler) must not reach the device above its cap or the hardware maximum.
+        The host checks what the firmware will check too. A step whose answer is lost is not
+        repeated (the band may have taken it); the upload starts again from LOAD_BEGIN, once.
         """
-        if schedule.actuator != self.info.device_model.actuator:
-            raise DeviceError(f"a {schedule.actuator} schedule cannot run on {self.info.model}")
-        refusals = []
-        if schedule.peak_level > schedule.cap_level:
-            refusals.append(
-                Finding(
-                    rule=RuleId.EFFECTIVE_CAP,
-                    message=(
-                        f"schedule peaks at {format_level(schedule.peak_level, schedule.actuator)}, above "
-                        f"its cap {format_level(schedule.cap_level, schedule.actuator)}"
-                    ),
-                )
-            )
-        if schedule.cap_level > self.info.hardware_max_level:
-            refusals.append(
-                Finding(
-                    rule=RuleId.HARDWARE_MAX,
-                    message=(
-                        f"cap {format_level(schedule.cap_level, schedule.actuator)} is above "
-                        f"{self.info.model}'s hardware maximum"
-                    ),
-                )
-            )
-        limit = self.info.ramp_limit_per_s
-        steep = [i for i, s in enumerate(schedule.segments) if too_steep(s, limit)]
-        if steep:
-            refusals.append(
-                Finding(
-                    rule=RuleId.DEVICE_RAMP_RATE,
-                    message=(
-                        f"segment {steep[0]} is steeper than {self.info.model} follows "
-                        f"({format_level(limit, schedule.actuator)}/s, from its INFO)"
-                    ),
-                )
-            )
+        info = self.info
+        if schedule.actuator != info.device_model.actuator:
+            raise DeviceError(f"a {schedule.actuator} schedule cannot run on {info.model}")
+        refusals = schedule_refusals(
+            schedule,
+            model=info.model,
+            hardware_max_level=info.hardware_max_level,
+            ramp_limit_per_s=info.ramp_limit_per_s,
+        )
         if refusals:
             raise PlanRefused(refusals)
-        for request in schedule_load_requests(schedule):
-            await self._request(request)
+        requests = schedule_load_requests(schedule)
+        try:
+            for request in requests:
+                await self._request(request)
+        except RequestTimeout as lost:
+            log.info("%s: %s; loading again from the start", self.url, lost)
+            for request in requests:
+                await self._request(request)
 
     async def start(self) -> float:
         """Start the loaded schedule; returns the host monotonic time the device accepted it."""
-        await self._request(Start())
+        await self._settled(Start(), FirmwareState.RUNNING)
         return time.monotonic()
 
     async def pause(self) -> None:
-        await self._request(Pause())
+        await self._settled(Pause(), FirmwareState.PAUSED)
 
     async def resume(self) -> None:
-        await self._request(Resume())
+        await self._settled(Resume(), FirmwareState.RUNNING)
 
     async def stop(self) -> None:
         await self._request(Stop())
 
     async def estop(self) -> None:
-        """Vent now. Pre-encoded and sent ahead of anything queued."""
-        await self._link.request(Estop(), deadline_s=self._timeout)
+        """Vent now. Pre-encoded and sent ahead of anything queued; tried once more as a
+        whole if no answer came."""
+        try:
+            await self._link.request(Estop(), deadline_s=self._timeout)
+        except RequestTimeout:
+            await self._link.request(Estop(), deadline_s=self._timeout)
 
     async def heartbeat(self) -> None:
         await self._request(Heartbeat())
@@ -353,7 +363,7 @@ class Device:
     async def _heartbeat_loop(self, interval_s: float) -> None:
         while self._link.connected:
             try:
-                await self._link.request(Heartbeat(), deadline_s=self._timeout, resend=True)
+                await self._exchange(Heartbeat())
             except DeviceDisconnected:
                 return
             except DeviceError as exc:

@@ -85,9 +85,9 @@ class Link:
             asyncio.create_task(self._write_loop(), name="acudevice-writer"),
         ]
 
-    async def close(self) -> None:
+    async def close(self, reason: str = "closed by host") -> None:
         """Best effort, never raises; the disconnect path writes nothing."""
-        self._mark_closed("closed by host")
+        self._mark_closed(reason)
         await reap(self._tasks)
         with contextlib.suppress(Exception):
             await self.transport.close()
@@ -158,6 +158,8 @@ class Link:
         finally:
             if self._pending.get(seq) is fut:
                 del self._pending[seq]
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # a loss that raced our own cancel: seen, not "never retrieved"
 
     def _send(self, payload: bytes, seq: int) -> None:
         if seq == ESTOP_SEQ:

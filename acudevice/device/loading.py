@@ -6,6 +6,7 @@ Exact both ways: a schedule the wire cannot carry (a gap, a frequency that is no
 
 from __future__ import annotations
 
+from acudevice.plan.devices import format_level
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment, Shape
 from acudevice.protocol.codes import ActuatorCode, PhaseCode, ShapeCode
 from acudevice.protocol.errors import BadField
@@ -16,6 +17,8 @@ from acudevice.protocol.loading import (
     schedule_from_load,
 )
 from acudevice.protocol.messages import LoadBegin, LoadSegment
+from acudevice.safety.findings import Finding
+from acudevice.safety.rules import RuleId
 
 _SHAPES = {Shape.LINEAR: ShapeCode.LINEAR, Shape.STEP: ShapeCode.STEP}
 _PHASES = {
@@ -101,3 +104,55 @@ def schedule_from_requests(
     begin: LoadBegin, segments: list[LoadSegment], *, program: str = "device"
 ) -> Schedule:
     return from_wire(schedule_from_load(begin, segments), program=program)
+
+
+def too_steep(segment: Segment, ramp_limit_per_s: int) -> bool:
+    """The firmware's own test (docs/protocol.md "Segments"), in whole numbers."""
+    change = abs(segment.to_level - segment.from_level)
+    if segment.shape is Shape.STEP:
+        return change > 0
+    return change * 1000 > ramp_limit_per_s * segment.duration_ms
+
+
+def schedule_refusals(
+    schedule: Schedule, *, model: str, hardware_max_level: int, ramp_limit_per_s: int
+) -> list[Finding]:
+    """What the firmware would refuse in `schedule`, checked on the host before any byte.
+
+    A schedule built by hand (not by the compiler) must not reach the device above its cap
+    or the hardware maximum, nor steeper than the band follows.
+    """
+    actuator = schedule.actuator
+    refusals = []
+    if schedule.peak_level > schedule.cap_level:
+        refusals.append(
+            Finding(
+                rule=RuleId.EFFECTIVE_CAP,
+                message=(
+                    f"schedule peaks at {format_level(schedule.peak_level, actuator)}, above "
+                    f"its cap {format_level(schedule.cap_level, actuator)}"
+                ),
+            )
+        )
+    if schedule.cap_level > hardware_max_level:
+        refusals.append(
+            Finding(
+                rule=RuleId.HARDWARE_MAX,
+                message=(
+                    f"cap {format_level(schedule.cap_level, actuator)} is above "
+                    f"{model}'s hardware maximum"
+                ),
+            )
+        )
+    steep = [i for i, s in enumerate(schedule.segments) if too_steep(s, ramp_limit_per_s)]
+    if steep:
+        refusals.append(
+            Finding(
+                rule=RuleId.DEVICE_RAMP_RATE,
+                message=(
+                    f"segment {steep[0]} is steeper than {model} follows "
+                    f"({format_level(ramp_limit_per_s, actuator)}/s, from its INFO)"
+                ),
+            )
+        )
+    return refusals

@@ -8,10 +8,50 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from dataclasses import dataclass
 
-Entry = tuple[int, int, Any]
-"""(channel, generation, item): channel -1 is the user; generation tells old links apart."""
+from acudevice.protocol.messages import Event, Telemetry, TelemetryBatch
+from acudevice.session.model import Command
+
+
+@dataclass(slots=True)
+class FromBand:
+    """A sample, batch or event off band `channel`'s link of `generation`."""
+
+    channel: int
+    generation: int
+    item: Telemetry | TelemetryBatch | Event
+
+
+@dataclass(slots=True)
+class LinkDown:
+    """Band `channel`'s link of `generation` is gone (or has been silent too long)."""
+
+    channel: int
+    generation: int
+    why: str
+
+
+@dataclass(slots=True)
+class UserCommand:
+    command: Command
+    reason: str
+    """Why, in the journal's words: "by the user", "at the remote session limit", ..."""
+
+
+@dataclass(slots=True)
+class IntensityRequest:
+    """Lower the cap to `percent` of full intensity; the answer is None or the refusal."""
+
+    percent: int
+    answer: asyncio.Future[str | None]
+
+    def answer_once(self, refusal: str | None) -> None:
+        if not self.answer.done():
+            self.answer.set_result(refusal)
+
+
+Entry = FromBand | LinkDown | UserCommand | IntensityRequest
 
 
 class SessionInbox:

@@ -1,4 +1,4 @@
-"""What a session reports while it runs and when it ends."""
+"""How a session ends: one `SessionResult`, whatever happened; the commands it takes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from acudevice.safety.screening import Verdict
 from acudevice.store import Outcome
 
 Command = Literal["too-strong", "pause", "resume", "stop", "estop"]
+ResultOutcome = Outcome | Literal["refused"]
+"""`refused`: screening did not allow the program; nothing was sent and nothing journalled."""
 
 
 class SessionRefused(AcuDeviceError):
@@ -25,52 +27,49 @@ class SessionRefused(AcuDeviceError):
         )
 
 
-@dataclass
-class ChannelView:
-    url: str
-    measured_level: int = 0
-    target_level: int = 0
-    battery_percent: int = 0
-    state: str = "IDLE"
+@dataclass(frozen=True)
+class Ending:
+    """How the watch ended, decided in one place; `vent` when the bands must vent now."""
 
-
-@dataclass
-class SessionView:
-    """A snapshot for live views; levels in Pa or permille."""
-
-    program: str
-    actuator: str
-    total_ms: int
-    repeats: int
-    cap_level: int
-    elapsed_ms: int = 0
-    repeat: int = 0
-    phase: str = "starting"
-    paused: bool = False
-    channels: list[ChannelView] = field(default_factory=list)
-    log: list[str] = field(default_factory=list)
-    notes_total: int = 0
-
-    def note(self, message: str) -> None:
-        self.log.append(message)
-        self.notes_total += 1
-        del self.log[:-8]
+    outcome: ResultOutcome
+    detail: str
+    vent: bool = True
+    error: AcuDeviceError | None = None
 
 
 @dataclass(frozen=True)
 class SessionResult:
     session_id: int | None
     program: str
-    outcome: Outcome
+    outcome: ResultOutcome
     detail: str | None
     peak_level: int
     cap_level: int
+    """The cap at the end: lowered by "too strong" or intensity, never raised."""
     actuator: str
     repeats_done: int
     repeats_planned: int
     start_skew_ms: float | None
     faults: tuple[str, ...]
     comfort_level: int | None
+    """The maximum remembered for the point by a "too strong" in this session."""
+    screened_cap_level: int = 0
+    """The cap screening allowed at the start."""
+    verdict: Verdict | None = field(default=None, compare=False, repr=False)
+    error: AcuDeviceError | None = field(default=None, compare=False)
+    """What stopped the session from starting or going on (a link, a refusal), if anything."""
+
+    @property
+    def refused(self) -> bool:
+        return self.outcome == "refused"
+
+    def raise_for_outcome(self) -> None:
+        """Raise the error behind an outcome other than completed or stopped."""
+        if self.outcome in ("completed", "stopped"):
+            return
+        if self.refused and self.verdict is not None:
+            raise SessionRefused(self.verdict)
+        raise self.error or AcuDeviceError(f"session {self.outcome}: {self.detail}")
 
     def as_json(self) -> dict[str, object]:
         scale = 1000
@@ -82,6 +81,7 @@ class SessionResult:
             "detail": self.detail,
             f"peak_measured_{unit}": self.peak_level / scale,
             f"cap_{unit}": self.cap_level / scale,
+            f"screened_cap_{unit}": self.screened_cap_level / scale,
             "repeats_done": self.repeats_done,
             "repeats_planned": self.repeats_planned,
             "start_skew_ms": self.start_skew_ms,

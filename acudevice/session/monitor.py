@@ -80,20 +80,6 @@ class ChannelMonitor:
         return repeat or 0
 
     @property
-    def felt_level(self) -> int:
-        """The level a person is reacting to: this repeat's plateau, not the instantaneous level.
-
-        "Too strong" pressed while releasing or resting refers to the hold just felt.
-        """
-        if self.last is None:
-            return self.cap_level
-        repeat = self.current_repeat
-        plateau = max(
-            (s.peak_level for s in self.schedule.segments if s.repeat == repeat), default=0
-        )
-        return max(plateau, self.last.measured_level, self.last.target_level)
-
-    @property
     def stopped_on_its_own(self) -> bool:
         """The band ran this schedule and is back at rest: the end of the schedule, or a
         vent the host did not ask for; seen in telemetry even when the event is lost."""

@@ -1,22 +1,21 @@
-"""What a session keeps of itself: the live view, the journal row, samples and faults.
+"""What a session keeps of itself: the journal row, samples, faults, and session time.
 
-The runner drives devices; the recorder only writes down and publishes what happened, so
-every ending — completed, stopped, faulted, cancelled — is recorded the same way.
+The runner drives devices; the recorder writes down what happened (and says it as events),
+so every ending — completed, stopped, faulted, cancelled — is recorded the same way.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from acudevice.plan.devices import format_level
 from acudevice.plan.program import Program
 from acudevice.plan.schedule import Schedule
 from acudevice.protocol import FirmwareState
 from acudevice.protocol.messages import Telemetry
 from acudevice.safety.screening import Verdict
-from acudevice.session.model import ChannelView, SessionView
+from acudevice.session.events import EventSink, Fault, Note
 from acudevice.session.monitor import ChannelMonitor
 from acudevice.store import Journal, Outcome
 from acudevice.store.journal import SampleRow
@@ -56,13 +55,10 @@ class _ChannelClock:
 
 
 class Recorder:
-    def __init__(
-        self, program: Program, journal: Journal | None, publish: Callable[[SessionView], None]
-    ) -> None:
+    def __init__(self, program: Program, journal: Journal | None, emit: EventSink) -> None:
         self.program = program
         self.journal = journal
-        self._publish = publish
-        self.view: SessionView | None = None
+        self._emit = emit
         self.session_id: int | None = None
         self.faults: list[str] = []
         self.comfort_level: int | None = None
@@ -80,17 +76,9 @@ class Recorder:
         urls: Sequence[str],
         model: str,
         rating_before: int | None,
-    ) -> SessionView:
-        """Open the view and write the journal row before anything moves."""
+    ) -> int | None:
+        """Write the journal row before anything moves; its id (None without a journal)."""
         assert verdict.limits is not None
-        self.view = SessionView(
-            program=self.program.title,
-            actuator=self.program.actuator,
-            total_ms=schedule.total_ms,
-            repeats=self.program.repeats,
-            cap_level=verdict.limits.cap_level,
-        )
-        self.view.channels = [ChannelView(url=url) for url in urls]
         if self.journal is not None:
             self.session_id = self.journal.begin_session(
                 program=self.program.name,
@@ -104,48 +92,34 @@ class Recorder:
                 repeats_planned=self.program.repeats,
                 rating_before=rating_before,
             )
-        return self.view
+        return self.session_id
 
     def note(self, message: str) -> None:
-        if self.view is not None:
-            self.view.note(message)
-            self.publish()
-
-    def publish(self) -> None:
-        if self.view is not None:
-            self._publish(self.view)
+        self._emit(Note(message))
 
     def fault(self, channel: int, code: str, message: str) -> None:
         self.faults.append(f"{code}: {message}")
-        self.note(f"fault {code}: {message}")
         if self.journal is not None and self.session_id is not None:
             self.journal.add_fault(
                 self.session_id, channel=channel, t_ms=None, code=code, message=message
             )
+        self._emit(Fault(channel, code, message))
 
-    def comfort(self, point: str, felt: int, gentler: int) -> None:
-        """A "too strong": the new level becomes the remembered maximum for the point.
+    def comfort(self, point: str, felt: int, level: int) -> None:
+        """A "too strong": `level` becomes the remembered maximum for the point.
 
         `felt` is the level measured as the button was pressed (what the person felt then).
         """
-        t_ms = self.plan_ms(0)
-        self.comfort_level = gentler
-        if self.view is not None:
-            self.view.cap_level = gentler
+        self.comfort_level = level
         if self.journal is not None and self.session_id is not None:
             self.journal.add_comfort_event(
                 self.session_id,
                 point=point,
                 actuator=self.program.actuator,
-                t_ms=t_ms,
+                t_ms=self.plan_ms(0),
                 old_level=felt,
-                new_level=gentler,
+                new_level=level,
             )
-        self.note(
-            f"too strong at {format_level(felt, self.program.actuator)}: lowered to "
-            f"{format_level(gentler, self.program.actuator)}, "
-            f"remembered for {point}"
-        )
 
     def restart(self, offset_ms: int) -> None:
         """A (re)loaded schedule starts at `offset_ms` of the whole plan."""
@@ -199,14 +173,9 @@ class Recorder:
         clock.session_ms = now
         return now
 
-    def sample(
-        self, channel: int, sample: Telemetry, monitor: ChannelMonitor, *, show: bool = True
-    ) -> None:
-        """Keep one sample per SAMPLE_EVERY_MS of plan time per channel; with `show`, also
-        update and publish the view (a batch of samples shows only its newest)."""
+    def sample(self, channel: int, sample: Telemetry) -> int:
+        """Keep one sample per SAMPLE_EVERY_MS of plan time per channel; its plan time."""
         plan_ms = self._plan_ms(channel, sample)
-        if show:
-            self._show(channel, sample, monitor, plan_ms)
         if plan_ms - self._last_sample_ms.get(channel, -SAMPLE_EVERY_MS) >= SAMPLE_EVERY_MS:
             self._last_sample_ms[channel] = plan_ms
             # A row, not a `Sample`: every value comes from a validated sample.
@@ -218,18 +187,7 @@ class Recorder:
                 and time.monotonic() - self._last_flush_wall >= FLUSH_EVERY_WALL_S
             ):
                 self.flush()
-
-    def _show(self, channel: int, sample: Telemetry, monitor: ChannelMonitor, plan_ms: int) -> None:
-        assert self.view is not None
-        view = self.view.channels[channel]
-        view.measured_level, view.target_level = sample.measured_level, sample.target_level
-        view.battery_percent, view.state = sample.battery_percent, FirmwareState(sample.state).name
-        if channel == 0:
-            self.view.elapsed_ms = plan_ms
-            phase = monitor.phase_of(sample)
-            self.view.phase = str(phase) if phase else view.state.lower()
-            self.view.repeat = monitor.repeat_of(sample) or 0
-        self.publish()
+        return plan_ms
 
     def flush(self) -> None:
         samples, self._samples = self._samples, []

@@ -1,120 +1,156 @@
-"""Run a program on one device or a pair: screen, limit, load, start, watch, end safely.
+"""Run a program on one band or a pair: screen, limit, load, start, watch, end safely.
 
-The runner owns the devices for the session. Whatever ends it — completion, a user stop,
-a safety alarm, a lost link, Ctrl-C — the devices are left stopped and vented, and the
-journal row says how it ended.
+    session = Session(program, ["sim://"], journal=journal)
+    session.subscribe(print)            # Started, Progress, CapLowered, Fault, Ended, ...
+    result = await session.run()        # one SessionResult, however it ended
+
+The session leases its bands from keepers (`acudevice.device.keeper`) and never connects
+itself: given URLs it makes keepers of its own and closes them at the end. Whatever ends it —
+completion, a stop, a safety alarm, a lost link, a cancel — the bands are left stopped or
+vented and the journal row says how it ended.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from acudevice.device import Device, DeviceError, connect
-from acudevice.device.link import Sink
+from acudevice.device.keeper import Keeper, ReconnectPolicy
+from acudevice.errors import AcuDeviceError
 from acudevice.plan.library import load_points
 from acudevice.plan.points import PointCatalog
 from acudevice.plan.program import Program
-from acudevice.plan.schedule import Schedule
-from acudevice.protocol import FirmwareState
-from acudevice.protocol.messages import (
-    Event,
-    FaultRaised,
-    ScheduleDone,
-    SegmentStarted,
-    Telemetry,
-    TelemetryBatch,
-)
 from acudevice.safety.profile import HealthProfile
 from acudevice.safety.screening import Verdict
-from acudevice.session.bands import estop_all, wait_vented
-from acudevice.session.inbox import SessionInbox
-from acudevice.session.intensity import (
-    IntensityRequest,
-    full_intensity,
-    lower_intensity,
-    too_strong,
+from acudevice.session.bands import SessionBands
+from acudevice.session.cap import Cap, CapCause
+from acudevice.session.events import (
+    CapLowered,
+    Ended,
+    EventSink,
+    SessionEvent,
+    SessionState,
+    Started,
+    StateChanged,
 )
-from acudevice.session.model import (
-    Command,
-    SessionRefused,
-    SessionResult,
-    SessionView,
-)
-from acudevice.session.monitor import (
-    LOW_BATTERY_START_PERCENT,
-    Alarm,
-    ChannelMonitor,
-    tolerance_level,
-)
-from acudevice.session.reconnect import GaveUp, Reconnector
+from acudevice.session.inbox import IntensityRequest, SessionInbox, UserCommand
+from acudevice.session.model import Command, Ending, SessionRefused, SessionResult
+from acudevice.session.monitor import LOW_BATTERY_START_PERCENT, ChannelMonitor, tolerance_level
 from acudevice.session.recorder import Recorder
 from acudevice.session.verdict import verdict_for
-from acudevice.store import Journal, Outcome
+from acudevice.session.watching import Watch
+from acudevice.store import Journal, StoreError
 
 log = logging.getLogger("acudevice.session")
 
-STALL_S = 3.0
-_LINK_LOST = "link-lost"
+SESSION_RECONNECT = ReconnectPolicy(
+    initial_s=0.5, maximum_s=4.0, first_attempts=1, attempts_per_loss=3
+)
+"""For the bands a session connects itself: a wrong URL fails at once; a lost band gets
+three tries (0.5, 1, 2 s apart, jittered)."""
 
 
-class _Ended(Exception):
-    def __init__(self, outcome: Outcome, detail: str) -> None:
-        self.outcome = outcome
-        self.detail = detail
+@dataclass(frozen=True)
+class LinkPolicy:
+    """What a session does about a lost link (the keepers decide how to reconnect)."""
+
+    end_on_link_loss: bool = False
+    """End as `link-lost` at the first loss instead of reconnecting (the band is left to its
+    watchdog); a gateway whose sessions are started remotely may want this."""
+    losses_allowed: int = 5
+    """Per session, not per loss: a link that drops after every reconnect would restart the
+    same repeat for ever, so past this many losses the session ends instead."""
+    reopen_within_s: float = 10.0
+    """Per loss: how long to wait for the keeper to have the band back."""
+    connect_within_s: float = 30.0
+    """At the start: how long to wait for every band."""
 
 
 class Session:
-    """One session. `run()` once; commands (`too_strong`, `stop`, …) may come from any task."""
+    """One session. `run()` once; commands (`too_strong`, `stop`, ...) may come from any task."""
 
     def __init__(
         self,
         program: Program,
-        urls: Sequence[str],
+        bands: Sequence[str | Keeper],
         *,
         profile: HealthProfile | None = None,
         confirm_reason: str | None = None,
         journal: Journal | None = None,
         catalog: PointCatalog | None = None,
         rating_before: int | None = None,
-        reconnect_attempts: int = 3,
-        link_losses_allowed: int = 5,
-        end_on_link_loss: bool = False,
-        on_update: Callable[[SessionView], None] | None = None,
-        connect_fn: Callable[[str], Device] = connect,
+        link: LinkPolicy | None = None,
+        reconnect: ReconnectPolicy = SESSION_RECONNECT,
+        connect: Callable[[str], Device] = connect,
     ) -> None:
-        if not 1 <= len(urls) <= 2:
+        """`bands`: URLs (or paired aliases), for which the session makes and closes keepers
+        with the `reconnect` policy, or keepers the caller keeps (a gateway's)."""
+        if not 1 <= len(bands) <= 2:
             raise ValueError("a session runs on one device or on a pair")
         self.program = program
-        self.urls = list(urls)
         self.profile = profile or HealthProfile()
         self.confirm_reason = confirm_reason
         self.journal = journal
         self.catalog = catalog or load_points()
         self.rating_before = rating_before
-        self.reconnector = Reconnector(
-            connect_fn, self._note, reconnect_attempts, link_losses_allowed
-        )
-        self.end_on_link_loss = end_on_link_loss
-        self.on_update = on_update
-        self._connect = connect_fn
-        self._inbox = SessionInbox()
-        self._generation = 0
+        self.link = link or LinkPolicy()
+        self._keepers = [
+            b if isinstance(b, Keeper) else Keeper(b, policy=reconnect, connect=connect)
+            for b in bands
+        ]
+        self._owned = [k for k, b in zip(self._keepers, bands, strict=True) if k is not b]
         self.point = self.catalog.resolve(program.sites[0].point).code
-        self.devices: list[Device] = []
-        self.verdict: Verdict | None = None
-        self.record = Recorder(program, journal, self._publish)
-        self._unsubscribe: list[Callable[[], None]] = []
-        self._watching = False
-        self._intensity_cap: int | None = None
-        self.cancel_reason = "cancelled (Ctrl-C)"
-        """What the journal says when the task is cancelled; a signal handler may set it."""
+        self._inbox = SessionInbox()
+        self._sinks: list[EventSink] = []
+        self._state = SessionState.PREPARING
+        self.record = Recorder(program, journal, self._emit)
+        self._cap: Cap | None = None
+        self._task: asyncio.Task[object] | None = None
+        self._cancel_reason: str | None = None
 
-    # ---------------------------------------------------------------- commands
+    # ---------------------------------------------------------------- events out
 
-    def command(self, name: Command) -> None:
-        self._inbox.put((-1, self._generation, name))
+    def subscribe(self, sink: EventSink) -> Callable[[], None]:
+        """Call `sink` with every event from now on, in the session's task; it must not
+        block. Returns the function that unsubscribes."""
+        self._sinks.append(sink)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._sinks.remove(sink)
+
+        return unsubscribe
+
+    def _emit(self, event: SessionEvent) -> None:
+        for sink in list(self._sinks):
+            try:
+                sink(event)
+            except Exception:  # a subscriber's bug must not stop the safety loop
+                log.exception("session subscriber failed on %s", type(event).__name__)
+
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    def _set_state(self, state: SessionState, why: str | None = None) -> None:
+        if state is not self._state:
+            self._state = state
+            self._emit(StateChanged(state, why))
+
+    @property
+    def cap_level(self) -> int | None:
+        """The cap now (lowered by the person, never raised); None before screening."""
+        return None if self._cap is None else self._cap.current
+
+    # ---------------------------------------------------------------- commands in
+
+    def command(self, name: Command, reason: str = "by the user") -> None:
+        """Queue a command; `reason` is what the journal says of a stop."""
+        self._inbox.put(UserCommand(name, reason))
 
     def too_strong(self) -> None:
         self.command("too-strong")
@@ -125,8 +161,18 @@ class Session:
     def resume(self) -> None:
         self.command("resume")
 
-    def stop(self) -> None:
-        self.command("stop")
+    def stop(self, reason: str = "by the user") -> None:
+        self.command("stop", reason)
+
+    def estop(self, reason: str = "by the user") -> None:
+        self.command("estop", reason)
+
+    def cancel(self, reason: str) -> None:
+        """End now from anywhere (a signal handler, a shutdown): the bands vent, the journal
+        says `stopped` with `reason`, and `run()` returns; it does not raise."""
+        self._cancel_reason = reason
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
     async def lower_intensity(self, percent: int) -> str | None:
         """Lower the cap to `percent` of full intensity; None when done, else the refusal.
@@ -135,80 +181,90 @@ class Session:
         """
         if not 1 <= percent <= 100:
             raise ValueError(f"intensity must be 1-100 %, not {percent}")
-        if not self._watching:
+        if self._state not in (SessionState.RUNNING, SessionState.PAUSED):
             return "no session is running"
         request = IntensityRequest(percent, asyncio.get_running_loop().create_future())
-        self._inbox.put((-1, self._generation, request))
+        self._inbox.put(request)
         return await asyncio.shield(request.answer)
 
-    # ---------------------------------------------------------------- lifecycle
+    # ---------------------------------------------------------------- running
 
     async def run(self) -> SessionResult:
-        outcome: Outcome = "faulted"
-        detail = "ended before it started"
-        monitors: list[ChannelMonitor] = []
-        repeats_done = 0
-        skew: float | None = None
-        vent = True
+        """Run to the end; a cancel aimed at the caller's task is recorded and re-raised."""
+        self._task = asyncio.current_task()
+        bands = SessionBands(self._keepers, self._inbox)
+        watch: Watch | None = None
         try:
-            for url in self.urls:
-                device = self._connect(url)
-                await device.open()
-                self.devices.append(device)
-            verdict = self._screen(self.devices[0])
-            schedule = verdict.schedule
-            assert schedule is not None and verdict.limits is not None
-            for device in self.devices:
-                if device.info.battery_percent < LOW_BATTERY_START_PERCENT:
-                    raise DeviceError(
-                        f"{device.url}: battery at {device.info.battery_percent} %; "
-                        f"charge the band above {LOW_BATTERY_START_PERCENT} % first"
-                    )
-            self.record.begin(
-                verdict, schedule, self.urls, self.devices[0].info.model, self.rating_before
-            )
-            tolerance = tolerance_level(self.devices[0].info.device_model)
-            monitors = [
-                ChannelMonitor(schedule, verdict.limits.cap_level, tolerance) for _ in self.devices
-            ]
-            skew = await self._load_and_start(schedule, verdict.limits.cap_level)
-            outcome, detail, repeats_done = await self._watch(schedule, monitors)
-            vent = outcome not in ("completed", "stopped")
+            async with contextlib.AsyncExitStack() as held:
+                for keeper in self._owned:
+                    await held.enter_async_context(keeper)
+                ending, watch = await self._run_on(bands, held)
+                if ending.vent:
+                    await bands.vent()
+                bands.ignore()
         except asyncio.CancelledError:
-            # Every way out vents first (ESTOP, then close); the journal can wait.
-            await self._close_all(vent=True)
-            done = min((m.current_repeat for m in monitors), default=0)
-            self.record.finish_quietly("stopped", self.cancel_reason, monitors, done, skew)
-            raise
-        except _Ended as ended:
-            outcome, detail = ended.outcome, ended.detail
-        except (DeviceError, SessionRefused):
-            await self._close_all(vent=True)
-            self.record.finish_quietly("faulted", "device error", monitors, repeats_done, skew)
-            raise
+            ending = Ending("stopped", self._cancel_reason or "cancelled (Ctrl-C)")
+            result = self._finish(ending, watch, quietly=True)
+            task = asyncio.current_task()
+            if self._cancel_reason is None or task is None or task.uncancel() > 0:
+                raise  # aimed at the caller too: never swallowed
+            return result
         except BaseException as exc:
-            await self._close_all(vent=True)
-            self.record.finish_quietly(
-                "faulted", f"host error: {exc}", monitors, repeats_done, skew
-            )
+            self._finish(Ending("faulted", f"host error: {exc!r}"), watch, quietly=True)
             raise
-        await self._close_all(vent=vent)
-        self.record.finish(outcome, detail, monitors, repeats_done, skew)
-        assert self.verdict is not None and self.verdict.limits is not None
-        return SessionResult(
-            session_id=self.record.session_id,
-            program=self.program.name,
-            outcome=outcome,
-            detail=detail,
-            peak_level=max((m.peak_level for m in monitors), default=0),
-            cap_level=self.verdict.limits.cap_level,
-            actuator=self.program.actuator,
-            repeats_done=repeats_done,
-            repeats_planned=self.program.repeats,
-            start_skew_ms=skew,
-            faults=tuple(self.record.faults),
-            comfort_level=self.record.comfort_level,
+        return self._finish(ending, watch)
+
+    async def _run_on(
+        self, bands: SessionBands, held: contextlib.AsyncExitStack
+    ) -> tuple[Ending, Watch | None]:
+        """Prepare and watch; every ending is a value, and leaving `held` stops the bands."""
+        try:
+            await bands.lease(held, self.link.connect_within_s)
+            verdict = self._screen(bands.devices[0])
+        except SessionRefused as refused:
+            return Ending("refused", str(refused), vent=False, error=refused), None
+        except AcuDeviceError as exc:
+            return Ending("faulted", str(exc), error=exc), None
+        schedule = verdict.schedule
+        assert schedule is not None and verdict.limits is not None
+        for device in bands.devices:
+            battery = device.info.battery_percent
+            if battery < LOW_BATTERY_START_PERCENT:
+                problem = DeviceError(
+                    f"{device.url}: battery at {battery} %; "
+                    f"charge the band above {LOW_BATTERY_START_PERCENT} % first"
+                )
+                return Ending("faulted", str(problem), vent=False, error=problem), None
+        self._cap = cap = Cap(verdict.limits.cap_level, schedule.peak_level)
+        session_id = self.record.begin(
+            verdict, schedule, bands.urls, bands.devices[0].info.model, self.rating_before
         )
+        self._emit(
+            Started(
+                session_id=session_id,
+                program=self.program.name,
+                title=self.program.title,
+                actuator=self.program.actuator,
+                point=self.point,
+                total_ms=schedule.total_ms,
+                repeats=self.program.repeats,
+                cap_level=cap.current,
+                full_level=cap.full,
+                urls=tuple(bands.urls),
+            )
+        )
+        tolerance = tolerance_level(bands.devices[0].info.device_model)
+        monitors = [ChannelMonitor(schedule, cap.current, tolerance) for _ in bands.devices]
+        watch = Watch(self, bands, schedule, monitors)
+        try:
+            await watch.start()
+            ending = await watch.run()
+        except StoreError as exc:
+            ending = Ending("faulted", f"journal error: {exc}", error=exc)
+        except AcuDeviceError as exc:
+            ending = Ending("faulted", f"device error: {exc}", error=exc)
+            self.record.fault(0, "device-error", str(exc))
+        return ending, watch
 
     def _screen(self, device: Device) -> Verdict:
         verdict = verdict_for(
@@ -219,204 +275,58 @@ class Session:
             self.journal,
             confirm_reason=self.confirm_reason,
         )
-        self.verdict = verdict
         if not verdict.runnable:
             raise SessionRefused(verdict)
         return verdict
 
-    async def _load_and_start(
-        self, schedule: Schedule, cap_level: int, lowered: int | None = None
-    ) -> float | None:
-        for device in self.devices:
-            await device.set_limits(cap_level)
-            await device.load(schedule)
-            if lowered is not None and lowered < cap_level:
-                # The plan was screened at `cap_level`; a band refuses to load it under a
-                # lower cap, so a lowered one (too strong, intensity) is set once loaded.
-                await device.set_limits(lowered)
-        self._generation += 1
-        self._unsubscribe_all()
-        self._unsubscribe = [
-            d.subscribe(self._sink(i, self._generation)) for i, d in enumerate(self.devices)
-        ]
-        started = await asyncio.gather(*(d.start() for d in self.devices))
-        return (max(started) - min(started)) * 1000 if len(started) > 1 else None
-
-    def _sink(self, channel: int, generation: int) -> Sink:
-        """Straight from the link's reader into the inbox: one hop from the wire."""
-        put = self._inbox.put
-
-        def sink(item: Telemetry | TelemetryBatch | Event | None) -> None:
-            put((channel, generation, _LINK_LOST if item is None else item))
-
-        return sink
-
-    def _unsubscribe_all(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe = []
-
-    # ---------------------------------------------------------------- watching
-
-    async def _watch(
-        self, schedule: Schedule, monitors: list[ChannelMonitor]
-    ) -> tuple[Outcome, str, int]:
-        done: set[int] = set()
-        offset_ms = 0
-        # The loop's clock, like every deadline here (and virtual under looptime in tests).
-        now = asyncio.get_running_loop().time
-        last_seen = [now()] * len(self.devices)
-        self._watching = True
-        while True:
-            entry = self._inbox.take()
-            if entry is None:  # one deadline per burst: only an empty inbox arms it
-                if not await self._inbox.wait(STALL_S / 3):
-                    for i, seen in enumerate(last_seen):
-                        if i not in done and now() - seen > STALL_S:
-                            # A silent link is a lost link: reconnect rather than guess.
-                            last_seen[i] = now()
-                            self._inbox.put((i, self._generation, _LINK_LOST))
-                continue
-            channel, generation, item = entry
-            if channel >= 0 and generation != self._generation:
-                continue  # from a link we have already replaced
-            if isinstance(item, IntensityRequest):
-                assert self.verdict is not None
-                full = full_intensity(self.verdict)
-                lowered = await lower_intensity(item, full, self.devices, monitors, self.record)
-                self._intensity_cap = lowered or self._intensity_cap
-                continue
-            if isinstance(item, str) and channel < 0:
-                result = await self._command(item, monitors)
-                if result is not None:
-                    return result, f"{item} by the user", min(m.current_repeat for m in monitors)
-                continue
-            if item == _LINK_LOST:
-                repeat = monitors[channel].current_repeat
-                schedule, offset_ms = await self._recover(channel, schedule, repeat, offset_ms)
-                self.record.restart(offset_ms)
-                monitors[:] = [
-                    ChannelMonitor(schedule, m.cap_level, m.tolerance_level, m.peak_level)
-                    for m in monitors
-                ]
-                last_seen = [now()] * len(self.devices)
-                done.clear()
-                continue
-            last_seen[channel] = now()
-            finished = isinstance(item, ScheduleDone)
-            if isinstance(item, Telemetry | TelemetryBatch):
-                samples = item.samples if isinstance(item, TelemetryBatch) else (item,)
-                await self._samples(channel, samples, monitors[channel])
-                if channel not in done and monitors[channel].stopped_on_its_own:
-                    # Its SCHEDULE_DONE (or the vent's events) lost on the link: telemetry
-                    # says the band is at rest, so waiting for the event would be for ever.
-                    await self._stopped_unannounced(channel, monitors[channel])
-                    finished = True
-            elif isinstance(item, SegmentStarted):
-                self.record.segment_started(channel, item.elapsed_ms)
-            elif isinstance(item, FaultRaised):
-                await self._alarm(Alarm("device-fault", f"device fault {item.fault.name}"), channel)
-            if finished:
-                done.add(channel)
-                if len(done) == len(self.devices):
-                    self.record.flush()
-                    return "completed", "all repeats done", self.program.repeats
-
-    async def _samples(
-        self, channel: int, samples: tuple[Telemetry, ...], monitor: ChannelMonitor
-    ) -> None:
-        """Every sample is checked, in order; the view shows the newest of a batch."""
-        last = samples[-1]
-        for sample in samples:
-            alarm = monitor.check(sample)
-            self.record.sample(channel, sample, monitor, show=sample is last or alarm is not None)
-            if alarm is not None:
-                await self._alarm(alarm, channel)
-
-    async def _stopped_unannounced(self, channel: int, monitor: ChannelMonitor) -> None:
-        """At rest with no SCHEDULE_DONE: done if it was in its last segment, else an alarm."""
-        if monitor.reached_last_segment:
-            self.record.note("the band finished and vented; its SCHEDULE_DONE event was lost")
-            return
-        segment = monitor.last_running_segment
-        await self._alarm(
-            Alarm("stopped-unannounced", f"the band went idle in segment {segment} unasked"),
-            channel,
+    def lower_cap(self, level: int, cause: CapCause, **said: int | None) -> bool:
+        """The one way the cap changes (by the watch): lowered and told, or refused (False)."""
+        assert self._cap is not None
+        change = self._cap.lower(level, cause)
+        if change is None:
+            return False
+        self._emit(
+            CapLowered(change.level, change.previous, cause, percent=self._cap.percent, **said)
         )
+        return True
 
-    async def _alarm(self, alarm: Alarm, channel: int) -> None:
-        await estop_all(self.devices)
-        self.record.fault(channel, alarm.code, alarm.message)
-        raise _Ended("faulted", f"{alarm.code}: {alarm.message}")
+    def _finish(
+        self, ending: Ending, watch: Watch | None, *, quietly: bool = False
+    ) -> SessionResult:
+        """Journal the ending (the bands were told to stop first), say it, and return it.
 
-    async def _command(self, name: str, monitors: list[ChannelMonitor]) -> Outcome | None:
-        if name == "estop":
-            await estop_all(self.devices)
-            self.record.note("ESTOP sent: the band is venting")
-            return "estopped"
-        if name == "stop":
-            await asyncio.gather(*(d.stop() for d in self.devices))
-            await wait_vented(self.devices)
-            return "stopped"
-        if name == "pause":
-            await asyncio.gather(*(d.pause() for d in self.devices))
-            self._set_paused(True)
-        elif name == "resume":
-            await asyncio.gather(*(d.resume() for d in self.devices))
-            self._set_paused(False)
-        elif name == "too-strong":
-            await too_strong(self.devices, monitors, self.record, self.point)
-        return None
-
-    def _set_paused(self, paused: bool) -> None:
-        if self.record.view is not None:
-            self.record.view.paused = paused
-        self.record.note("paused" if paused else "resumed")
-
-    async def _recover(
-        self, channel: int, schedule: Schedule, repeat: int, offset_ms: int
-    ) -> tuple[Schedule, int]:
-        """Reconnect the lost device and restart the current repeat from its ramp, never at pressure."""
-        assert self.verdict is not None and self.verdict.limits is not None
-        url = self.devices[channel].url
-        self.record.fault(channel, "link-lost", f"lost the link to {url} in repeat {repeat + 1}")
-        await self.devices[channel].close()
-        others = [d for i, d in enumerate(self.devices) if i != channel and d.connected]
-        await asyncio.gather(*(d.stop() for d in others), return_exceptions=True)
-        if self.end_on_link_loss:
-            raise _Ended("link-lost", f"lost the link to {url}; ending as asked")
-        try:
-            self.devices[channel] = await self.reconnector.reopen(url)
-        except GaveUp as exc:
-            raise _Ended("link-lost", str(exc)) from None
-        status = await self.devices[channel].status()
-        if status.state == FirmwareState.FAULT:
-            self.record.fault(
-                channel,
-                f"device-{status.fault.name.lower()}",
-                "the band vented on its own while the link was down",
-            )
-            await self.devices[channel].stop()  # clears the latched fault
-        await wait_vented(self.devices)
-        remaining = schedule.from_repeat(repeat)
-        new_offset = offset_ms + next(s.start_ms for s in schedule.segments if s.repeat == repeat)
-        self.record.note(f"reconnected; restarting repeat {repeat + 1} from its ramp")
-        cap = self.verdict.limits.cap_level
-        lowered = min(cap, self.record.comfort_level or cap, self._intensity_cap or cap)
-        await self._load_and_start(remaining, cap, lowered)
-        return remaining, new_offset
-
-    def _note(self, message: str) -> None:
-        self.record.note(message)
-
-    def _publish(self, view: SessionView) -> None:
-        if self.on_update is not None:
-            self.on_update(view)
-
-    async def _close_all(self, *, vent: bool) -> None:
-        self._watching = False
-        for _, _, item in self._inbox.drain():  # nobody waits forever on an ended session
-            if isinstance(item, IntensityRequest):
-                item.answer_once("the session ended")
-        self._unsubscribe_all()
-        await asyncio.gather(*(d.close(vent=vent) for d in self.devices), return_exceptions=True)
+        `quietly`: on a way out after an error or a cancel, a broken journal must not hide it.
+        """
+        self._set_state(SessionState.ENDED, ending.detail)
+        monitors = watch.monitors if watch is not None else []
+        repeats_done, skew = (watch.repeats_done, watch.skew_ms) if watch else (0, None)
+        error = ending.error
+        if ending.outcome != "refused":
+            outcome, detail = ending.outcome, ending.detail
+            if quietly:
+                self.record.finish_quietly(outcome, detail, monitors, repeats_done, skew)
+            else:
+                try:
+                    self.record.finish(outcome, detail, monitors, repeats_done, skew)
+                except StoreError as exc:
+                    error = error or exc
+        cap = self._cap
+        result = SessionResult(
+            session_id=self.record.session_id,
+            program=self.program.name,
+            outcome=ending.outcome,
+            detail=ending.detail,
+            peak_level=max((m.peak_level for m in monitors), default=0),
+            cap_level=cap.current if cap else 0,
+            actuator=self.program.actuator,
+            repeats_done=repeats_done,
+            repeats_planned=self.program.repeats,
+            start_skew_ms=skew,
+            faults=tuple(self.record.faults),
+            comfort_level=self.record.comfort_level,
+            screened_cap_level=cap.screened if cap else 0,
+            verdict=error.verdict if isinstance(error, SessionRefused) else None,
+            error=error,
+        )
+        self._emit(Ended(result))
+        return result
