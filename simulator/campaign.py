@@ -29,7 +29,7 @@ from acudevice.session.model import SessionRefused
 from acudevice.session.runner import Session
 from acudevice.store import Journal
 from acudevice.transport import TransportError
-from simulator.device import SimDevice
+from simulator.core.device import SimDevice
 from simulator.loopback import SimTransport, Simulation
 from simulator.options import SimOptions
 
@@ -59,7 +59,7 @@ class Scenario:
     program: str
     model: str
     fault: str | None
-    """A simulator fault spec (`simulator.faults`), or None."""
+    """A simulator fault spec (`simulator.core.faults`), or None."""
     action: str
     seed: int
     link_cut_ms: int | None = None

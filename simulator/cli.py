@@ -24,7 +24,7 @@ from pathlib import Path
 
 from acudevice.errors import AcuDeviceError
 from acudevice.plan.library import load_devices
-from simulator.faults import FAULT_NAMES
+from simulator.core.faults import FAULT_NAMES
 from simulator.options import SimOptions, parse_seed, parse_speed
 from simulator.server import PtyServer, TcpServer
 from simulator.simulation import Simulation

@@ -39,8 +39,8 @@ from acudevice.protocol import (
 )
 from acudevice.protocol.loading import WireSchedule, WireSegment, load_requests
 from acudevice.transport.base import Transport, TransportClosed
-from simulator.device import SimDevice
-from simulator.errors import SimError
+from simulator.core.device import SimDevice
+from simulator.core.errors import SimError
 
 E = TypeVar("E", bound=Event)
 

@@ -13,8 +13,8 @@ import logging
 from typing import Protocol
 
 from simulator.clock import Clock
-from simulator.device import SimDevice, VentReport
-from simulator.models import SimModel
+from simulator.core.device import SimDevice, VentReport
+from simulator.core.models import SimModel
 from simulator.options import SimOptions
 
 log = logging.getLogger(__name__)

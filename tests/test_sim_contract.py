@@ -154,7 +154,7 @@ def test_the_active_cap_before_any_set_limits_is_the_hardware_maximum() -> None:
 
 
 def test_counters_start_at_zero_at_boot_run_per_device_and_replies_before_hello_are_v1() -> None:
-    from simulator.device import SimDevice
+    from simulator.core.device import SimDevice
 
     device = SimDevice("wristband-p1")
     wall = 0.0

@@ -34,10 +34,10 @@ from acudevice.protocol import (
 )
 from acudevice.protocol.loading import load_requests
 from simulator.client import DirectClient, ramp_hold_release, states
-from simulator.device import SimDevice
-from simulator.errors import FaultSpecError
-from simulator.faults import FaultPlan
-from simulator.models import load_model
+from simulator.core.device import SimDevice
+from simulator.core.errors import FaultSpecError
+from simulator.core.faults import FaultPlan
+from simulator.core.models import load_model
 
 pytestmark = pytest.mark.sim
 

@@ -28,7 +28,7 @@ from acudevice.protocol import (
     encode,
 )
 from simulator.client import DirectClient
-from simulator.device import SimDevice
+from simulator.core.device import SimDevice
 from tests.sim_helpers import SHORT
 
 pytestmark = pytest.mark.sim

@@ -92,7 +92,7 @@ async def test_an_offset_within_the_sensors_agreement_is_harmless() -> None:
 def test_the_simulated_firmware_advertises_every_defence_its_model_requires(name: str) -> None:
     from acudevice.conformance import required_safety
     from acudevice.plan.library import load_device
-    from simulator.models import load_model
+    from simulator.core.models import load_model
 
     required = required_safety(load_device(name))
     assert load_model(name).safety & required == required

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from acudevice.protocol import FirmwareState, Reason
-from simulator import requests
-from simulator.battery import Battery
-from simulator.faults import FaultPlan
-from simulator.firmware import Firmware, VentKind
-from simulator.models import MotorPhysics, SimModel, load_model
-from simulator.plant import Actuation, Bladder, Motor, Plant
-from simulator.sensor import Sensor
+from simulator.core import requests
+from simulator.core.battery import Battery
+from simulator.core.faults import FaultPlan
+from simulator.core.firmware import Firmware, VentKind
+from simulator.core.models import MotorPhysics, SimModel, load_model
+from simulator.core.plant import Actuation, Bladder, Motor, Plant
+from simulator.core.sensor import Sensor
 
 TICK_MS: Final = 100
 """The firmware's control tick, and the longest step the device takes while anything moves."""

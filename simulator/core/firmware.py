@@ -2,7 +2,7 @@
 
 It follows `docs/protocol.md` sections 5, 6 and 9. The firmware sees the world only through
 its `Board` (sensor reading, battery gauge); it returns an `Actuation` each step and never
-reads the plant's true level. Requests are decoded and dispatched by `simulator.requests`.
+reads the plant's true level. Requests are decoded and dispatched by `simulator.core.requests`.
 
 Time: `step(dt_ms, wall)` advances device time by `dt_ms` (the device calls it at every
 event: the 100 ms control tick, a segment boundary, a safety threshold about to be crossed;
@@ -30,10 +30,10 @@ from acudevice.protocol import (
     VentStarted,
     encode,
 )
-from simulator.board import Board
-from simulator.control import PressureController, SetpointLimiter, VibrationController
-from simulator.models import SimModel
-from simulator.monitors import (
+from simulator.core.board import Board
+from simulator.core.control import PressureController, SetpointLimiter, VibrationController
+from simulator.core.models import SimModel
+from simulator.core.monitors import (
     OverLevel,
     ReleaseWithoutFall,
     RiseWhileUndriven,
@@ -41,11 +41,11 @@ from simulator.monitors import (
     ZeroAtRest,
     sensor_plausible,
 )
-from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
-from simulator.player import Plan, Player, Stream
-from simulator.sensor import round_half_even
-from simulator.telemetry import TelemetryOut, flag_bits
-from simulator.upload import Upload
+from simulator.core.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
+from simulator.core.player import Plan, Player, Stream
+from simulator.core.sensor import round_half_even
+from simulator.core.telemetry import TelemetryOut, flag_bits
+from simulator.core.upload import Upload
 
 S = FirmwareState
 WATCHDOG_S: Final = 3.0

@@ -53,8 +53,8 @@ from acudevice.protocol import (
     decode,
     encode,
 )
-from simulator.firmware import Firmware, VentKind
-from simulator.upload import Upload, check_begin, check_level
+from simulator.core.firmware import Firmware, VentKind
+from simulator.core.upload import Upload, check_begin, check_level
 
 S = FirmwareState
 _WITHOUT_HELLO = frozenset(

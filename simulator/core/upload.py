@@ -8,7 +8,7 @@ device can follow is refused, never slowed). The caller aborts the upload on any
 from __future__ import annotations
 
 from acudevice.protocol import ActuatorCode, LoadBegin, LoadSegment, Result, ShapeCode
-from simulator.player import Plan, PlanSegment
+from simulator.core.player import Plan, PlanSegment
 
 MAX_SEGMENTS = 512
 """Schedule memory of the simulated firmware."""

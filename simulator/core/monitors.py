@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from acudevice.protocol import FaultCode
-from simulator.models import SimModel
+from simulator.core.models import SimModel
 
 _RISE_WINDOW: Final = 6
 # Constants, not `FaultCode.X` at each call: compiled, a Final is a C variable.
