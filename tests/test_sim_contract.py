@@ -29,7 +29,7 @@ from acudevice.protocol import (
 from simulator.client import ramp_hold_release, states
 from tests.sim_helpers import client, loaded
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 S = FirmwareState
 RAMP_LIMIT = 2_000  # wristband-p1: 2 kPa/s

@@ -21,7 +21,7 @@ from simulator.core.device import SimDevice
 from simulator.core.faults import FaultPlan
 from simulator.core.sensor import round_half_even
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 TIMES = {"ramp_ms": 20_000, "hold_ms": 30_000, "release_ms": 20_000, "repeats": 2}
 SCHEDULES = {
@@ -87,6 +87,22 @@ def test_the_compiled_model_says_exactly_what_the_python_model_says() -> None:
 def test_the_whole_core_is_compiled() -> None:
     assert {"device", "firmware", "models", "requests"} <= set(compiled.modules())
     assert compiled.running_as_source() == []
+
+
+def test_the_suite_runs_in_the_mode_it_asked_for(request: pytest.FixtureRequest) -> None:
+    """`make test` runs the model's tests twice, asking for each mode: a core that failed
+    to load must fail the compiled run, not pass it a second time as Python."""
+    mode = request.config.getoption("--sim-mode")
+    source = compiled.running_as_source()
+    if mode == "compiled":
+        assert compiled.in_use() and source == []
+    elif mode == "pure":
+        assert not compiled.in_use() and len(source) == len(compiled.modules())
+    else:
+        assert compiled.in_use() == (source == [])
+        assert compiled.in_use() == (
+            not os.environ.get(compiled.PURE_ENV) and compiled.current_build() is not None
+        )
 
 
 def test_a_build_covers_the_core_and_every_module_it_imports() -> None:

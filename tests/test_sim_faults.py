@@ -39,7 +39,7 @@ from simulator.core.errors import FaultSpecError
 from simulator.core.faults import FaultPlan
 from simulator.core.models import load_model
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 S = FirmwareState
 HOLD = ramp_hold_release(peak_level=12_000, ramp_ms=12_000, hold_ms=60_000, release_ms=12_000)

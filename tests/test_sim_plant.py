@@ -16,7 +16,7 @@ from simulator.core.models import BatteryPhysics, MotorPhysics, PneumaticPhysics
 from simulator.core.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation, Bladder, Motor
 from simulator.core.sensor import Sensor
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 DT = 0.01
 

@@ -31,7 +31,7 @@ from simulator.options import SimOptions
 
 # The loop's clock is virtual (looptime): the band's wall-clock watchdog and vent times
 # pass at once and exactly, so timings are asserted, never slept through.
-pytestmark = [pytest.mark.sim, pytest.mark.looptime]
+pytestmark = [pytest.mark.sim, pytest.mark.model, pytest.mark.looptime]
 
 S = FirmwareState
 SHORT = ramp_hold_release(peak_level=2_000, ramp_ms=1_000, hold_ms=500, release_ms=1_000)

@@ -15,7 +15,7 @@ from acudevice.safety.profile import HealthProfile
 from acudevice.session.runner import Session
 from tests.session_helpers import NAUSEA, Watch, connector, simulated
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 CAP_KPA = 12.0
 TOLERANCE_PA = 1_000  # wristband-p1 sensor_tolerance_kpa
