@@ -227,7 +227,7 @@ VALID = [
     encode(m, 42)
     for m in (
         Start(),
-        SetTarget(level=9_000, ramp_ms=0),
+        SetTarget(level=9_000, ramp_ms=5_000),  # within the ramp limit: accepted as sent
         SetLimits(cap_level=30_000),
         LoadBegin(
             actuator=ActuatorCode.PRESSURE,
