@@ -230,10 +230,12 @@ class SimDevice:
             if main.drift_rate_per_s:  # the two sensors drifting apart
                 apart = main.offset + main.drift - check.offset
                 rate = main.drift_rate_per_s
-                room = (fw.agreement.agreement - apart * (1 if rate > 0 else -1)) / abs(rate)
+                room = (fw.supervisor.agreement.agreement - apart * (1 if rate > 0 else -1)) / abs(
+                    rate
+                )
                 if room * 1000.0 < nxt - now:
                     nxt = now + max(math.ceil(room * 1000.0), self._check_ms)
-        limit = fw.over_level.limit - bias
+        limit = fw.supervisor.over_level.limit - bias
         seconds = self.plant.seconds_to_reach(limit, fw.actuation)
         if seconds * 1000.0 < nxt - now:
             nxt = now + max(math.ceil(seconds * 1000.0), self._check_ms)

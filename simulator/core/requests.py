@@ -281,7 +281,7 @@ def _stop(fw: Firmware, request: Request[Any]) -> Message:
         fw.plan = None
         fw.transition(S.IDLE, Reason.HOST_REQUEST)
     elif fw.state is S.FAULT:
-        if not fw.fault_cleared():
+        if not fw.supervisor.fault_cleared(fw):
             return _ack(request, Result.FAULTED)
         fw.clear_fault()
     return _ack(request, Result.OK)
