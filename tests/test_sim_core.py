@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -117,8 +118,6 @@ def test_a_build_covers_the_core_and_every_module_it_imports() -> None:
 
 def _tree(tmp_path: Path) -> Path:
     """A copy of the sources, to edit."""
-    import shutil
-
     root = tmp_path / "tree"
     for package in ("acudevice", "simulator"):
         shutil.copytree(
@@ -156,6 +155,42 @@ def test_the_digest_changes_with_any_source_the_mypy_release_or_a_new_import(
     assert {"acudevice/plan/__init__.py", "acudevice/plan/schedule.py"} <= grown
 
 
+def test_only_a_finished_build_of_exactly_these_sources_is_chosen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`current_build` without compiling: a build is a directory named by the digest of the
+    files its `sources.txt` lists, for this interpreter, covering the whole core folder."""
+    root = _tree(tmp_path)
+    monkeypatch.setattr(compiled, "ROOT", root)
+    monkeypatch.setattr(compiled, "CORE", root / "simulator" / "core")
+    monkeypatch.setattr(compiled, "CORE_ROOT", root / ".sim-core")
+    files = compiled.sources()
+
+    def fake_build(name: str, tag: str = sys.implementation.cache_tag) -> Path:
+        where = root / ".sim-core" / name
+        where.mkdir(parents=True)
+        where.joinpath(compiled.MANIFEST).write_text("\n".join(["2.4.1", tag, *files]))
+        return where
+
+    assert compiled.current_build() is None, "no .sim-core at all"
+    name = compiled.digest(files, "2.4.1")
+    fake_build(".building-x")  # a build under way (or killed): never loaded
+    fake_build("0" * 16)  # its files hash to another name: made from other sources
+    fake_build(name, tag="cpython-399")  # another interpreter's
+    assert compiled.current_build() is None
+    shutil.rmtree(root / ".sim-core" / name)
+    good = fake_build(name)
+    assert compiled.current_build() == good
+    extra = root / "simulator" / "core" / "added.py"
+    extra.write_text("X = 1\n")  # a core module the build lacks
+    assert compiled.current_build() is None
+    extra.unlink()
+    assert compiled.current_build() == good
+    helper = root / "acudevice" / "files.py"
+    helper.write_text(helper.read_text() + "\n")
+    assert compiled.current_build() is None, "a helper it was made from changed"
+
+
 _SHOW = (
     "import simulator.compiled as c; from simulator.core.device import SimDevice; "
     "print(c.in_use(), SimDevice().firmware.segment_index)"
@@ -185,8 +220,6 @@ def test_a_stale_build_is_never_loaded_after_an_edit_to_a_module_the_core_import
 ) -> None:
     """A `Final` in a helper outside the core (the protocol's NO_SEGMENT) is baked into the
     binary; after it changes, the core runs as Python and says the new value."""
-    import shutil
-
     build = compiled.current_build()
     assert build is not None
     root = _tree(tmp_path)
