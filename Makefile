@@ -19,8 +19,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-# The device model compiled with mypyc (simulator/compiled.py): needs a C compiler and the
-# Python headers, installed when missing. Rebuilt only when its sources change.
+# The simulator's core (simulator/core/) compiled with mypyc (simulator/compiled.py): needs a C
+# compiler and the Python headers, installed when missing. Rebuilt only when what it is made
+# from changes (the core folder and every module of ours it imports).
 core: $(STAMP)
 	@command -v cc >/dev/null || { echo "installing gcc (needs root)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
@@ -53,8 +54,12 @@ mosquitto:
 	  echo "installing mosquitto, mosquitto-clients and openssl (needs root)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients openssl; }
 
+# The whole suite with the simulator's core compiled (the build `install` makes), then the
+# core's own tests (marker `model`) again as pure Python (ACUDEVICE_SIM_PURE=1): the two
+# modes must behave alike, and each run fails if it is not in the mode it asked for.
 test: lint typecheck mosquitto
-	$(BIN)/pytest
+	$(BIN)/pytest --sim-mode=compiled
+	$(BIN)/pytest --sim-mode=pure -m model
 
 # The full safety campaign: 10,000 seeded sessions under every simulator fault, judged on
 # the true plant level (docs/simulator.md). `make test` runs a small one.

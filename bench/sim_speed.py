@@ -34,7 +34,7 @@ from acudevice.session.runner import Session
 from acudevice.store import Journal
 from simulator import compiled
 from simulator.client import DirectClient, ramp_hold_release
-from simulator.device import SimDevice
+from simulator.core.device import SimDevice
 
 PROGRAM = ProgramLibrary().get("nausea-relief")
 SHAPE = ramp_hold_release(

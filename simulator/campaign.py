@@ -28,7 +28,7 @@ from acudevice.protocol import Envelope, FirmwareState, SetLimits, try_decode
 from acudevice.safety.profile import HealthProfile
 from acudevice.session.runner import Session
 from acudevice.store import Journal
-from simulator.device import SimDevice
+from simulator.core.device import SimDevice
 from simulator.loopback import SimTransport, Simulation
 from simulator.options import SimOptions
 
@@ -58,7 +58,7 @@ class Scenario:
     program: str
     model: str
     fault: str | None
-    """A simulator fault spec (`simulator.faults`), or None."""
+    """A simulator fault spec (`simulator.core.faults`), or None."""
     action: str
     seed: int
     link_cut_ms: int | None = None

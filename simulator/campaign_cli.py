@@ -9,8 +9,8 @@ from pathlib import Path
 
 from simulator.campaign import ACTIONS, RunResult, rerun_worst, run_campaign
 from simulator.campaign_report import print_table, summary, write_png
-from simulator.errors import SimOptionError
-from simulator.faults import FaultPlan
+from simulator.core.errors import SimOptionError
+from simulator.core.faults import FaultPlan
 
 
 def check_args(runs: int, jobs: int, faults: list[str], actions: list[str]) -> None:

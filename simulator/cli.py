@@ -5,7 +5,7 @@
     acudevice-sim serve --ble [HCI_PORT] ...     (docs/ble.md)
     acudevice-sim models
     acudevice-sim campaign --runs N --seed S [--json] [--png FILE] [--jobs J]
-    acudevice-sim build-core [--force]           (the device model compiled with mypyc)
+    acudevice-sim build-core [--force]           (the core, simulator/core/, compiled with mypyc)
 
 The first line on stdout names where it serves, e.g.
 `acudevice-sim: serving wristband-p1 on /dev/pts/7` or `... on tcp://127.0.0.1:40123`.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from acudevice.errors import AcuDeviceError
 from acudevice.plan.library import load_devices
-from simulator.faults import FAULT_NAMES
+from simulator.core.faults import FAULT_NAMES
 from simulator.options import SimOptions, parse_seed, parse_speed
 from simulator.server import PtyServer, TcpServer
 from simulator.simulation import Simulation
@@ -117,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         "pause-storm, host-silence",
     )
     core = commands.add_parser(
-        "build-core", help="compile the device model with mypyc (make install does it)"
+        "build-core", help="compile the core (simulator/core/) with mypyc (make install does it)"
     )
     core.add_argument("--force", action="store_true", help="rebuild even if up to date")
     return parser
@@ -177,7 +177,7 @@ def _build_core(*, force: bool) -> int:
     except compiled.CoreBuildError as exc:
         print(f"acudevice-sim build-core: {exc}", file=sys.stderr)
         return 1
-    print(f"acudevice-sim: compiled device model in {where}")
+    print(f"acudevice-sim: compiled the core in {where}")
     return 0
 
 

@@ -39,8 +39,8 @@ from acudevice.protocol import (
 )
 from acudevice.protocol.loading import WireSchedule, WireSegment, load_requests
 from acudevice.transport.base import Transport, TransportClosed
-from simulator.device import SimDevice
-from simulator.errors import SimError
+from simulator.core.device import SimDevice
+from simulator.core.errors import SimError
 
 E = TypeVar("E", bound=Event)
 
@@ -82,12 +82,14 @@ class ProtocolClient:
         await self.close()
 
     async def close(self) -> None:
+        """Close the link and wait for the reader; a cancel aimed at the caller goes on
+        (`asyncio.wait` never raises the reader's outcome, unlike `await` in a suppress)."""
         self.stop_heartbeat()
         await self.transport.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait([reader])
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()

@@ -23,7 +23,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from simulator.device import SimDevice
+from simulator.core.device import SimDevice
 
 log = logging.getLogger(__name__)
 

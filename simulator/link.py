@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulator.faults import FaultPlan
+from simulator.core.faults import FaultPlan
 
 
 @dataclass(frozen=True)

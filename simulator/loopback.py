@@ -21,7 +21,7 @@ from acudevice.errors import AcuDeviceError
 from acudevice.protocol import MAX_PAYLOAD, Deframer, frame
 from acudevice.transport.base import TransportClosed, TransportError
 from acudevice.transport.inbox import Inbox
-from simulator.device import SimDevice
+from simulator.core.device import SimDevice
 from simulator.link import DelayLine, LinkImpairment
 from simulator.options import SimOptions
 from simulator.simulation import Simulation

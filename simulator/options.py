@@ -7,7 +7,7 @@
 | model   | wristband-p1   | a device profile name (profiles/devices/*.toml)           |
 | seed    | 0              | seeds sensor noise, calibration offset and link faults    |
 | speed   | 1              | device seconds per wall second (whole number), or `max`   |
-| fault   | none           | repeatable; see `simulator.faults`                        |
+| fault   | none           | repeatable; see `simulator.core.faults`                        |
 | battery | 100            | initial charge in percent                                 |
 | uptime_s| 0              | seconds since power-on at connect (a band left on for hours) |
 """
@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from simulator.errors import SimOptionError
-from simulator.faults import FaultPlan
-from simulator.models import DEFAULT_MODEL
+from simulator.core.errors import SimOptionError
+from simulator.core.faults import FaultPlan
+from simulator.core.models import DEFAULT_MODEL
 
 MAX_SPEED = 0xFFFF
 """INFO's time_scale is a u16."""

@@ -8,13 +8,12 @@ previous one and counts as a new connection for the firmware (HELLO and SET_LIMI
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol
 
 from simulator.clock import Clock
-from simulator.device import SimDevice, VentReport
-from simulator.models import SimModel
+from simulator.core.device import SimDevice, VentReport
+from simulator.core.models import SimModel
 from simulator.options import SimOptions
 
 log = logging.getLogger(__name__)
@@ -60,16 +59,22 @@ class Simulation:
                 self._link.lose("the simulated device crashed")
 
     async def stop(self) -> None:
-        """Stop the clock (the device freezes where it is) and drop the link."""
+        """Stop the clock (the device freezes where it is) and drop the link.
+
+        Waits for the clock's task with `asyncio.wait`, which never raises its outcome: a
+        `suppress(CancelledError)` around `await task` would also eat a cancel aimed at the
+        caller (acudevice/device/link.py `reap` does the same). The link is dropped even then.
+        """
         self.clock.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-        link, self._link = self._link, None
-        if link is not None:
-            link.lose("the simulator stopped")
+        task, self._task = self._task, None
+        try:
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+        finally:
+            link, self._link = self._link, None
+            if link is not None:
+                link.lose("the simulator stopped")
 
     def vent_for_shutdown(self) -> VentReport:
         """Vent (as ESTOP) and run device time until released; call before `stop`."""

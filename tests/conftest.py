@@ -1,11 +1,40 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.mqtt_broker import Broker
+
+SIM_MODES = ("any", "compiled", "pure")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--sim-mode",
+        choices=SIM_MODES,
+        default="any",
+        help="run the simulator's core compiled (the build must be there: make core), "
+        "pure Python (ACUDEVICE_SIM_PURE=1), or whichever loads (default)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Set the mode before any test module imports the simulator; a compiled run without a
+    build for these sources stops here instead of running pure under the wrong name."""
+    mode = config.getoption("--sim-mode")
+    if mode == "pure":
+        os.environ["ACUDEVICE_SIM_PURE"] = "1"
+    elif mode == "compiled":
+        from simulator import compiled
+
+        if os.environ.get(compiled.PURE_ENV) or not compiled.in_use():
+            raise pytest.UsageError(
+                "--sim-mode=compiled: no compiled core for these sources "
+                f"(build it: make core), or {compiled.PURE_ENV} is set"
+            )
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from typing import Any
 from acudevice.protocol import FirmwareState
 from acudevice.protocol.loading import WireSchedule
 from simulator.client import DirectClient, ramp_hold_release
-from simulator.device import SimDevice
+from simulator.core.device import SimDevice
 
 SHORT = ramp_hold_release(peak_level=8_000, ramp_ms=8_000, hold_ms=5_000, release_ms=8_000)
 NAUSEA = ramp_hold_release(

@@ -28,6 +28,8 @@ def campaign(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[
     return code, json.loads(capsys.readouterr().out)
 
 
+# Not `model`: run once, compiled. Pure Python it takes a minute more and would show nothing
+# new: test_sim_core proves the two models say the same bytes, fault by fault.
 @pytest.mark.timeout(600)  # a hang guard, not a speed check: 385 sessions, ~80 s when idle
 def test_a_small_campaign_has_no_exceedance_no_hang_and_an_honest_journal(
     capsys: pytest.CaptureFixture[str],
@@ -52,6 +54,7 @@ def test_a_small_campaign_has_no_exceedance_no_hang_and_an_honest_journal(
     assert all(row["worst_vs_cap"]["value"] <= 1.0 for row in by_fault.values())
 
 
+@pytest.mark.model
 def test_firmware_that_ignores_set_limits_is_caught_as_exceedances(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -95,6 +98,7 @@ def test_bad_campaign_input_is_refused_with_exit_2(capsys: pytest.CaptureFixture
     assert "Traceback" not in err
 
 
+@pytest.mark.model
 async def test_a_run_starved_among_others_is_run_again_alone_before_it_counts_as_a_hang(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from acudevice.conformance import CHECKS, check_version_negotiation, run_conformance
+from acudevice.conformance.protocol_checks import check_ramp_limit_refused_not_slowed
 from tests.ble_helpers import ble_rig
 from tests.sim_server import serve
 
@@ -38,6 +39,14 @@ async def test_simulator_over_a_pseudo_terminal_is_conformant() -> None:
 async def test_simulator_over_tcp_is_conformant() -> None:
     with serve("--tcp", "0", "--speed", "20") as url:
         await assert_conformant(url, framed=True)
+
+
+async def test_the_ramp_limit_check_covers_a_streamed_target_on_a_streaming_band() -> None:
+    detail = await check_ramp_limit_refused_not_slowed("sim://?speed=20")
+    assert (
+        detail
+        == "INFO ramp limit 2000/s; 2001/s refused, 2000/s accepted, in a segment and in a SET_TARGET rise"
+    )
 
 
 async def test_closing_never_hangs_when_a_reply_races_the_cancel() -> None:

@@ -19,6 +19,7 @@ from acudevice.protocol import (
     PhaseCode,
     Result,
     SetLimits,
+    SetTarget,
     ShapeCode,
     Start,
     Status,
@@ -29,7 +30,7 @@ from acudevice.protocol import (
 from simulator.client import ramp_hold_release, states
 from tests.sim_helpers import client, loaded
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 S = FirmwareState
 RAMP_LIMIT = 2_000  # wristband-p1: 2 kPa/s
@@ -93,6 +94,31 @@ def test_info_reports_the_ramp_limit_and_a_steeper_segment_is_refused_not_slowed
     assert c.state is S.LOADED
 
 
+def test_a_set_target_rising_steeper_than_the_ramp_limit_is_refused_like_a_segment() -> None:
+    """One rule for the ramp limit: what the band would have to slow, it refuses
+    (INVALID_PARAMETER), whether a segment or a streamed target asks for it."""
+    c = client()
+    c.call(Hello())
+    c.call(SetLimits(cap_level=10_000))
+    # From rest a stream starts at 0: 8 000 Pa in 3 999 ms is just over 2 000 Pa/s.
+    assert c.result(SetTarget(level=8_000, ramp_ms=3_999)) is Result.INVALID_PARAMETER
+    assert c.result(SetTarget(level=1, ramp_ms=0)) is Result.INVALID_PARAMETER, "a step"
+    assert c.state is S.IDLE and not c.events, "a refusal starts nothing"
+    assert c.result(SetTarget(level=4_000, ramp_ms=2_000)) is Result.OK  # at the limit
+    c.advance(2.5)
+    assert _status(c).target_level == 4_000
+    # While streaming, a rise is measured from the target STATUS reports.
+    assert c.result(SetTarget(level=8_000, ramp_ms=1_999)) is Result.INVALID_PARAMETER
+    c.advance(1.0)
+    assert c.state is S.RUNNING and _status(c).target_level == 4_000, "the stream held on"
+    assert c.result(SetTarget(level=8_000, ramp_ms=2_000)) is Result.OK
+    c.advance(1.0)
+    assert _status(c).target_level == pytest.approx(6_000, abs=30)
+    # Falling is never refused, however steep: lowering is always allowed.
+    assert c.result(SetTarget(level=0, ramp_ms=0)) is Result.OK
+    assert _status(c).target_level == 0
+
+
 def test_a_step_that_changes_the_level_is_refused_and_a_flat_step_is_a_hold() -> None:
     c = client()
     c.call(Hello())
@@ -154,7 +180,7 @@ def test_the_active_cap_before_any_set_limits_is_the_hardware_maximum() -> None:
 
 
 def test_counters_start_at_zero_at_boot_run_per_device_and_replies_before_hello_are_v1() -> None:
-    from simulator.device import SimDevice
+    from simulator.core.device import SimDevice
 
     device = SimDevice("wristband-p1")
     wall = 0.0

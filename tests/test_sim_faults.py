@@ -34,12 +34,12 @@ from acudevice.protocol import (
 )
 from acudevice.protocol.loading import load_requests
 from simulator.client import DirectClient, ramp_hold_release, states
-from simulator.device import SimDevice
-from simulator.errors import FaultSpecError
-from simulator.faults import FaultPlan
-from simulator.models import load_model
+from simulator.core.device import SimDevice
+from simulator.core.errors import FaultSpecError
+from simulator.core.faults import FaultPlan
+from simulator.core.models import load_model
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 S = FirmwareState
 HOLD = ramp_hold_release(peak_level=12_000, ramp_ms=12_000, hold_ms=60_000, release_ms=12_000)
@@ -227,7 +227,7 @@ VALID = [
     encode(m, 42)
     for m in (
         Start(),
-        SetTarget(level=9_000, ramp_ms=0),
+        SetTarget(level=9_000, ramp_ms=5_000),  # within the ramp limit: accepted as sent
         SetLimits(cap_level=30_000),
         LoadBegin(
             actuator=ActuatorCode.PRESSURE,

@@ -38,7 +38,7 @@ from acudevice.protocol import (
 from simulator.client import ramp_hold_release, states
 from tests.sim_helpers import NAUSEA, SHORT, client, loaded
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 S = FirmwareState
 

@@ -11,12 +11,12 @@ import pytest
 from acudevice.errors import NotFoundError
 from acudevice.plan.devices import PressureDevice
 from acudevice.plan.library import load_devices
-from simulator.battery import Battery
-from simulator.models import BatteryPhysics, MotorPhysics, PneumaticPhysics, load_model
-from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation, Bladder, Motor
-from simulator.sensor import Sensor
+from simulator.core.battery import Battery
+from simulator.core.models import BatteryPhysics, MotorPhysics, PneumaticPhysics, load_model
+from simulator.core.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation, Bladder, Motor
+from simulator.core.sensor import Sensor
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 DT = 0.01
 

@@ -36,7 +36,7 @@ from acudevice.protocol import (
 from simulator.client import ramp_hold_release, states
 from tests.sim_helpers import NAUSEA, client, loaded
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 S = FirmwareState
 
@@ -183,16 +183,16 @@ def test_info_reports_the_model_and_the_time_scale() -> None:
     assert status.state is S.IDLE and status.segment_index == NO_SEGMENT
 
 
-def test_streaming_targets_rise_no_faster_than_the_rated_ramp() -> None:
+def test_streaming_follows_a_target_at_its_ramp_and_releases_at_once() -> None:
     c = client()
     c.call(Hello())
     c.call(SetLimits(cap_level=10_000))
-    assert c.result(SetTarget(level=10_001, ramp_ms=0)) is Result.ABOVE_CAP
-    assert c.result(SetTarget(level=40_001, ramp_ms=0)) is Result.ABOVE_HARDWARE_MAX
-    c.call(SetTarget(level=6_000, ramp_ms=0))
+    assert c.result(SetTarget(level=10_001, ramp_ms=3_000)) is Result.ABOVE_CAP
+    assert c.result(SetTarget(level=40_001, ramp_ms=3_000)) is Result.ABOVE_HARDWARE_MAX
+    assert c.result(SetTarget(level=6_000, ramp_ms=3_000)) is Result.OK  # 2 kPa/s: the limit
     assert c.state is S.RUNNING
     c.advance(1.0)
-    assert c.device.firmware.target == pytest.approx(2_000, abs=30), "2 kPa/s, not a step"
+    assert c.device.firmware.target == pytest.approx(2_000, abs=30)
     c.advance(4.0)
     assert c.device.true_level == pytest.approx(6_000, abs=500)
     assert TelemetryFlags.STREAMING in c.telemetry[-1].flags

@@ -28,10 +28,10 @@ from acudevice.protocol import (
     encode,
 )
 from simulator.client import DirectClient
-from simulator.device import SimDevice
+from simulator.core.device import SimDevice
 from tests.sim_helpers import SHORT
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 Arrival = tuple[int, Message]
 """(device ms when the payload left the device, what it carried)."""

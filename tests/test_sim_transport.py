@@ -23,15 +23,16 @@ from acudevice.protocol import (
     StatusResponse,
     Stop,
     Telemetry,
+    encode,
 )
-from acudevice.transport import Transport, TransportError, open_transport
+from acudevice.transport import Transport, TransportClosed, TransportError, open_transport
 from simulator.client import ProtocolClient, ramp_hold_release
 from simulator.loopback import SimTransport, Simulation
 from simulator.options import SimOptions
 
 # The loop's clock is virtual (looptime): the band's wall-clock watchdog and vent times
 # pass at once and exactly, so timings are asserted, never slept through.
-pytestmark = [pytest.mark.sim, pytest.mark.looptime]
+pytestmark = [pytest.mark.sim, pytest.mark.model, pytest.mark.looptime]
 
 S = FirmwareState
 SHORT = ramp_hold_release(peak_level=2_000, ramp_ms=1_000, hold_ms=500, release_ms=1_000)
@@ -248,3 +249,37 @@ async def test_delayed_frames_arrive_late_and_in_order() -> None:
         results = await asyncio.gather(*(c.request(Status(), wait_s=1) for _ in range(5)))
         assert all(isinstance(r, StatusResponse) for r in results)
         assert not c.strays
+
+
+async def test_cancelling_a_simulation_while_it_stops_is_not_swallowed() -> None:
+    """Regression: `stop()` waited for the clock inside `suppress(CancelledError)`, which
+    also ate a cancel aimed at its caller; the caller then ran on as if not cancelled."""
+    sim = Simulation(SimOptions(speed=20))
+    link = SimTransport.to(sim)
+    await link.connect()
+    await asyncio.sleep(0.05)  # the clock is running
+    stopping = asyncio.create_task(sim.stop())
+    await asyncio.sleep(0)  # now inside stop(), waiting for the clock to end
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    assert stopping.cancelled() and sim.link is None, "the link is dropped all the same"
+    with pytest.raises(TransportClosed):
+        await link.send(encode(Status(), 1))
+
+
+async def test_cancelling_a_client_while_it_closes_is_not_swallowed() -> None:
+    """Regression: `close()` waited for its reader inside `suppress(CancelledError)`."""
+    sim = Simulation(SimOptions(speed=20))
+    try:
+        client = ProtocolClient(SimTransport.to(sim))
+        await client.__aenter__()
+        await client.call(Hello())
+        closing = asyncio.create_task(client.close())
+        await asyncio.sleep(0)  # now inside close(), waiting for the reader to end
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        assert closing.cancelled()
+    finally:
+        await sim.stop()

@@ -41,7 +41,7 @@ from acudevice.protocol.loading import load_requests
 from simulator.cli import main
 from simulator.client import ramp_hold_release
 
-pytestmark = pytest.mark.wire
+pytestmark = [pytest.mark.wire, pytest.mark.model]
 
 SCHEDULE = ramp_hold_release(peak_level=6_000, ramp_ms=6_000, hold_ms=60_000, release_ms=6_000)
 

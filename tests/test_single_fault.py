@@ -15,7 +15,7 @@ from acudevice.safety.profile import HealthProfile
 from acudevice.session.runner import Session
 from tests.session_helpers import NAUSEA, Watch, connector, simulated
 
-pytestmark = pytest.mark.sim
+pytestmark = [pytest.mark.sim, pytest.mark.model]
 
 CAP_KPA = 12.0
 TOLERANCE_PA = 1_000  # wristband-p1 sensor_tolerance_kpa
@@ -88,7 +88,7 @@ async def test_an_offset_within_the_sensors_agreement_is_harmless() -> None:
 def test_the_simulated_firmware_advertises_every_defence_its_model_requires(name: str) -> None:
     from acudevice.conformance import required_safety
     from acudevice.plan.library import load_device
-    from simulator.models import load_model
+    from simulator.core.models import load_model
 
     required = required_safety(load_device(name))
     assert load_model(name).safety & required == required

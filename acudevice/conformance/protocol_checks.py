@@ -17,6 +17,7 @@ from acudevice.protocol import (
     PROTOCOL_VERSION,
     Ack,
     ActuatorCode,
+    Capabilities,
     Estop,
     Heartbeat,
     Hello,
@@ -27,6 +28,7 @@ from acudevice.protocol import (
     LoadSegment,
     PhaseCode,
     Result,
+    SetTarget,
     ShapeCode,
     Start,
     Stop,
@@ -159,7 +161,15 @@ async def check_ramp_limit_refused_not_slowed(url: str) -> str:
         await refused(device, begin, Result.OK)
         await refused(device, segment.model_copy(update={"to_level": limit}), Result.OK)
         await device.stop()
-        return f"INFO ramp limit {limit}/s; {limit + 1}/s refused, {limit}/s accepted"
+        detail = f"INFO ramp limit {limit}/s; {limit + 1}/s refused, {limit}/s accepted"
+        if not info.capabilities & Capabilities.STREAMING:
+            return f"{detail} (segments; no streaming)"
+        # The same rule for a streamed target: a rise from rest the band would have to slow
+        # is refused, never followed at the limit.
+        await refused(device, SetTarget(level=limit + 1, ramp_ms=1000), Result.INVALID_PARAMETER)
+        await refused(device, SetTarget(level=limit, ramp_ms=1000), Result.OK)
+        await device.stop()
+        return f"{detail}, in a segment and in a SET_TARGET rise"
 
 
 async def check_hello_starts_a_fresh_session(url: str) -> str:

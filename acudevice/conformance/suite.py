@@ -48,7 +48,7 @@ CHECKS: list[tuple[str, Callable[[str], Awaitable[str]]]] = [
     ("cap refusals", check_cap_refusals),
     ("busy device refuses a second program", check_busy_device_refuses_a_second_program),
     ("bad frames ignored, stream resynchronised", check_bad_frames_ignored_and_resynchronised),
-    ("ramp limit in INFO, steeper segment refused", check_ramp_limit_refused_not_slowed),
+    ("ramp limit in INFO, steeper segment or target refused", check_ramp_limit_refused_not_slowed),
     ("hello starts a fresh session", check_hello_starts_a_fresh_session),
     ("lower cap limits the target at once", check_lower_cap_limits_the_target_at_once),
     ("estop vent time", check_estop_vent_time),

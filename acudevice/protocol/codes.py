@@ -7,41 +7,42 @@ protocol version, so they are spelled out rather than generated with `auto()`.
 from __future__ import annotations
 
 from enum import STRICT, IntEnum, IntFlag
+from typing import Final
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Final = 1
 """The version this library speaks, and the only one `decode` accepts."""
 
-MIN_PROTOCOL_VERSION = 1
-MAX_PROTOCOL_VERSION = 1
+MIN_PROTOCOL_VERSION: Final = 1
+MAX_PROTOCOL_VERSION: Final = 1
 
-HEADER_SIZE = 5
+HEADER_SIZE: Final = 5
 """version u8 | kind u8 | seq u16 | opcode u8."""
 
-MAX_PAYLOAD = 128
+MAX_PAYLOAD: Final = 128
 """Largest payload any message may encode to, header included."""
 
-BLE_DEFAULT_PAYLOAD = 20
+BLE_DEFAULT_PAYLOAD: Final = 20
 """What one ATT write or notification carries at the default MTU of 23."""
 
-MAX_STRING_BYTES = 32
+MAX_STRING_BYTES: Final = 32
 """Longest UTF-8 string (in bytes, after the u8 length prefix)."""
 
-MAX_BATCH_SAMPLES = 8
+MAX_BATCH_SAMPLES: Final = 8
 """Most samples one TELEMETRY_BATCH carries: 5 + 1 + 8 * 15 = 126 <= MAX_PAYLOAD."""
 
-MAX_BATCH_MS = 5000
+MAX_BATCH_MS: Final = 5000
 """Longest SET_TELEMETRY `batch_ms` a device accepts; above is INVALID_PARAMETER."""
 
-NO_SEGMENT = 0xFFFF
+NO_SEGMENT: Final = 0xFFFF
 """Segment index reported when no schedule segment is active (idle, streaming)."""
 
-BLE_SERVICE_UUID = "abd30001-45b8-407e-aa88-eb5746cb2140"
-BLE_CONTROL_UUID = "abd30002-45b8-407e-aa88-eb5746cb2140"
+BLE_SERVICE_UUID: Final = "abd30001-45b8-407e-aa88-eb5746cb2140"
+BLE_CONTROL_UUID: Final = "abd30002-45b8-407e-aa88-eb5746cb2140"
 """Requests: write with response; needs an encrypted, bonded, MITM-authenticated link."""
-BLE_EVENTS_UUID = "abd30003-45b8-407e-aa88-eb5746cb2140"
+BLE_EVENTS_UUID: Final = "abd30003-45b8-407e-aa88-eb5746cb2140"
 """Responses, events and telemetry: notify."""
-BLE_BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
-BLE_DEVICE_INFORMATION_SERVICE_UUID = "0000180a-0000-1000-8000-00805f9b34fb"
+BLE_BATTERY_SERVICE_UUID: Final = "0000180f-0000-1000-8000-00805f9b34fb"
+BLE_DEVICE_INFORMATION_SERVICE_UUID: Final = "0000180a-0000-1000-8000-00805f9b34fb"
 
 
 class Kind(IntEnum):

@@ -125,7 +125,11 @@ class InfoResponse(TypedResponse):
     ramp_limit_per_s: Annotated[
         int,
         Strict(),
-        Field(ge=1, le=0xFFFF, description="Pa/s or ‰/s; steeper segments are refused"),
+        Field(
+            ge=1,
+            le=0xFFFF,
+            description="Pa/s or ‰/s; a steeper segment or SET_TARGET rise is refused",
+        ),
         Wire.U16,
     ]
     safety: Annotated[SafetyCapabilities, flag_bits(SafetyCapabilities), Wire.U8] = (
@@ -287,7 +291,10 @@ class Status(Request[StatusResponse]):
 
 
 class SetTarget(Request[Ack]):
-    """Streaming mode: go to `level` over `ramp_ms` (for firmware without schedules)."""
+    """Streaming mode: go to `level` over `ramp_ms`; a rise steeper than the ramp limit is refused.
+
+    For firmware without schedules. The rule is a segment's: docs/protocol.md section 9.
+    """
 
     opcode: ClassVar[Opcode] = Opcode.SET_TARGET
     response_type: ClassVar[type[Response]] = Ack

@@ -28,7 +28,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from simulator.errors import FaultSpecError
+from simulator.core.errors import FaultSpecError
 
 FAULT_NAMES = (
     "drop",

@@ -2,13 +2,16 @@
 
 It follows `docs/protocol.md` sections 5, 6 and 9. The firmware sees the world only through
 its `Board` (sensor reading, battery gauge); it returns an `Actuation` each step and never
-reads the plant's true level. Requests are decoded and dispatched by `simulator.requests`.
+reads the plant's true level. Requests are decoded and dispatched by `simulator.core.requests`;
+the safety checks, and whether a fault has cleared, are its supervisor's
+(`simulator.core.supervisor`); this module raises the faults they name and vents.
 
 Time: `step(dt_ms, wall)` advances device time by `dt_ms` (the device calls it at every
 event: the 100 ms control tick, a segment boundary, a safety threshold about to be crossed;
 `dt_ms=0` right after a request, so the new state drives the actuator at once); schedule
-playback, ramps, vent deadlines and telemetry run on device time. The watchdog alone counts `wall` seconds (the
-host's clock), so an accelerated simulation does not starve it (docs/simulator.md).
+playback, ramps, vent deadlines and telemetry run on device time. The watchdog alone counts
+`wall` seconds (the host's clock), so an accelerated simulation does not starve it
+(docs/simulator.md).
 """
 
 from __future__ import annotations
@@ -30,44 +33,26 @@ from acudevice.protocol import (
     VentStarted,
     encode,
 )
-from simulator.board import Board
-from simulator.control import PressureController, SetpointLimiter, VibrationController
-from simulator.models import SimModel
-from simulator.monitors import (
-    OverLevel,
-    ReleaseWithoutFall,
-    RiseWhileUndriven,
-    SensorAgreement,
-    ZeroAtRest,
-    sensor_plausible,
-)
-from simulator.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
-from simulator.player import Plan, Player, Stream
-from simulator.sensor import round_half_even
-from simulator.telemetry import TelemetryOut, flag_bits
-from simulator.upload import Upload
+from simulator.core.board import Board
+from simulator.core.control import PressureController, SetpointLimiter, VibrationController
+from simulator.core.models import SimModel
+from simulator.core.plant import SAFE_ACTUATION, VENT_ACTUATION, Actuation
+from simulator.core.player import Plan, Player, Stream
+from simulator.core.sensor import round_half_even
+from simulator.core.supervisor import SUPERVISOR_MS, Supervisor, reason_for
+from simulator.core.telemetry import TelemetryOut, flag_bits
+from simulator.core.upload import Upload
 
 S = FirmwareState
-WATCHDOG_S: Final = 3.0
-SUPERVISOR_MS: Final = 100
-"""The control tick. The slower safety checks (battery, stuck drive, stuck valve, sensor at
-rest, vent deadline) run on it; the watchdog, the sensor agreement and the over-level limit
-are checked at every event, and the device makes an event of every crossing of those."""
 ACTIVE_TELEMETRY_MS: Final = 100
 QUIET_TELEMETRY_MS: Final = 1000
 _ACTIVE: Final = frozenset({S.RUNNING, S.PAUSED, S.VENTING, S.FAULT})
-_NEEDS_SERVICE: Final = frozenset(
-    {FaultCode.STUCK_PUMP, FaultCode.VENT_TIMEOUT, FaultCode.STUCK_VALVE, FaultCode.SENSOR_MISMATCH}
-)
-"""Faults of the hardware itself: STOP does not clear them."""
 # The states as constants: the control step compares them at every event, and mypyc
 # keeps a Final in a C variable instead of looking it up in the module's dict.
-_IDLE: Final = S.IDLE
 _RUNNING: Final = S.RUNNING
 _PAUSED: Final = S.PAUSED
 _VENTING: Final = S.VENTING
 _FAULT: Final = S.FAULT
-_LOADED: Final = S.LOADED
 _NONE: Final = FaultCode.NONE
 
 
@@ -97,18 +82,11 @@ class Firmware:
             PressureController() if model.actuator == "pressure" else VibrationController()
         )
         self.setpoint = SetpointLimiter(model.max_ramp_level_per_s)
-        self.over_level = OverLevel(model)
-        self._battery_fault_pct = model.battery.fault_pct
+        self.supervisor = Supervisor(model)
         self._low_battery_pct = model.battery.low_warning_pct
         self._pressure = model.actuator == "pressure"
         self._vented_level = model.vented_level
-        self._vent_deadline_ms = model.vent_deadline_s * 1000
         self._max_ramp = model.max_ramp_level_per_s
-        self._lowest_plausible = -model.tolerance_level
-        self.rise = RiseWhileUndriven(model)
-        self.zero = ZeroAtRest(model)
-        self.agreement = SensorAgreement(model)
-        self.release_check = ReleaseWithoutFall(model)
         self.ignore_limits = ignore_limits
         """Test-only broken firmware (fault `ignore-limits`): SET_LIMITS is acknowledged and
         ignored. Never set outside a campaign's proof that it can fail."""
@@ -136,8 +114,9 @@ class Firmware:
         self.telemetry = TelemetryOut()
         self._vent_kind: VentKind | None = None
         self._vent_since_ms: int | None = None
-        self._dump_since_ms: int | None = None
-        self._last_driven_ms = -SUPERVISOR_MS
+        self.dump_since_ms: int | None = None
+        """Since when the dump valve has been open in this vent (the supervisor's deadline)."""
+        self.last_driven_ms = -SUPERVISOR_MS
         self.tick_origin_ms = 0
         """Control ticks fall on this plus whole ticks: a run's timing is relative to its START,
         so it is the same whatever the device time the START arrived at."""
@@ -219,7 +198,7 @@ class Firmware:
 
     def set_cap(self, cap: int) -> None:
         """SET_LIMITS accepted: the new cap applies from the next step."""
-        self.over_level.set_cap(cap, measured=self.measured, now_ms=self.now_ms)
+        self.supervisor.over_level.set_cap(cap, measured=self.measured, now_ms=self.now_ms)
         self.active_cap = cap
 
     def begin_vent(self, kind: VentKind, reason: Reason) -> None:
@@ -230,7 +209,7 @@ class Firmware:
         if self._vent_since_ms is None:
             self._vent_since_ms = self.now_ms
         self._vent_kind = kind
-        self._dump_since_ms = self.now_ms if kind is VentKind.DUMP else None
+        self.dump_since_ms = self.now_ms if kind is VentKind.DUMP else None
         self.target = min(max(float(self.measured), 0.0), self.target)
         self._forget_session()
         if self.state is not S.VENTING:
@@ -238,31 +217,20 @@ class Firmware:
 
     def raise_fault(self, code: FaultCode, reason: Reason) -> None:
         self.emit(FaultRaised(fault=code, measured_level=self.measured))
-        if self._dump_since_ms is None:
+        if self.dump_since_ms is None:
             self.emit(VentStarted(reason=reason, measured_level=self.measured))
             self._vent_since_ms = self.now_ms
-            self._dump_since_ms = self.now_ms
+            self.dump_since_ms = self.now_ms
         self._vent_kind = VentKind.DUMP
         self.fault = code
         self._forget_session()
         self.transition(S.FAULT, reason)
 
-    def fault_cleared(self) -> bool:
-        """STOP in FAULT: is the cause gone? A stuck driver or a failed vent needs service."""
-        if self.fault in _NEEDS_SERVICE:
-            return False
-        if self.board.battery_charge() < self.model.battery.fault_pct:
-            return False
-        if self.measured >= self.model.vented_level:
-            return False
-        at_rest = self.fault is FaultCode.SENSOR_FAULT
-        return sensor_plausible(self.measured, self.model, at_rest=at_rest)
-
     def clear_fault(self) -> None:
         self.fault = FaultCode.NONE
         self._vent_kind = None
         self._vent_since_ms = None
-        self._dump_since_ms = None
+        self.dump_since_ms = None
         self.transition(S.IDLE, Reason.HOST_REQUEST)
 
     # ------------------------------------------------------------ the control step
@@ -273,7 +241,9 @@ class Firmware:
         self.measured = board.read_level()
         self.check_measured = board.read_check_level()
         if self.state is not _FAULT:
-            self._check_safety(wall)
+            code = self.supervisor.check(self, wall)
+            if code is not _NONE:
+                self.raise_fault(code, reason_for(code))
         self._actuate(dt_ms)
         self._telemetry()
         return self.actuation
@@ -300,60 +270,7 @@ class Firmware:
             self.target = 0.0
             self.actuation = VENT_ACTUATION
         if self.actuation.drive > 0.0:
-            self._last_driven_ms = self.now_ms
-
-    def _check_safety(self, wall: float) -> None:
-        """Every step: watchdog, sensor agreement, plausibility, over-level on either
-        sensor. Every 100 ms: the rest."""
-        state = self.state
-        if (
-            (state is _RUNNING or state is _PAUSED)
-            and self.last_request_wall is not None
-            and wall - self.last_request_wall > WATCHDOG_S
-        ):
-            self.raise_fault(FaultCode.WATCHDOG, Reason.WATCHDOG)
-            return
-        measured = self.measured
-        highest = measured
-        check = self.check_measured
-        code = _NONE
-        if check is not None:
-            if check > measured:
-                highest = check
-            code = self.agreement.compare(measured, check, self.now_ms)
-        if code is not _NONE:
-            pass
-        elif measured < self._lowest_plausible:
-            code = FaultCode.SENSOR_FAULT
-        elif highest > self.over_level.limit:
-            code = FaultCode.OVER_PRESSURE
-        elif (self.now_ms - self.tick_origin_ms) % SUPERVISOR_MS == 0:
-            if self.board.battery_charge() < self._battery_fault_pct:
-                self.raise_fault(FaultCode.LOW_BATTERY, Reason.LOW_BATTERY)
-                return
-            code = self._supervise()
-        if code is not _NONE:
-            self.raise_fault(code, Reason.FAULT)
-
-    def _supervise(self) -> FaultCode:
-        now = self.now_ms
-        measured = self.measured
-        act = self.actuation
-        self.over_level.refresh(now)
-        undriven = act.power and now - self._last_driven_ms > SUPERVISOR_MS
-        code = self.rise.sample(measured, undriven=undriven)
-        if code is _NONE:
-            releasing = act.release >= 0.5 and (act.drive == 0.0 or not act.power)
-            code = self.release_check.sample(measured, releasing=releasing, now_ms=now)
-        if code is _NONE:
-            state = self.state
-            at_rest = state is _IDLE or state is _LOADED
-            code = self.zero.check(measured, at_rest=at_rest, now_ms=now)
-        if code is _NONE and self._dump_since_ms is not None:
-            overdue = now - self._dump_since_ms > self._vent_deadline_ms
-            if overdue and measured >= self._vented_level:
-                code = FaultCode.VENT_TIMEOUT
-        return code
+            self.last_driven_ms = self.now_ms
 
     def _follow(self, requested: float, dt_ms: int) -> None:
         level = self.setpoint.follow(requested, dt_ms / 1000.0)
@@ -390,12 +307,12 @@ class Firmware:
                 self.actuation = command
                 return
             self._vent_kind = VentKind.DUMP
-            self._dump_since_ms = self.now_ms
+            self.dump_since_ms = self.now_ms
         self.target = 0.0
         self.actuation = VENT_ACTUATION
         if self._note_vented():
             self._vent_kind = None
-            self._dump_since_ms = None
+            self.dump_since_ms = None
             self.transition(S.IDLE, Reason.VENT_DONE)
 
     def _note_vented(self) -> bool:

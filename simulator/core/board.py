@@ -1,7 +1,7 @@
 """The firmware's hardware abstraction: what a board gives the firmware to read.
 
 The firmware sees the world only through it (sensor readings, the battery gauge), never
-the plant's true level; `simulator.device.SimDevice` is the simulated board.
+the plant's true level; `simulator.core.device.SimDevice` is the simulated board.
 """
 
 from __future__ import annotations

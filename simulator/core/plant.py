@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Final, NamedTuple, Protocol
 
-from simulator.models import MotorPhysics, PneumaticPhysics
+from simulator.core.models import MotorPhysics, PneumaticPhysics
 
 
 class Actuation(NamedTuple):

@@ -18,7 +18,7 @@ from acudevice.protocol import (
     encode_telemetry_records,
     encode_telemetry_rows,
 )
-from simulator.plant import Actuation
+from simulator.core.plant import Actuation
 
 _PUMP_ON: Final = int(TelemetryFlags.PUMP_ON)
 _MOTOR_ON: Final = int(TelemetryFlags.MOTOR_ON)

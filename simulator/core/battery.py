@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.models import BatteryPhysics
+from simulator.core.models import BatteryPhysics
 
 
 class Battery:

@@ -8,7 +8,7 @@ device can follow is refused, never slowed). The caller aborts the upload on any
 from __future__ import annotations
 
 from acudevice.protocol import ActuatorCode, LoadBegin, LoadSegment, Result, ShapeCode
-from simulator.player import Plan, PlanSegment
+from simulator.core.player import Plan, PlanSegment
 
 MAX_SEGMENTS = 512
 """Schedule memory of the simulated firmware."""
@@ -28,12 +28,18 @@ def check_begin(begin: LoadBegin, *, actuator: ActuatorCode, cap: int, hardware_
     return check_level(begin.cap_level, cap=cap, hardware_max=hardware_max)
 
 
+def steeper_than(change: float, duration_ms: int, ramp_limit: int) -> bool:
+    """`change` over `duration_ms` is steeper than `ramp_limit` per second (INFO's
+    `ramp_limit_per_s`): refused, in a segment or a SET_TARGET rise, never slowed."""
+    return change * 1000 > ramp_limit * duration_ms
+
+
 def too_steep(seg: LoadSegment, ramp_limit: int) -> bool:
     """Steeper than `ramp_limit` per second; a STEP that changes the level always is."""
     change = abs(seg.to_level - seg.from_level)
     if seg.shape is ShapeCode.STEP:
         return change > 0
-    return change * 1000 > ramp_limit * seg.duration_ms
+    return steeper_than(change, seg.duration_ms, ramp_limit)
 
 
 class Upload:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from simulator.plant import IDLE_ACTUATION, Actuation
+from simulator.core.plant import IDLE_ACTUATION, Actuation
 
 
 class PressureController:

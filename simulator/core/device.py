@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from acudevice.protocol import FirmwareState, Reason
-from simulator import requests
-from simulator.battery import Battery
-from simulator.faults import FaultPlan
-from simulator.firmware import Firmware, VentKind
-from simulator.models import MotorPhysics, SimModel, load_model
-from simulator.plant import Actuation, Bladder, Motor, Plant
-from simulator.sensor import Sensor
+from simulator.core import requests
+from simulator.core.battery import Battery
+from simulator.core.faults import FaultPlan
+from simulator.core.firmware import Firmware, VentKind
+from simulator.core.models import MotorPhysics, SimModel, load_model
+from simulator.core.plant import Actuation, Bladder, Motor, Plant
+from simulator.core.sensor import Sensor
 
 TICK_MS: Final = 100
 """The firmware's control tick, and the longest step the device takes while anything moves."""
@@ -230,10 +230,12 @@ class SimDevice:
             if main.drift_rate_per_s:  # the two sensors drifting apart
                 apart = main.offset + main.drift - check.offset
                 rate = main.drift_rate_per_s
-                room = (fw.agreement.agreement - apart * (1 if rate > 0 else -1)) / abs(rate)
+                room = (fw.supervisor.agreement.agreement - apart * (1 if rate > 0 else -1)) / abs(
+                    rate
+                )
                 if room * 1000.0 < nxt - now:
                     nxt = now + max(math.ceil(room * 1000.0), self._check_ms)
-        limit = fw.over_level.limit - bias
+        limit = fw.supervisor.over_level.limit - bias
         seconds = self.plant.seconds_to_reach(limit, fw.actuation)
         if seconds * 1000.0 < nxt - now:
             nxt = now + max(math.ceil(seconds * 1000.0), self._check_ms)

@@ -1,9 +1,9 @@
 """The firmware's own safety checks on its sensor reading, independent of the host.
 
-Each check is small and stateful. `Firmware.step` compares every reading with the
-over-level limit and the plausibility floor, and runs the slower checks on a 100 ms tick,
-as a firmware's supervisor task would; it raises the fault they name. They see only what real firmware sees: its commands and its
-sensor, never the true level of the plant.
+Each check is small and stateful. The supervisor (`simulator.core.supervisor`) compares
+every reading with the over-level limit and the plausibility floor, and runs the slower
+checks on a 100 ms tick; the firmware raises the fault they name. They see only what real
+firmware sees: its commands and its sensor, never the true level of the plant.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from acudevice.protocol import FaultCode
-from simulator.models import SimModel
+from simulator.core.models import SimModel
 
 _RISE_WINDOW: Final = 6
 # Constants, not `FaultCode.X` at each call: compiled, a Final is a C variable.

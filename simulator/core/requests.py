@@ -53,8 +53,8 @@ from acudevice.protocol import (
     decode,
     encode,
 )
-from simulator.firmware import Firmware, VentKind
-from simulator.upload import Upload, check_begin, check_level
+from simulator.core.firmware import Firmware, VentKind
+from simulator.core.upload import Upload, check_begin, check_level, steeper_than
 
 S = FirmwareState
 _WITHOUT_HELLO = frozenset(
@@ -281,7 +281,7 @@ def _stop(fw: Firmware, request: Request[Any]) -> Message:
         fw.plan = None
         fw.transition(S.IDLE, Reason.HOST_REQUEST)
     elif fw.state is S.FAULT:
-        if not fw.fault_cleared():
+        if not fw.supervisor.fault_cleared(fw):
             return _ack(request, Result.FAULTED)
         fw.clear_fault()
     return _ack(request, Result.OK)
@@ -306,6 +306,12 @@ def _set_target(fw: Firmware, request: Request[Any]) -> Message:
     result = check_level(request.level, cap=fw.active_cap, hardware_max=fw.model.hardware_max_level)
     if result is not Result.OK:
         return _ack(request, result)
+    # A rise steeper than the ramp limit is refused, as a steeper segment is: never slowed,
+    # so the band is where the host asked, when it asked. It rises from the target STATUS
+    # reports (a new stream from 0). A fall is never refused: lowering is always allowed.
+    start = round(fw.target) if fw.streaming else 0
+    if steeper_than(request.level - start, request.ramp_ms, ramp_limit(fw)):
+        return _ack(request, Result.INVALID_PARAMETER)
     rising = request.level > fw.target
     if rising and fw.board.battery_charge() < fw.model.battery.start_refused_pct:
         return _ack(request, Result.LOW_BATTERY)
