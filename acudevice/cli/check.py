@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from acudevice.cli.common import build_profile, default_device, out, reports_errors, styled
+from acudevice.cli.common import (
+    CAP_KPA,
+    build_profile,
+    default_device,
+    out,
+    reports_errors,
+    styled,
+)
 from acudevice.plan.devices import format_level
 from acudevice.plan.library import ProgramLibrary
 from acudevice.safety.screening import Verdict
@@ -69,7 +76,7 @@ def check(
     ],
     pregnant: Annotated[bool, typer.Option("--pregnant", help="screen for pregnancy")] = False,
     cap_kpa: Annotated[
-        float | None, typer.Option("--cap-kpa", help="your personal cap (only lowers)")
+        float | None, typer.Option("--cap-kpa", help=f"your personal cap, {CAP_KPA} (only lowers)")
     ] = None,
     profile_file: Annotated[
         Path | None, typer.Option("--profile", help="health profile TOML")

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from acudevice.cli.common import (
+    CAP_KPA,
     EXIT_BAD_INPUT,
     build_profile,
     default_device,
@@ -172,7 +173,9 @@ def plot(
     name: Annotated[str, typer.Argument(help="program name or .toml file")],
     output: Annotated[Path, typer.Option("-o", "--output", help="PNG or SVG file to write")],
     device_model: Annotated[str | None, typer.Option("--device-model", help="device model")] = None,
-    cap_kpa: Annotated[float | None, typer.Option("--cap-kpa", help="your personal cap")] = None,
+    cap_kpa: Annotated[
+        float | None, typer.Option("--cap-kpa", help=f"your personal cap, {CAP_KPA}")
+    ] = None,
     profile_file: Annotated[
         Path | None, typer.Option("--profile", help="health profile TOML")
     ] = None,

@@ -16,6 +16,7 @@ from rich.live import Live
 
 from acudevice.cli.check import print_verdict
 from acudevice.cli.common import (
+    CAP_KPA,
     EXIT_BAD_INPUT,
     build_profile,
     err,
@@ -127,7 +128,7 @@ def run(
         str | None, typer.Option("--both", metavar="URL2", help="second band, started together")
     ] = None,
     cap_kpa: Annotated[
-        float | None, typer.Option("--cap-kpa", metavar="KPA", help="your personal cap")
+        float | None, typer.Option("--cap-kpa", metavar="KPA", help=f"your personal cap, {CAP_KPA}")
     ] = None,
     pregnant: Annotated[bool, typer.Option("--pregnant")] = False,
     profile_file: Annotated[
