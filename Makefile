@@ -39,6 +39,8 @@ demo: install
 	ACUDEVICE_HOME=$(CURDIR)/$(OUT)/home $(BIN)/acudevice run nausea-relief --device 'sim://?speed=20&seed=1'
 	ACUDEVICE_HOME=$(CURDIR)/$(OUT)/home $(BIN)/acudevice report last -o $(OUT)/nausea-relief-session.png
 	@echo "report written to $(OUT)/nausea-relief-session.png"
+	@echo "the demo's journal is in $(OUT)/home; from this directory, see it with:"
+	@echo "  ACUDEVICE_HOME=$(CURDIR)/$(OUT)/home $(BIN)/acudevice history"
 
 lint: install
 	$(BIN)/ruff check .

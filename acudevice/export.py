@@ -3,7 +3,9 @@
 Four tables, one file each: `sessions`, `samples`, `comfort_events`, `faults`. Pressure is
 in kPa and vibration intensity a fraction 0–1, each in its own column (`peak_kpa`,
 `peak_intensity`), so a column never mixes units; the other is left empty. Files are
-written to temporary names and renamed, so an export is either whole or absent.
+written to temporary names and renamed, so an export is either whole or absent. They hold
+health data, so each file is 0600 from its creation, and a directory the export creates is
+0700.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from acudevice.errors import InputError, Problem
+from acudevice.files import write_private_text
 from acudevice.plan.devices import FRACTION_TO_PERMILLE, KPA_TO_PA
 from acudevice.protocol import FirmwareState
 from acudevice.store import Journal, SessionRecord
@@ -187,11 +190,11 @@ def write_export(tables: dict[str, list[Row]], directory: Path, fmt: Format) -> 
     )
     staged: list[tuple[Path, Path]] = []
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         for name, rows in tables.items():
             final = directory / f"{name}.{fmt}"
             temp = directory / f".{name}.{fmt}.partial"
-            temp.write_text(render(name, rows), encoding="utf-8")
+            write_private_text(temp, render(name, rows))
             staged.append((temp, final))
     except OSError as exc:
         for temp in directory.glob(".*.partial"):

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import stat
 import tempfile
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from acudevice.errors import InputError, Problem
+from acudevice.numbers import show
+from acudevice.paths import PRIVATE_FILE_MODE
 
 
 def _field_path(loc: Iterable[int | str]) -> str:
@@ -26,7 +30,90 @@ def _field_path(loc: Iterable[int | str]) -> str:
     return out
 
 
-def problems_from_validation(source: str, error: ValidationError) -> list[Problem]:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds: itself, or inside Optional, unions, tuples, lists, dicts."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    args = get_args(annotation)
+    if get_origin(annotation) is Annotated:
+        return _models_in(args[0])
+    if get_origin(annotation) is dict:
+        return _models_in(args[1])
+    return [model for arg in args for model in _models_in(arg)]
+
+
+def _fields_along(
+    root: Any, loc: Sequence[int | str]
+) -> tuple[dict[str, FieldInfo], FieldInfo | None]:
+    """The fields of the model at `loc` (list indexes, dict keys and union tags stepped over),
+    and the last field named on the way (the one a bound error is about)."""
+    models = _models_in(root)
+    last: FieldInfo | None = None
+    for part in loc:
+        if not isinstance(part, str):
+            continue
+        found = [m.model_fields[part] for m in models if part in m.model_fields]
+        if found:  # else an index, a dict key or a union's tag: the same models go on
+            last = found[0]
+            models = [model for info in found for model in _models_in(info.annotation)]
+    return {name: info for m in models for name, info in m.model_fields.items()}, last
+
+
+def _unknown_field(name: str, known: Iterable[str]) -> str:
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field; did you mean `{close[0]}`?"
+    return "unknown field; the fields here are " + ", ".join(names) if names else "unknown field"
+
+
+_UNITS = (("_kpa", "kPa"), ("_hz", "Hz"), ("_percent", "%"), ("_s", "s"))
+_BOUNDS = {
+    "less_than_equal": ("le", "is above the {limit} of {bound}", "maximum"),
+    "less_than": ("lt", "must be less than {bound}", ""),
+    "greater_than_equal": ("ge", "is below the {limit} of {bound}", "minimum"),
+    "greater_than": ("gt", "must be more than {bound}", ""),
+}
+
+
+def _unit(loc: Sequence[int | str]) -> str:
+    """The unit a key names (`target_kpa`, `ramp_s`); a dict's key inherits its field's."""
+    for part in reversed(loc):
+        if isinstance(part, str):
+            for suffix, unit in _UNITS:
+                if part.endswith(suffix):
+                    return unit
+    return ""
+
+
+def _bound_message(err: Any, loc: Sequence[int | str], info: FieldInfo | None) -> str | None:
+    """ "8000 kPa is above the absolute ceiling of 40 kPa (rule absolute-ceiling)" for pydantic's
+    "less than or equal to 40": the unit from the key, the limit and rule from the field."""
+    kind = _BOUNDS.get(err["type"])
+    value = err.get("input")
+    if kind is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    key, text, default_limit = kind
+    unit = _unit(loc)
+    extra = info.json_schema_extra if info is not None else None
+    meta = extra if isinstance(extra, dict) else {}
+    message = f"{_with_unit(value, unit)} " + text.format(
+        limit=str(meta.get("limit", default_limit)), bound=_with_unit(err["ctx"][key], unit)
+    )
+    rule = meta.get("rule")
+    return message + (f" (rule {rule}, docs/safety.md)" if rule else "")
+
+
+def _with_unit(value: float, unit: str) -> str:
+    return f"{show(value)}{'' if unit in ('', '%') else ' '}{unit}"
+
+
+def problems_from_validation(
+    source: str, error: ValidationError, model: Any = None
+) -> list[Problem]:
+    """One Problem per pydantic error, in the file's words. With `model` (the class or type
+    validated), an unknown field suggests the closest known one, and a bound names its unit,
+    limit and rule."""
     problems = []
     errors = error.errors()
     # pydantic adds "too short" for a list whose items all failed; the item errors say more.
@@ -39,8 +126,14 @@ def problems_from_validation(source: str, error: ValidationError) -> list[Proble
         if loc and loc[0] in ("pressure", "vibration"):
             loc = loc[1:]
         message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "finite_number":
+            message = f"{show(err['input'])} is not a finite number"
         if err["type"] == "extra_forbidden":
             message = "unknown field"
+            if model is not None and loc and isinstance(loc[-1], str):
+                message = _unknown_field(loc[-1], _fields_along(model, err["loc"][:-1])[0])
+        elif model is not None:
+            message = _bound_message(err, loc, _fields_along(model, err["loc"])[1]) or message
         problems.append(Problem(source, _field_path(loc), message))
     return problems
 
@@ -87,19 +180,34 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
+def atomic_output(path: Path, *, private: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds.
+
+    `private`: health or session data (a profile, a session's report), 0600 from its creation
+    to the end. Otherwise the usual mode a user expects of a file they asked for (a plot of a
+    program, a test report): 0666 less the umask.
+    """
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError([Problem(str(path), "", f"directory {path.parent} does not exist")])
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    os.close(fd)  # mkstemp creates it 0600
     tmp = Path(tmp_name)
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what a user expects of a plot
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Write `path` readable by its owner only from the moment it exists (no umask window);
+    a file already there is made 0600 before a byte is written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+        fh.write(text)

@@ -46,15 +46,47 @@ PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
 
+def _ours(directory: Path, root: Path) -> bool:
+    """A directory acudevice makes for itself: `root`, or ACUDEVICE_HOME and what is under it.
+    The parents of platformdirs' directories (~/.local/share) are the system's, not ours."""
+    if directory == root:
+        return True
+    home = os.environ.get("ACUDEVICE_HOME")
+    if not home:
+        return False
+    return directory == Path(home) or Path(home) in directory.parents
+
+
+def make_private_dirs(root: Path) -> Path:
+    """Create `root` and its missing parents; each one of ours is 0700 from its creation, so
+    there is no moment when another user could list it (and no notice about it later)."""
+    missing: list[Path] = []
+    directory = root
+    while not directory.exists():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for directory in reversed(missing):
+        ours = _ours(directory, root)
+        try:
+            directory.mkdir(mode=PRIVATE_DIR_MODE if ours else 0o777)
+        except FileExistsError:  # made meanwhile, by another acudevice
+            continue
+        if ours:  # mkdir applied the umask; a strange one (0o277) could lock us out
+            os.chmod(directory, PRIVATE_DIR_MODE)
+    return root
+
+
 def make_private(root: Path, *, notice: bool = True) -> Path:
     """Create `root` 0700 if missing; make it and everything in it 0700 (dirs) / 0600 (files).
 
     The data directory holds BLE bond keys and health records, as ~/.ssh and BlueZ hold
-    keys: no other local user may read them. Existing files with wider modes (from an older
-    version, or written by a library such as Bumble) are tightened, with one line saying so
-    when `notice` is set.
+    keys: no other local user may read them. What acudevice creates is private from its
+    creation; existing files with wider modes (from an older version, by hand, or written by
+    a library such as Bumble) are tightened, with one line saying so when `notice` is set.
     """
-    root.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    make_private_dirs(root)
     fixed = 0
     for path in [root, *root.rglob("*")]:
         try:

@@ -119,12 +119,14 @@ def plot_schedule(
     lines: Sequence[Line] = (),
     measured: Sequence[tuple[float, float]] = (),
     events: Sequence[tuple[float, str]] = (),
+    private: bool = False,
 ) -> Path:
-    """`schedule_figure` to PNG or SVG by the file's suffix."""
+    """`schedule_figure` to PNG or SVG by the file's suffix; `private` (a session's report,
+    health data) writes it 0600 from its creation."""
     fig = schedule_figure(schedule, title=title, lines=lines, measured=measured, events=events)
     import matplotlib.pyplot as plt
 
-    with atomic_output(path) as tmp:
+    with atomic_output(path, private=private) as tmp:
         fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower() or "png", bbox_inches="tight")
     plt.close(fig)
     return Path(path)

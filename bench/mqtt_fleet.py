@@ -47,6 +47,7 @@ def start_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
         "allow_anonymous true",
         "persistence false",
         "max_queued_messages 100000",
+        "set_tcp_nodelay true",
     ]
     if os.geteuid() == 0:
         lines.append("user root")

@@ -84,6 +84,7 @@ def _describe(run: RunResult) -> str:
 def print_table(figures: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="safety campaign (true plant level against the cap)")
     table.add_column("figure")
@@ -113,7 +114,7 @@ def print_table(figures: dict[str, Any]) -> None:
     ]
     for name, value in rows:
         table.add_row(name, value)
-    console = Console()
+    console = Console(markup=False, emoji=False)  # fault specs and rule ids print as written
     console.print(table)
     faults = Table(title="by device and fault: worst true level against the cap in force")
     for column in ("device fault", "runs", "exceedances", "worst vs cap", "ended faulted"):
@@ -129,7 +130,7 @@ def print_table(figures: dict[str, Any]) -> None:
         )
     console.print(faults)
     for failure in figures["failures"]:
-        console.print(f"[red]FAIL[/red] {failure}")
+        console.print(Text.assemble(("FAIL", "red"), f" {failure}"))
 
 
 def write_png(path: Path, results: list[RunResult], worst: list[RunResult]) -> None:

@@ -7,8 +7,9 @@
     acudevice-sim campaign --runs N --seed S [--json] [--png FILE] [--jobs J]
     acudevice-sim build-core [--force]           (the core, simulator/core/, compiled with mypyc)
 
-The first line on stdout names where it serves, e.g.
-`acudevice-sim: serving wristband-p1 on /dev/pts/7` or `... on tcp://127.0.0.1:40123`.
+The first line on stdout names where it serves as a device URL `acudevice` accepts, e.g.
+`acudevice-sim: serving wristband-p1 on serial:///dev/pts/7` or `... on tcp://127.0.0.1:40123`.
+A bad flag is one line on stderr (flag, value, range) and exit status 2.
 SIGINT and SIGTERM vent the device first (logged on stderr), then exit 0.
 """
 
@@ -19,17 +20,27 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 from acudevice.errors import AcuDeviceError
+from acudevice.numbers import Span
 from acudevice.plan.library import load_devices
 from simulator.core.faults import FAULT_NAMES
-from simulator.options import SimOptions, parse_seed, parse_speed
+from simulator.options import (
+    BATTERY_PERCENT,
+    SPEED,
+    UPTIME_S,
+    SimOptions,
+    parse_seed,
+    parse_speed,
+)
 from simulator.server import PtyServer, TcpServer
 from simulator.simulation import Simulation
 
 log = logging.getLogger("acudevice-sim")
+T = TypeVar("T")
 
 FAULT_HELP = """faults (repeat --fault):
   drop:MS          link silent MS wall ms after a client connects (pty: after start)
@@ -45,10 +56,43 @@ FAULT_HELP = """faults (repeat --fault):
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag told in one line (not the usage block) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _flag(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """A parser whose refusal argparse prints as is (a ValueError would print as
+    "invalid parse_speed value", naming our function instead of the rule)."""
+
+    def parsed(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).partition(": ")[2] or str(exc)) from None
+
+    parsed.__name__ = parse.__name__
+    return parsed
+
+
+def _number(span: Span) -> Callable[[str], float]:
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"got {text!r}, not a number") from None
+        problem = span.complaint(value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="acudevice-sim", description="Simulated acupressure wearables."
-    )
+    parser = _Parser(prog="acudevice-sim", description="Simulated acupressure wearables.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve",
@@ -68,23 +112,29 @@ def _parser() -> argparse.ArgumentParser:
         help="a BLE band on a virtual radio; hosts attach over HCI on 127.0.0.1 (docs/ble.md)",
     )
     serve.add_argument("--model", default=SimOptions.model, help="device model name")
-    serve.add_argument("--seed", type=parse_seed, default=0, help="random seed (default 0)")
+    serve.add_argument("--seed", type=_flag(parse_seed), default=0, help="random seed (default 0)")
     serve.add_argument(
         "--speed",
-        type=parse_speed,
+        type=_flag(parse_speed),
         default=1,
-        help="device seconds per wall second, or 'max' (default 1)",
+        help=f"device seconds per wall second, a whole number {SPEED}, or 'max' (default 1)",
     )
     serve.add_argument(
         "--fault", action="append", default=[], metavar="SPEC", help=f"one of {FAULT_NAMES}"
     )
-    serve.add_argument("--battery", type=float, default=100.0, help="initial charge, percent")
+    serve.add_argument(
+        "--battery",
+        type=_number(BATTERY_PERCENT),
+        default=100.0,
+        help=f"initial charge, {BATTERY_PERCENT}".replace("%", "%%"),
+    )
     serve.add_argument(
         "--uptime",
-        type=float,
+        type=_number(UPTIME_S),
         default=0.0,
         metavar="SECONDS",
-        help="device time since power-on at start (4294967 is near the 32-bit ms wrap)",
+        help=f"device time since power-on at start, {UPTIME_S} "
+        "(4294967 is near the 32-bit ms wrap)",
     )
     serve.add_argument(
         "-v", "--verbose", action="store_true", help="log every frame in hex and decoded"
@@ -95,7 +145,9 @@ def _parser() -> argparse.ArgumentParser:
         help="seeded sessions under every fault, checked on the true level (docs/simulator.md)",
     )
     campaign.add_argument("--runs", type=int, default=300, help="sessions to run (default 300)")
-    campaign.add_argument("--seed", type=parse_seed, default=0, help="first seed (default 0)")
+    campaign.add_argument(
+        "--seed", type=_flag(parse_seed), default=0, help="first seed (default 0)"
+    )
     campaign.add_argument("--json", action="store_true", help="print one JSON object")
     campaign.add_argument("--png", type=Path, metavar="FILE", help="write a PNG of the results")
     campaign.add_argument(
@@ -186,7 +238,7 @@ async def _serve(options: SimOptions, *, pty: bool, tcp_port: int | None, verbos
     server: PtyServer | TcpServer
     if pty:
         server = PtyServer(sim, verbose=verbose)
-        where = await server.start()
+        where = f"serial://{await server.start()}"  # a URL `acudevice` takes as it is
     else:
         assert tcp_port is not None
         server = TcpServer(sim, port=tcp_port, verbose=verbose)

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from acudevice.numbers import Span, show
 from simulator.core.errors import SimOptionError
 from simulator.core.faults import FaultPlan
 from simulator.core.models import DEFAULT_MODEL
@@ -31,6 +32,10 @@ BASE_TELEMETRY_MS = 100
 OPTION_NAMES = ("model", "seed", "speed", "fault", "battery", "uptime_s")
 MAX_UPTIME_S = 10 * 0x1_0000_0000 / 1000
 """Ten wraps of the 32-bit millisecond counter (about 16 months)."""
+SPEED = Span(1, MAX_SPEED)
+"""Device seconds per wall second, a whole number (or `max`)."""
+BATTERY_PERCENT = Span(0, 100, "%")
+UPTIME_S = Span(0, MAX_UPTIME_S, "s")
 
 
 @dataclass(frozen=True)
@@ -47,14 +52,15 @@ class SimOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "faults", FaultPlan.parse(self.fault_specs))
-        if not 0.0 <= self.battery <= 100.0:
-            raise SimOptionError(f"battery={self.battery:g}: must be a percentage 0..100")
-        if not 0.0 <= self.uptime_s <= MAX_UPTIME_S:
-            raise SimOptionError(
-                f"uptime_s={self.uptime_s:g}: must be 0 to {MAX_UPTIME_S:.0f} seconds"
-            )
-        if self.speed is not None and not 1 <= self.speed <= MAX_SPEED:
-            raise SimOptionError(f"speed={self.speed}: must be 1..{MAX_SPEED} or 'max'")
+        for name, value, span in (
+            ("battery", self.battery, BATTERY_PERCENT),
+            ("uptime_s", self.uptime_s, UPTIME_S),
+        ):
+            problem = span.complaint(value)
+            if problem is not None:
+                raise SimOptionError(f"{name}: {problem}")
+        if self.speed is not None and self.speed not in SPEED:
+            raise SimOptionError(f"speed: {_speed_rule(show(self.speed))}")
 
     @property
     def time_scale(self) -> int:
@@ -111,8 +117,8 @@ class SimOptions:
             seed=parse_seed(seed) if seed is not None else 0,
             speed=parse_speed(speed) if speed is not None else 1,
             fault_specs=tuple(query.get("fault", ())),
-            battery=_number("battery", battery) if battery is not None else 100.0,
-            uptime_s=_number("uptime_s", uptime) if uptime is not None else 0.0,
+            battery=parse_number("battery", battery) if battery is not None else 100.0,
+            uptime_s=parse_number("uptime_s", uptime) if uptime is not None else 0.0,
         )
 
     def to_url(self) -> str:
@@ -126,23 +132,25 @@ class SimOptions:
         return "sim://?" + urlencode(query)
 
 
-def _number(name: str, text: str) -> float:
+def parse_number(name: str, text: str) -> float:
+    """A number from a URL query; its range is checked by `SimOptions`."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise SimOptionError(f"{name}={text!r}: not a number") from None
-    if not math.isfinite(value):
-        raise SimOptionError(f"{name}={text!r}: must be finite")
-    return value
+        raise SimOptionError(f"{name}: got {text!r}, not a number") from None
+
+
+def _speed_rule(got: str) -> str:
+    return f"got {got}; must be a whole number of device seconds per wall second, {SPEED}, or 'max'"
 
 
 def parse_seed(text: str) -> int:
     try:
         seed = int(text)
     except ValueError:
-        raise SimOptionError(f"seed={text!r}: must be a whole number") from None
+        seed = -1
     if seed < 0:
-        raise SimOptionError(f"seed={text!r}: must not be negative")
+        raise SimOptionError(f"seed: got {text!r}; must be a whole number, at least 0")
     return seed
 
 
@@ -150,10 +158,10 @@ def parse_speed(text: str) -> int | None:
     """`max` -> None; otherwise a whole number of device seconds per wall second."""
     if text.strip().lower() == "max":
         return None
-    value = _number("speed", text)
-    if value != int(value) or not 1 <= value <= MAX_SPEED:
-        raise SimOptionError(
-            f"speed={text!r}: must be a whole number 1..{MAX_SPEED} (device seconds per "
-            "wall second) or 'max'"
-        )
+    try:
+        value = float(text)
+    except ValueError:
+        raise SimOptionError(f"speed: {_speed_rule(repr(text))}") from None
+    if value not in SPEED or value != int(value):
+        raise SimOptionError(f"speed: {_speed_rule(show(value))}")
     return int(value)

@@ -118,6 +118,7 @@ class Broker:
         lines = [
             f"listener {self.port} 127.0.0.1",
             "persistence false",
+            "set_tcp_nodelay true",  # small messages must not wait ~40 ms for a delayed ack
             "log_dest stderr",
             "log_type error",
         ]

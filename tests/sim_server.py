@@ -26,7 +26,7 @@ def serve(*flags: str) -> Iterator[str]:
             raise RuntimeError(
                 f"acudevice-sim printed {line!r}; stderr: {proc.stderr.read() if proc.stderr else ''}"
             )
-        yield where if where.startswith("tcp://") else f"serial://{where}"
+        yield where  # a device URL: serial:///dev/pts/N or tcp://127.0.0.1:PORT
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

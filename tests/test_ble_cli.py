@@ -142,7 +142,7 @@ def test_scan_pair_run_rename_and_forget_across_processes(
         ),
         (("devices", "forget", "nope"), "no paired band called 'nope'"),
         (("devices", "rename", "nope", "x"), "no paired band called 'nope'"),
-        (("scan", "--timeout", "0"), "must be 0-120 seconds"),
+        (("scan", "--timeout", "0"), "got 0 s; must be more than 0 s and at most 120 s"),
         (("run", "nausea-relief", "--device", "left-wrist"), "no paired band's alias"),
     ],
 )

@@ -25,13 +25,14 @@ def test_the_documented_script_is_the_tested_one() -> None:
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_the_ci_script_runs_conformance_and_writes_junit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("link", ["tcp", "pty"])
+def test_the_ci_script_runs_conformance_and_writes_junit(tmp_path: Path, link: str) -> None:
     bin_dir = Path(sys.executable).parent  # where acudevice and acudevice-sim are installed
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env["ACUDEVICE_HOME"] = str(tmp_path / "home")
     report = tmp_path / "conformance.xml"
     done = subprocess.run(
-        ["bash", str(SCRIPT), str(report)],
+        ["bash", str(SCRIPT), str(report), link],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -43,3 +44,5 @@ def test_the_ci_script_runs_conformance_and_writes_junit(tmp_path: Path) -> None
     assert suite.get("failures") == "0"
     assert [c.get("name") for c in suite.iter("testcase")] == [name for name, _ in CHECKS]
     assert "passed, 0 failed" in done.stdout
+    device = next(p.get("value") for p in suite.iter("property") if p.get("name") == "device")
+    assert device.startswith("tcp://" if link == "tcp" else "serial:///dev/")

@@ -137,7 +137,7 @@ def test_an_interactive_session_asks_for_the_rating_afterwards(isolated_home: Pa
     try:
         _read_until(controller, b"0 (none) to 10 (worst)?", time.monotonic() + 60)
         os.write(controller, b"3\n")
-        _read_until(controller, b"report: acudevice report", time.monotonic() + 20)
+        _read_until(controller, b"acudevice report 1 -o session-1.png", time.monotonic() + 20)
         assert proc.wait(20) == 0
     finally:
         if proc.poll() is None:

@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # use protocol types because the device layer below it does. Anything else is an upward or
 # sideways arrow: transport may not read the store, plan may not use safety.
 LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
-    ("foundation", ("acudevice.errors", "acudevice.paths", "acudevice.files"), ()),
+    (
+        "foundation",
+        ("acudevice.errors", "acudevice.paths", "acudevice.files", "acudevice.numbers"),
+        (),
+    ),
     ("protocol", ("acudevice.protocol",), ("foundation",)),
     ("plan", ("acudevice.plan", "acudevice.programs"), ("foundation",)),
     ("safety", ("acudevice.safety",), ("plan", "foundation")),
@@ -73,6 +77,7 @@ CORE_MAY_IMPORT = (
     "acudevice.errors",
     "acudevice.paths",
     "acudevice.files",
+    "acudevice.numbers",
 )
 SIMULATOR_MAY_IMPORT = (*CORE_MAY_IMPORT, "simulator", "acudevice.transport")
 SIMULATOR_FRONT_ENDS = (

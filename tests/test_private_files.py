@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,71 @@ def test_make_private_keeps_narrower_modes_and_skips_links(tmp_path: Path) -> No
     make_private(root)
     assert mode(root / "f") == 0o400
     assert mode(shared) == 0o644  # a link's target outside is never touched
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """umask 000: anything created with a default mode would be world-readable at once."""
+    saved = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(saved)
+
+
+@pytest.mark.sim
+def test_a_fresh_home_is_private_from_creation_and_the_first_run_says_nothing(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_umask: None
+) -> None:
+    assert not isolated_home.exists()
+    monkeypatch.chdir(tmp_path)
+    commands = [
+        ["run", "nausea-relief", "--device", "sim://?speed=max&seed=1", "--json"],
+        ["history"],
+        ["programs", "list"],
+        ["profile", "init", "me.toml"],
+        ["export", "-o", "study"],
+        ["report", "1", "-o", "session-1.png"],
+    ]
+    for argv in commands:
+        done = runner.invoke(app, argv)
+        assert done.exit_code == 0, (argv, done.output)
+        assert "private" not in done.stderr, (argv, done.stderr)  # nothing needed fixing
+    assert mode(isolated_home) == 0o700  # the ACUDEVICE_HOME it created
+    assert_private(isolated_home)
+    with Journal():  # the -wal and -shm too, while they exist
+        assert_private(isolated_home / "data")
+    assert mode(tmp_path / "me.toml") == 0o600  # a health profile
+    assert mode(tmp_path / "session-1.png") == 0o600  # a session's record
+    assert mode(tmp_path / "study") == 0o700
+    exported = sorted(p.name for p in (tmp_path / "study").iterdir())
+    assert exported == ["comfort_events.csv", "faults.csv", "samples.csv", "sessions.csv"]
+    for name in exported:
+        assert mode(tmp_path / "study" / name) == 0o600, name
+
+
+@pytest.mark.unit
+def test_an_export_into_an_existing_file_never_widens_it(
+    isolated_home: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "out").mkdir()
+    old = tmp_path / "out" / "sessions.csv"
+    old.write_text("old")
+    old.chmod(0o644)
+    done = runner.invoke(app, ["export", "-o", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    assert mode(old) == 0o600 and old.read_text().startswith("session_id")
+
+
+@pytest.mark.unit
+def test_a_plot_of_a_program_is_not_private(tmp_path: Path) -> None:
+    """Not about a person: the user's usual mode, as any file they ask for."""
+    saved = os.umask(0o022)
+    try:
+        done = runner.invoke(
+            app, ["programs", "plot", "nausea-relief", "-o", str(tmp_path / "p.png")]
+        )
+    finally:
+        os.umask(saved)
+    assert done.exit_code == 0, done.output
+    assert mode(tmp_path / "p.png") == 0o644

@@ -143,8 +143,8 @@ def hello_info(link: Framed, model: str) -> None:
 
 def test_pty_speaks_framed_protocol_to_pyserial(served: Callable[..., Served]) -> None:
     sim = served("--pty", "--model", "vibepad-v1", "--seed", "3", "-v")
-    assert sim.where.startswith("/dev/")
-    port = serial.Serial(sim.where, 115200, timeout=0.05)
+    assert sim.where.startswith("serial:///dev/")  # a URL `acudevice conformance` takes
+    port = serial.Serial(sim.where.removeprefix("serial://"), 115200, timeout=0.05)
     port.reset_input_buffer()
     try:
         link = Framed(port.write, lambda: port.read(256))

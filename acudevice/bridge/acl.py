@@ -65,5 +65,6 @@ def passwd_commands(
         "#   allow_anonymous false",
         "#   password_file /etc/mosquitto/passwd",
         "#   acl_file /etc/mosquitto/acl",
+        "#   set_tcp_nodelay true",
     ]
     return "\n".join(lines) + "\n"

@@ -8,27 +8,51 @@ gateway = "gw-kitchen"
 devices = ["left=sim://?seed=1", "tcp://127.0.0.1:7000"]
 allow_remote_start = false
 ha_discovery = true
+telemetry_hz = 2            # 0 < Hz <= 10
+broker_grace_s = 10         # 0 < s <= 3600
+remote_max_s = 3600         # 0 < s <= 86400
+backoff_initial_s = 1       # 0.1 <= s <= 600, doubling up to
+backoff_max_s = 60          # 1 <= s <= 3600
+
+Every number is checked against its range in `acudevice.bridge.ranges` (nan and inf are
+refused), as the same flags are.
 """
 
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from acudevice.bridge.gateway import BridgeOptions
 from acudevice.bridge.mqtt import BrokerAddress, Credentials
+from acudevice.bridge.ranges import (
+    BACKOFF_INITIAL_S,
+    BACKOFF_MAX_S,
+    BROKER_GRACE_S,
+    REMOTE_MAX_S,
+    SIM_FLEET,
+    SIM_SPEED,
+    TELEMETRY_HZ,
+)
 from acudevice.bridge.topics import band_id_for, check_segment
 from acudevice.device.addresses import open_device_transport
 from acudevice.errors import AcuDeviceError, InputError, Problem
 from acudevice.files import problems_from_validation, read_toml
+from acudevice.numbers import Span, checked
 from acudevice.paths import user_config_dir
 from acudevice.safety.profile import HealthProfile
 from acudevice.transport import TransportError
 
 MAX_PASSWORD_FILE = 4096
-MAX_FLEET = 5000
+MAX_FLEET = round(SIM_FLEET.high)
+
+
+def _within(span: Span) -> AfterValidator:
+    return AfterValidator(span.validate)
 
 
 class BridgeFile(BaseModel):
@@ -45,10 +69,22 @@ class BridgeFile(BaseModel):
     prefix: str | None = None
     allow_remote_start: bool | None = None
     ha_discovery: bool | None = None
-    telemetry_hz: float | None = Field(default=None, gt=0, le=10)
-    broker_grace_s: float | None = Field(default=None, gt=0, le=3600)
-    remote_max_s: float | None = Field(default=None, gt=0, le=24 * 3600)
-    sim_fleet: int | None = Field(default=None, ge=0, le=MAX_FLEET)
+    telemetry_hz: Annotated[float, _within(TELEMETRY_HZ)] | None = None
+    broker_grace_s: Annotated[float, _within(BROKER_GRACE_S)] | None = None
+    remote_max_s: Annotated[float, _within(REMOTE_MAX_S)] | None = None
+    backoff_initial_s: Annotated[float, _within(BACKOFF_INITIAL_S)] | None = None
+    backoff_max_s: Annotated[float, _within(BACKOFF_MAX_S)] | None = None
+    sim_fleet: Annotated[int, _within(SIM_FLEET)] | None = None
+
+    @model_validator(mode="after")
+    def _backoff_grows(self) -> BridgeFile:
+        first, longest = self.backoff_initial_s, self.backoff_max_s
+        if first is not None and longest is not None and longest < first:
+            raise ValueError(
+                f"backoff_max_s ({longest:g} s) must not be less than backoff_initial_s "
+                f"({first:g} s)"
+            )
+        return self
 
 
 def default_config_path() -> Path:
@@ -65,7 +101,7 @@ def load_file(path: Path | None) -> BridgeFile:
     try:
         return BridgeFile.model_validate(data)
     except ValidationError as exc:
-        raise InputError(problems_from_validation(str(path), exc)) from None
+        raise InputError(problems_from_validation(str(path), exc, BridgeFile)) from None
 
 
 def read_password(path: Path) -> str:
@@ -122,9 +158,59 @@ def parse_devices(specs: list[str], source: str) -> dict[str, str]:
 
 def fleet(count: int, speed: int) -> dict[str, str]:
     """N in-process simulated bands: sim-0001..., each with its own seed."""
-    if not 0 <= count <= MAX_FLEET:
-        raise InputError([Problem("--sim-fleet", "", f"must be 0..{MAX_FLEET}, got {count}")])
+    SIM_FLEET.check("--sim-fleet", count)
+    SIM_SPEED.check("--sim-speed", speed)
     return {f"sim-{i:04d}": f"sim://?seed={i}&speed={speed}" for i in range(1, count + 1)}
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Where and as whom to connect: what a bridge and `--forget` share."""
+
+    address: BrokerAddress
+    gateway: str
+    prefix: str
+    credentials: Credentials
+    ca_file: Path | None
+
+
+def broker_settings(
+    file: BridgeFile,
+    *,
+    broker: str | None,
+    ca: Path | None,
+    username: str | None,
+    password_file: Path | None,
+    gateway: str | None,
+    prefix: str | None,
+) -> BrokerSettings:
+    """Flags over bridge.toml over defaults, each checked (a CA needs mqtts://, and so on)."""
+    url = broker or file.broker
+    if url is None:
+        raise InputError(
+            [
+                Problem(
+                    "--broker",
+                    "",
+                    "no broker: pass --broker mqtt://HOST:PORT or set broker in bridge.toml",
+                )
+            ]
+        )
+    address = BrokerAddress.parse(url)
+    ca_path = ca or (Path(file.ca) if file.ca else None)
+    if ca_path is not None and not address.tls:
+        raise InputError([Problem("--ca", "", "a CA file is for mqtts:// brokers")])
+    if ca_path is not None and not ca_path.is_file():
+        raise InputError([Problem(str(ca_path), "", "CA file not found")])
+    pw_path = password_file or (Path(file.password_file) if file.password_file else None)
+    password = read_password(pw_path) if pw_path else None
+    return BrokerSettings(
+        address=address,
+        gateway=gateway or file.gateway or socket.gethostname().split(".")[0],
+        prefix=prefix or file.prefix or "acudevice",
+        credentials=Credentials(username or file.username, password),
+        ca_file=ca_path,
+    )
 
 
 def build_options(
@@ -146,26 +232,18 @@ def build_options(
     sim_speed: int,
     profile: HealthProfile,
 ) -> BridgeOptions:
-    url = broker or file.broker
-    if url is None:
-        raise InputError(
-            [
-                Problem(
-                    "--broker",
-                    "",
-                    "no broker: pass --broker mqtt://HOST:PORT or set broker in bridge.toml",
-                )
-            ]
-        )
-    address = BrokerAddress.parse(url)
-    ca_path = ca or (Path(file.ca) if file.ca else None)
-    if ca_path is not None and not address.tls:
-        raise InputError([Problem("--ca", "", "a CA file is for mqtts:// brokers")])
-    if ca_path is not None and not ca_path.is_file():
-        raise InputError([Problem(str(ca_path), "", "CA file not found")])
-    pw_path = password_file or (Path(file.password_file) if file.password_file else None)
-    password = read_password(pw_path) if pw_path else None
-    gw = gateway or file.gateway or socket.gethostname().split(".")[0]
+    checked("--telemetry-hz", telemetry_hz, TELEMETRY_HZ)
+    checked("--broker-grace", broker_grace_s, BROKER_GRACE_S)
+    checked("--remote-max", remote_max_s, REMOTE_MAX_S)
+    where = broker_settings(
+        file,
+        broker=broker,
+        ca=ca,
+        username=username,
+        password_file=password_file,
+        gateway=gateway,
+        prefix=prefix,
+    )
     bands = parse_devices(devices or file.devices, "--device")
     for band, sim_url in fleet(
         sim_fleet if sim_fleet is not None else file.sim_fleet or 0, sim_speed
@@ -177,26 +255,19 @@ def build_options(
         raise InputError(
             [Problem("--device", "", "no bands: pass --device URL (repeatable) or --sim-fleet N")]
         )
-    for name, value in (
-        ("--telemetry-hz", telemetry_hz),
-        ("--broker-grace", broker_grace_s),
-        ("--remote-max", remote_max_s),
-    ):
-        if value is not None and value <= 0:
-            raise InputError([Problem(name, "", f"must be positive, got {value:g}")])
-    if telemetry_hz is not None and telemetry_hz > 10:
-        raise InputError([Problem("--telemetry-hz", "", "bands send at most 10 Hz")])
     return BridgeOptions(
-        broker=address,
-        gateway=gw,
+        broker=where.address,
+        gateway=where.gateway,
         bands=bands,
-        prefix=prefix or file.prefix or "acudevice",
-        credentials=Credentials(username or file.username, password),
-        ca_file=ca_path,
+        prefix=where.prefix,
+        credentials=where.credentials,
+        ca_file=where.ca_file,
         allow_remote_start=allow_remote_start or bool(file.allow_remote_start),
         ha_discovery=ha_discovery or bool(file.ha_discovery),
         telemetry_hz=telemetry_hz or file.telemetry_hz or 2.0,
         broker_grace_s=broker_grace_s or file.broker_grace_s or 10.0,
         remote_max_s=remote_max_s or file.remote_max_s or 3600.0,
+        backoff_initial_s=file.backoff_initial_s or min(1.0, file.backoff_max_s or 1.0),
+        backoff_max_s=file.backoff_max_s or max(60.0, file.backoff_initial_s or 60.0),
         profile=profile,
     )

@@ -2,12 +2,14 @@
 
 Each band is a device `via_device` the gateway, available only when both the gateway and the
 band are online (`availability_mode: all`). The program select (which starts a session) is
-announced only when remote start is enabled on this gateway.
+announced only when remote start is enabled on this gateway, and offers only the programs the
+band can run: pressure programs on a pressure band, vibration programs on a vibration pad.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from acudevice import __version__
@@ -34,6 +36,17 @@ def config_topic(topics: Topics, object_id: str) -> str:
     """`homeassistant/device/<node_id>/<object_id>/config`, node_id the gateway's device id,
     so a broker ACL can give each gateway its own discovery subtree."""
     return f"{DISCOVERY_PREFIX}/device/{device_id(topics)}/{object_id}/config"
+
+
+def offered_programs(programs: Mapping[str, str], actuator: str | None) -> list[str]:
+    """The program names (from name -> actuator) a band with `actuator` can run, sorted.
+
+    None until the band has said what it is: a start offered before then could be a vibration
+    program on a pressure band, which screening would refuse anyway.
+    """
+    if actuator is None:
+        return []
+    return sorted(name for name, needs in programs.items() if needs == actuator)
 
 
 def _origin() -> dict[str, str]:
@@ -72,9 +85,9 @@ def band_config(
     *,
     model: str | None,
     actuator: str | None,
-    programs: list[str] | None,
+    programs: Mapping[str, str] | None,
 ) -> tuple[str, str]:
-    """(topic, payload); `programs` is None unless remote start is enabled."""
+    """(topic, payload); `programs` (name -> actuator) is None unless remote start is enabled."""
     uid = device_id(topics, band)
     state = topics.band(band, "state")
     components: dict[str, dict[str, Any]] = {}
@@ -142,14 +155,15 @@ def band_config(
         "qos": 1,
         "retain": False,
     }
-    if programs is not None:
+    options = offered_programs(programs, actuator) if programs is not None else []
+    if options:
         components[f"{uid}_program"] = {
             "platform": "select",
             "unique_id": f"{uid}_program",
             "name": "Start program",
             "command_topic": topics.command(band, "start"),
             "command_template": START_TEMPLATE,
-            "options": programs,
+            "options": options,
             "optimistic": True,
             "qos": 1,
             "retain": False,

@@ -263,10 +263,13 @@ class Bridge:
         for agent in self.agents.values():
             self._band_discovery(agent, programs)
 
-    def _remote_programs(self) -> list[str] | None:
-        return sorted(self.library.load_all()) if self.options.allow_remote_start else None
+    def _remote_programs(self) -> dict[str, str] | None:
+        """Program name -> actuator, for the start select (each band is offered its own kind)."""
+        if not self.options.allow_remote_start:
+            return None
+        return {name: p.actuator for name, (_, p) in self.library.load_all().items()}
 
-    def _band_discovery(self, agent: BandAgent, programs: list[str] | None) -> None:
+    def _band_discovery(self, agent: BandAgent, programs: dict[str, str] | None) -> None:
         info = agent.device.info if agent.device is not None else None
         topic, payload = band_config(
             self.topics,

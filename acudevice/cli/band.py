@@ -7,7 +7,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from acudevice.cli.common import out, reports_errors
 from acudevice.device import connect
@@ -34,7 +33,7 @@ def _describe(status: StatusResponse, actuator: str) -> dict[str, object]:
 def _line(device: str, status: StatusResponse, actuator: str) -> str:
     fault = "" if status.fault is FaultCode.NONE else f", fault {status.fault.name}"
     return (
-        f"{escape(device)}: {status.state.name}, {format_level(status.measured_level, actuator)}"
+        f"{device}: {status.state.name}, {format_level(status.measured_level, actuator)}"
         f", cap {format_level(status.active_cap, actuator)}, battery {status.battery_percent} %"
         + fault
     )
@@ -83,7 +82,7 @@ def stop(
     if after.state is not FirmwareState.IDLE:
         if not as_json:
             out.print(
-                f"{escape(device)} is still {after.state.name}: a {after.fault.name} fault "
+                f"{device} is still {after.state.name}: a {after.fault.name} fault "
                 "needs service before the band can be used",
                 soft_wrap=True,
             )

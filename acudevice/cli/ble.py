@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
 from acudevice.cli.common import err, out, reports_errors
 from acudevice.errors import AcuDeviceError, InputError, Problem
+from acudevice.numbers import Span
 from acudevice.store.paired import PairedDevice, PairedDevices
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from acudevice.device.pairing import Sighting
 
 T = TypeVar("T")
+SCAN_TIMEOUT_S = Span(0, 120, "s", low_open=True)
 
 HciOption = Annotated[
     str | None,
@@ -75,14 +76,15 @@ def _scan_table(sightings: list[Sighting], *, done: bool) -> Table:
             if s.battery is None and not done
             else (f"{s.battery} %" if s.battery is not None else "?")
         )
-        table.add_row(escape(s.name or "?"), s.address, f"{s.rssi} dBm", battery, escape(paired))
+        table.add_row(s.name or "?", s.address, f"{s.rssi} dBm", battery, paired)
     return table
 
 
 @reports_errors
 def scan(
     timeout: Annotated[
-        float, typer.Option("--timeout", metavar="S", help="seconds to listen")
+        float,
+        typer.Option("--timeout", metavar="S", help=f"seconds to listen, {SCAN_TIMEOUT_S}"),
     ] = 5.0,
     hci: HciOption = None,
     no_battery: Annotated[
@@ -90,8 +92,7 @@ def scan(
     ] = False,
 ) -> None:
     """List the bands advertising nearby (only acudevice bands), with battery levels."""
-    if not 0 < timeout <= 120:
-        raise InputError([Problem("--timeout", "", f"must be 0-120 seconds, got {timeout:g}")])
+    SCAN_TIMEOUT_S.check("--timeout", timeout)
     from acudevice.device import pairing
 
     with Live(_scan_table([], done=False), console=out, transient=True) as live:
@@ -156,15 +157,14 @@ def pair(
 ) -> None:
     """Pair with a band (passkey entry), read what it is, and remember it."""
     source = _passkey_source(passkey)
-    err.print(f"pairing with {escape(address)}: the band will show a six-digit passkey")
+    err.print(f"pairing with {address}: the band will show a six-digit passkey")
     from acudevice.device import pairing
 
     device = _run(pairing.pair(address, passkey=source, alias=alias, hci=hci))
     out.print(
-        f"paired {escape(device.label)}: {escape(device.model)} serial {escape(device.serial)}, "
-        f"firmware {escape(device.firmware)}"
+        f"paired {device.label}: {device.model} serial {device.serial}, firmware {device.firmware}"
     )
-    out.print(f"use it with: acudevice run PROGRAM --device {escape(device.label)}")
+    out.print(f"use it with: acudevice run PROGRAM --device {device.label}")
 
 
 def _devices_table(devices: list[PairedDevice]) -> Table:
@@ -174,8 +174,8 @@ def _devices_table(devices: list[PairedDevice]) -> Table:
     for d in devices:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(d.paired_at))
         table.add_row(
-            *(escape(x) for x in (d.alias or "-", d.name or "-", d.address, d.model, d.serial)),
-            escape(d.firmware),
+            *(d.alias or "-", d.name or "-", d.address, d.model, d.serial),
+            d.firmware,
             when,
         )
     return table
@@ -204,7 +204,7 @@ def rename(
     """Give a paired band a new alias."""
     with PairedDevices() as paired:
         device = paired.rename(old, new)
-    out.print(f"{device.address} is now {escape(new)}")
+    out.print(f"{device.address} is now {new}")
 
 
 @devices_app.command("forget")
@@ -216,4 +216,4 @@ def forget(
     from acudevice.device import pairing
 
     device = _run(pairing.forget(name))
-    out.print(f"forgot {escape(device.label)} ({device.address}) and its bond")
+    out.print(f"forgot {device.label} ({device.address}) and its bond")

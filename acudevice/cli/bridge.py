@@ -10,9 +10,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from acudevice.bridge.ranges import (
+    BROKER_GRACE_S,
+    REMOTE_MAX_S,
+    SIM_FLEET,
+    SIM_SPEED,
+    TELEMETRY_HZ,
+)
 from acudevice.cli.common import build_profile, err, out, reports_errors
 
 if TYPE_CHECKING:  # the bridge (and aiomqtt) load only when the command runs
+    from acudevice.bridge.config import BrokerSettings
     from acudevice.bridge.gateway import Bridge
 
 
@@ -44,24 +52,26 @@ def bridge(
     ] = False,
     telemetry_hz: Annotated[
         float | None,
-        typer.Option("--telemetry-hz", help="telemetry rate per band (default 2, max 10)"),
+        typer.Option("--telemetry-hz", help=f"telemetry per band, {TELEMETRY_HZ} (default 2)"),
     ] = None,
     broker_grace: Annotated[
         float | None,
         typer.Option(
             "--broker-grace",
-            help="seconds without the broker before a remote session stops (default 10)",
+            help="time without the broker before a remote session stops, "
+            f"{BROKER_GRACE_S} (default 10)",
         ),
     ] = None,
     remote_max: Annotated[
         float | None,
-        typer.Option("--remote-max", help="longest remote session in seconds (default 3600)"),
+        typer.Option("--remote-max", help=f"longest remote session, {REMOTE_MAX_S} (default 3600)"),
     ] = None,
     sim_fleet: Annotated[
-        int | None, typer.Option("--sim-fleet", help="add N simulated bands (demos, load tests)")
+        int | None,
+        typer.Option("--sim-fleet", help=f"add N simulated bands, N {SIM_FLEET} (demos, tests)"),
     ] = None,
     sim_speed: Annotated[
-        int, typer.Option("--sim-speed", help="speed of the --sim-fleet bands")
+        int, typer.Option("--sim-speed", help=f"speed of the --sim-fleet bands, {SIM_SPEED}")
     ] = 1,
     fleet_run: Annotated[
         str | None,
@@ -75,18 +85,42 @@ def bridge(
     config: Annotated[
         Path | None, typer.Option("--config", help="bridge.toml (default: the user config dir)")
     ] = None,
+    forget: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--forget",
+            metavar="BAND",
+            help="clear BAND's retained discovery, availability and state on the broker, "
+            "then exit (repeatable; for bands no bridge serves any more)",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Publish bands to an MQTT broker and take commands from it; Ctrl-C stops and vents."""
-    from acudevice.bridge.config import build_options, load_file
+    from acudevice.bridge.config import broker_settings, build_options, load_file
     from acudevice.bridge.gateway import Bridge
     from acudevice.store import Journal
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
+    settings = load_file(config)
+    if forget:
+        _forget(
+            forget,
+            broker_settings(
+                settings,
+                broker=broker,
+                ca=ca,
+                username=username,
+                password_file=password_file,
+                gateway=gateway,
+                prefix=prefix,
+            ),
+        )
+        return
     options = build_options(
-        load_file(config),
+        settings,
         broker=broker,
         ca=ca,
         username=username,
@@ -117,6 +151,27 @@ def bridge(
         except KeyboardInterrupt:
             err.print("bridge stopped: bands told to stop; status offline published")
             raise typer.Exit(130) from None
+
+
+def _forget(bands: list[str], where: BrokerSettings) -> None:
+    from acudevice.bridge.forgetting import forget_bands
+    from acudevice.bridge.topics import Topics
+
+    cleared = asyncio.run(
+        forget_bands(
+            where.address,
+            Topics(where.prefix, where.gateway),
+            bands,
+            credentials=where.credentials,
+            ca_file=where.ca_file,
+        )
+    )
+    for topic in cleared:
+        out.print(f"cleared {topic}")
+    err.print(
+        f"forgot {', '.join(bands)} on {where.address} (gateway {where.gateway}); a bridge "
+        "that still serves a band announces it again"
+    )
 
 
 async def _serve(instance: Bridge, fleet_run: str | None) -> None:
@@ -157,8 +212,8 @@ def mqtt_acl(
     gateway: Annotated[list[str], typer.Argument(metavar="GATEWAY...", help="gateway ids")],
     prefix: Annotated[str, typer.Option("--prefix")] = "acudevice",
 ) -> None:
-    """Print a Mosquitto ACL and password-file recipe: each gateway writes its own prefix only."""
+    """Print a Mosquitto acl_file on stdout (`> acl`), and the password-file steps on stderr."""
     from acudevice.bridge.acl import acl_text, passwd_commands
 
-    out.print(acl_text(gateway, prefix), end="", highlight=False, markup=False)
-    out.print("\n" + passwd_commands(gateway), end="", highlight=False, markup=False)
+    typer.echo(acl_text(gateway, prefix), nl=False)
+    typer.echo(passwd_commands(gateway), nl=False, err=True)

@@ -7,9 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from acudevice.cli.common import build_profile, default_device, out, reports_errors
+from acudevice.cli.common import (
+    CAP_KPA,
+    build_profile,
+    default_device,
+    out,
+    reports_errors,
+    styled,
+)
 from acudevice.plan.devices import format_level
 from acudevice.plan.library import ProgramLibrary
 from acudevice.safety.screening import Verdict
@@ -22,7 +28,9 @@ EXIT_CODES = {"ok": 0, "needs-confirmation": 3, "refused": 4}
 def print_verdict(verdict: Verdict, actuator: str) -> None:
     colour = {"ok": "green", "needs-confirmation": "yellow", "refused": "red"}[verdict.status]
     out.print(
-        f"[bold {colour}]{verdict.status.upper()}[/bold {colour}]: {verdict.program} on {verdict.device}"
+        styled(
+            (verdict.status.upper(), f"bold {colour}"), f": {verdict.program} on {verdict.device}"
+        )
     )
     if verdict.limits is not None:
         binding = verdict.limits.binding
@@ -31,12 +39,12 @@ def print_verdict(verdict: Verdict, actuator: str) -> None:
             f"(set by {binding.rule}: {binding.why})"
         )
     for finding in verdict.hard:
-        out.print(f"  [red]refused[/red] {escape(str(finding))}", soft_wrap=True)
+        out.print(styled("  ", ("refused", "red"), f" {finding}"), soft_wrap=True)
     for finding in verdict.soft:
-        out.print(f"  [yellow]needs confirmation[/yellow] {escape(str(finding))}", soft_wrap=True)
+        out.print(styled("  ", ("needs confirmation", "yellow"), f" {finding}"), soft_wrap=True)
     for confirmation in verdict.confirmed:
         out.print(
-            f"  confirmed {escape(confirmation.message)} — reason: {escape(confirmation.reason)}",
+            f"  confirmed {confirmation.message} — reason: {confirmation.reason}",
             soft_wrap=True,
         )
     if verdict.soft:
@@ -68,7 +76,7 @@ def check(
     ],
     pregnant: Annotated[bool, typer.Option("--pregnant", help="screen for pregnancy")] = False,
     cap_kpa: Annotated[
-        float | None, typer.Option("--cap-kpa", help="your personal cap (only lowers)")
+        float | None, typer.Option("--cap-kpa", help=f"your personal cap, {CAP_KPA} (only lowers)")
     ] = None,
     profile_file: Annotated[
         Path | None, typer.Option("--profile", help="health profile TOML")

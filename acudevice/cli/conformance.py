@@ -10,9 +10,8 @@ from typing import Annotated
 from xml.etree import ElementTree as ET
 
 import typer
-from rich.markup import escape
 
-from acudevice.cli.common import out, reports_errors
+from acudevice.cli.common import out, reports_errors, styled
 from acudevice.conformance import CheckResult, run_conformance
 from acudevice.files import atomic_output
 
@@ -66,13 +65,16 @@ def conformance(
         started = time.monotonic()
         if not as_json:
             out.print(
-                f"  [{_STYLE[result.status]}]{result.status:<4}[/] {escape(result.name)}: "
-                f"{escape(result.detail)}",
+                styled(
+                    "  ",
+                    (f"{result.status:<4}", _STYLE[result.status]),
+                    f" {result.name}: {result.detail}",
+                ),
                 soft_wrap=True,
             )
 
     if not as_json:
-        out.print(f"conformance of {escape(url)}")
+        out.print(f"conformance of {url}")
     results = asyncio.run(run_conformance(url, on_result=show))
     counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "skip")}
     if junit is not None:

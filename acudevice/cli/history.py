@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from acudevice.cli.common import out, reports_errors
+from acudevice.cli.common import out, reports_errors, shell_command
 from acudevice.errors import InputError, Problem
 from acudevice.export import session_row
 from acudevice.plan.devices import format_level
@@ -38,6 +38,10 @@ def history(
             rows = [session_row(s, len(journal.comfort_events(s.id))) for s in sessions]
             typer.echo(json.dumps(rows, ensure_ascii=False))
             return
+    if not sessions:
+        out.print(f"No sessions yet in {journal.path}.")
+        out.print(f"Run one with: {shell_command('run', 'nausea-relief')}")
+        return
     table = Table(
         title="Sessions",
         caption="symptom: your rating before → after the session, 0 (none) to 10 (worst); "
@@ -101,5 +105,7 @@ def report(
     ]
     lines += [Line(c.new_level, f"comfort max {c.point}", "soft") for c in comfort]
     title = f"Session {record.id}: {record.program} — {record.outcome}"
-    plot_schedule(schedule, output, title=title, lines=lines, measured=measured, events=events)
+    plot_schedule(
+        schedule, output, title=title, lines=lines, measured=measured, events=events, private=True
+    )
     out.print(f"wrote {output}")

@@ -51,7 +51,7 @@ def render(view: SessionView) -> Panel:
         "space pause · r resume · s too strong · q stop · Ctrl-C stop now", style="dim"
     )
     return Panel(
-        Group(table, progress, Text("\n".join(view.log[-4:])), help_text), title=view.program
+        Group(table, progress, Text("\n".join(view.log[-4:])), help_text), title=Text(view.program)
     )
 
 

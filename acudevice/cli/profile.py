@@ -37,7 +37,7 @@ def init(
         raise InputError([Problem(str(path), "", "already exists; edit it, or pass --force")])
     text = (shipped_profiles_dir() / TEMPLATE).read_text(encoding="utf-8")
     try:
-        with atomic_output(path) as tmp:
+        with atomic_output(path, private=True) as tmp:  # health data: 0600 from the start
             Path(tmp).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError([Problem(str(path), "", f"cannot write: {exc.strerror}")]) from None

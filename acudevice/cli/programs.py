@@ -10,12 +10,14 @@ import typer
 from rich.table import Table
 
 from acudevice.cli.common import (
+    CAP_KPA,
     EXIT_BAD_INPUT,
     build_profile,
     default_device,
     err,
     out,
     reports_errors,
+    styled,
 )
 from acudevice.errors import InputError, Problem
 from acudevice.plan.devices import format_level
@@ -71,7 +73,7 @@ def show(name: Annotated[str, typer.Argument(help="program name or .toml file")]
     program = library.get(name)
     device = default_device(program, None)
     verdict = screen(program, device, library.catalog)
-    out.print(f"[bold]{program.title}[/bold]  ({program.name})")
+    out.print(styled((program.title, "bold"), f"  ({program.name})"))
     out.print(program.description)
     out.print(
         f"Indication: {program.indication}   Actuator: {program.actuator}   Repeats: {program.repeats}"
@@ -97,10 +99,10 @@ def show(name: Annotated[str, typer.Argument(help="program name or .toml file")]
     out.print(phases)
     for site in program.sites:
         point = library.catalog.resolve(site.point)
-        out.print(f"[bold]{point.label}[/bold] — {site.side} side(s), {point.region}")
+        out.print(styled((point.label, "bold"), f" — {site.side} side(s), {point.region}"))
         out.print(f"  Placement: {point.location}")
         for caution in point.cautions:
-            out.print(f"  [yellow]Caution:[/yellow] {caution}")
+            out.print(styled("  ", ("Caution:", "yellow"), f" {caution}"))
     if verdict.schedule:
         out.print(
             f"Total time: {_minutes(verdict.schedule.total_s)}; peak "
@@ -130,7 +132,7 @@ def validate(files: Annotated[list[Path], typer.Argument(help="program files to 
             out.print(f"{path}: valid ({program.name})")
     if problems:
         for problem in problems:
-            err.print(str(problem), soft_wrap=True, markup=False)
+            err.print(str(problem), soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -171,7 +173,9 @@ def plot(
     name: Annotated[str, typer.Argument(help="program name or .toml file")],
     output: Annotated[Path, typer.Option("-o", "--output", help="PNG or SVG file to write")],
     device_model: Annotated[str | None, typer.Option("--device-model", help="device model")] = None,
-    cap_kpa: Annotated[float | None, typer.Option("--cap-kpa", help="your personal cap")] = None,
+    cap_kpa: Annotated[
+        float | None, typer.Option("--cap-kpa", help=f"your personal cap, {CAP_KPA}")
+    ] = None,
     profile_file: Annotated[
         Path | None, typer.Option("--profile", help="health profile TOML")
     ] = None,

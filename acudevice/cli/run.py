@@ -13,10 +13,18 @@ from typing import Annotated
 
 import typer
 from rich.live import Live
-from rich.markup import escape
 
 from acudevice.cli.check import print_verdict
-from acudevice.cli.common import EXIT_BAD_INPUT, build_profile, err, out, reports_errors
+from acudevice.cli.common import (
+    CAP_KPA,
+    EXIT_BAD_INPUT,
+    build_profile,
+    err,
+    out,
+    reports_errors,
+    shell_command,
+    styled,
+)
 from acudevice.cli.live import PlainProgress, keys_to, render
 from acudevice.errors import InputError, Problem
 from acudevice.plan.devices import format_level
@@ -74,10 +82,10 @@ def _simulator_banner(device: str | None, both: str | None) -> None:
     simulated = [u for u in (device or DEFAULT_DEVICE, both) if u and u.startswith("sim://")]
     if not simulated:
         return
-    listed = ", ".join(escape(u) for u in simulated)
+    listed = ", ".join(simulated)
     hint = "; pass --device URL to drive hardware" if device is None else ""
     err.print(
-        f"[bold yellow]SIMULATOR[/bold yellow]: {listed} is a simulated band, not hardware{hint}."
+        styled(("SIMULATOR", "bold yellow"), f": {listed} is a simulated band, not hardware{hint}.")
     )
 
 
@@ -93,7 +101,7 @@ def ask_rating() -> int | None:
             return None
         if answer.isdigit() and 0 <= int(answer) <= 10:
             return int(answer)
-        out.print(f"{escape(answer)!r} is not a whole number from 0 to 10")
+        out.print(f"{answer!r} is not a whole number from 0 to 10")
     return None
 
 
@@ -114,7 +122,7 @@ def run(
         str | None, typer.Option("--both", metavar="URL2", help="second band, started together")
     ] = None,
     cap_kpa: Annotated[
-        float | None, typer.Option("--cap-kpa", metavar="KPA", help="your personal cap")
+        float | None, typer.Option("--cap-kpa", metavar="KPA", help=f"your personal cap, {CAP_KPA}")
     ] = None,
     pregnant: Annotated[bool, typer.Option("--pregnant")] = False,
     profile_file: Annotated[
@@ -155,7 +163,7 @@ def run(
     if not as_json:
         _simulator_banner(device, both)
     live = sys.stdout.isatty() and not as_json
-    progress = None if as_json else PlainProgress(lambda s: out.print(escape(s)))
+    progress = None if as_json else PlainProgress(out.print)
     with Journal() as journal:
         journal.check_writable()  # before any band is touched
         session = Session(
@@ -178,9 +186,7 @@ def run(
             raise typer.Exit(128 + signal.SIGINT) from None
         except Exception as exc:
             log.debug("host failure", exc_info=True)
-            _say(
-                f"error: host failure ({type(exc).__name__}: {escape(str(exc))}); the band was told to vent"
-            )
+            _say(f"error: host failure ({type(exc).__name__}: {exc}); the band was told to vent")
             raise typer.Exit(EXIT_ENDED_EARLY) from None
         if caught:
             signum = caught[0]
@@ -195,7 +201,7 @@ def run(
         if result.error is not None and result.session_id is None:
             raise result.error  # never started: the error says why (exit 2)
         if isinstance(result.error, JournalError):
-            _say(f"error: {escape(str(result.error))}; the band was told to vent")
+            _say(f"error: {result.error}; the band was told to vent")
             raise typer.Exit(EXIT_ENDED_EARLY)
         if progress is not None and not live:
             progress.finish()
@@ -207,7 +213,7 @@ def run(
         typer.echo(json.dumps(result.as_json()))
     else:
         out.print(
-            f"session {result.session_id}: {result.outcome} — {escape(result.detail or '')}; "
+            f"session {result.session_id}: {result.outcome} — {result.detail or ''}; "
             f"{result.repeats_done}/{result.repeats_planned} repeats, peak "
             f"{format_level(result.peak_level, result.actuator)} (cap "
             f"{format_level(result.cap_level, result.actuator)}"
@@ -223,8 +229,8 @@ def run(
                 else ""
             )
         )
-        out.print(
-            f"report: acudevice report {result.session_id} -o session-{result.session_id}.png"
-        )
+        if result.session_id is not None:
+            report = ("report", str(result.session_id), "-o", f"session-{result.session_id}.png")
+            out.print(f"report: {shell_command(*report)}")
     if result.outcome not in ("completed", "stopped"):
         raise typer.Exit(EXIT_ENDED_EARLY)

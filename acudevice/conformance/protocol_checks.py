@@ -6,10 +6,11 @@ import asyncio
 
 from acudevice.conformance.support import (
     CheckFailed,
+    answer,
     device_for,
     expect,
+    level,
     refused,
-    result_of,
 )
 from acudevice.device import Device
 from acudevice.device.addresses import open_device_transport
@@ -41,15 +42,23 @@ UNKNOWN_OPCODE = 0x7E
 
 async def check_version_negotiation(url: str) -> str:
     async with device_for(url) as device:
-        expect(device.info.protocol_version == PROTOCOL_VERSION, "INFO reports another version")
+        expect(
+            device.info.protocol_version == PROTOCOL_VERSION,
+            f"INFO reports protocol version {device.info.protocol_version}, expected "
+            f"{PROTOCOL_VERSION}",
+        )
         response = await device.link.request(
             Hello(min_version=100, max_version=127), deadline_s=2.0
         )
-        expect(isinstance(response, HelloResponse), "HELLO was not answered with a HelloResponse")
+        expect(
+            isinstance(response, HelloResponse),
+            f"HELLO 100..127 was answered with {answer(response)}, expected a HelloResponse",
+        )
         assert isinstance(response, HelloResponse)
         expect(
             response.result == Result.VERSION_UNSUPPORTED and response.version == 0,
-            f"HELLO 100..127 answered {response.result.name} version {response.version}",
+            f"HELLO 100..127 answered {response.result.name} version {response.version}, "
+            "expected VERSION_UNSUPPORTED version 0",
         )
         return (
             f"v{device.info.protocol_version}; 100..127 refused with the device's range "
@@ -66,7 +75,11 @@ async def check_unknown_opcode(url: str) -> str:
             isinstance(response, Ack) and response.opcode == UNKNOWN_OPCODE,
             f"answered {response!r}, expected an Ack echoing opcode 0x{UNKNOWN_OPCODE:02X}",
         )
-        expect(response.result == Result.UNSUPPORTED_OPCODE, f"result {result_of(response).name}")
+        expect(
+            response.result == Result.UNSUPPORTED_OPCODE,
+            f"opcode 0x{UNKNOWN_OPCODE:02X} answered {answer(response)}, expected "
+            "UNSUPPORTED_OPCODE",
+        )
         return "UNSUPPORTED_OPCODE with the same seq and opcode"
 
 
@@ -79,7 +92,8 @@ async def check_stop_and_estop_before_hello(url: str) -> str:
             response = await device.link.request(message, deadline_s=2.0)
             expect(
                 response.result == Result.OK,
-                f"{type(message).__name__} before HELLO answered {result_of(response).name}",
+                f"{type(message).__name__.upper()} before HELLO answered {answer(response)}, "
+                "expected OK",
             )
         response = await device.link.request(Start(), deadline_s=2.0)
         # A serial device cannot see a host connect, so an earlier host's HELLO may still
@@ -88,7 +102,9 @@ async def check_stop_and_estop_before_hello(url: str) -> str:
         if url.startswith("serial:"):
             allowed.add(Result.BAD_STATE)
         expect(
-            response.result in allowed, f"START before HELLO answered {result_of(response).name}"
+            response.result in allowed,
+            f"START before HELLO answered {answer(response)}, expected "
+            + " or ".join(r.name for r in sorted(allowed)),
         )
     finally:
         await device.link.close()
@@ -119,10 +135,14 @@ async def check_bad_frames_ignored_and_resynchronised(url: str) -> str:
                 response = await good_reply
             expect(
                 response.result == Result.OK,
-                f"HEARTBEAT after garbage: {result_of(response).name}",
+                f"HEARTBEAT sent after garbage bytes answered {answer(response)}, expected OK",
             )
             await asyncio.sleep(0.3)
-            expect(not bad_reply.done(), "the frame with a bad CRC was answered")
+            expect(
+                not bad_reply.done(),
+                f"the HEARTBEAT frame with a bad CRC (seq 0x{bad_seq:04X}) was answered, "
+                "expected it dropped",
+            )
         finally:
             link.forget(bad_seq)
             link.forget(good_seq)
@@ -132,7 +152,10 @@ async def check_bad_frames_ignored_and_resynchronised(url: str) -> str:
 async def check_ramp_limit_refused_not_slowed(url: str) -> str:
     async with device_for(url) as device:
         info = await device.link.request(Info(), deadline_s=2.0)
-        expect(isinstance(info, InfoResponse), "INFO was not answered with an InfoResponse")
+        expect(
+            isinstance(info, InfoResponse),
+            f"INFO was answered with {answer(info)}, expected an InfoResponse",
+        )
         assert isinstance(info, InfoResponse)
         limit, hw = info.ramp_limit_per_s, info.hardware_max_level
         if limit >= hw:
@@ -156,18 +179,43 @@ async def check_ramp_limit_refused_not_slowed(url: str) -> str:
             phase_index=0,
             repeat=0,
         )
-        await refused(device, begin, Result.OK)
-        await refused(device, segment, Result.INVALID_PARAMETER)
-        await refused(device, begin, Result.OK)
-        await refused(device, segment.model_copy(update={"to_level": limit}), Result.OK)
+        rate = f"per s (INFO's ramp limit is {level(device, limit)} per s)"
+        await refused(device, begin, Result.OK, "LOAD_BEGIN of one 1 s segment")
+        await refused(
+            device,
+            segment,
+            Result.INVALID_PARAMETER,
+            f"LOAD_SEGMENT 0 to {level(device, limit + 1)} in 1 s, {level(device, limit + 1)} "
+            f"{rate}",
+        )
+        await refused(device, begin, Result.OK, "LOAD_BEGIN of one 1 s segment, again")
+        await refused(
+            device,
+            segment.model_copy(update={"to_level": limit}),
+            Result.OK,
+            f"LOAD_SEGMENT 0 to {level(device, limit)} in 1 s, {level(device, limit)} {rate}",
+        )
         await device.stop()
-        detail = f"INFO ramp limit {limit}/s; {limit + 1}/s refused, {limit}/s accepted"
+        detail = (
+            f"INFO ramp limit {level(device, limit)}/s; {level(device, limit + 1)}/s refused, "
+            f"{level(device, limit)}/s accepted"
+        )
         if not info.capabilities & Capabilities.STREAMING:
             return f"{detail} (segments; no streaming)"
         # The same rule for a streamed target: a rise from rest the band would have to slow
         # is refused, never followed at the limit.
-        await refused(device, SetTarget(level=limit + 1, ramp_ms=1000), Result.INVALID_PARAMETER)
-        await refused(device, SetTarget(level=limit, ramp_ms=1000), Result.OK)
+        await refused(
+            device,
+            SetTarget(level=limit + 1, ramp_ms=1000),
+            Result.INVALID_PARAMETER,
+            f"SET_TARGET to {level(device, limit + 1)} in 1 s, {level(device, limit + 1)} {rate}",
+        )
+        await refused(
+            device,
+            SetTarget(level=limit, ramp_ms=1000),
+            Result.OK,
+            f"SET_TARGET to {level(device, limit)} in 1 s, {level(device, limit)} {rate}",
+        )
         await device.stop()
         return f"{detail}, in a segment and in a SET_TARGET rise"
 
@@ -176,7 +224,9 @@ async def check_hello_starts_a_fresh_session(url: str) -> str:
     async with device_for(url) as device:
         hw = device.info.hardware_max_level
         await device.set_limits(hw // 2)
-        await refused(device, Hello(min_version=1, max_version=PROTOCOL_VERSION), Result.OK)
+        await refused(
+            device, Hello(min_version=1, max_version=PROTOCOL_VERSION), Result.OK, "a second HELLO"
+        )
         begin = LoadBegin(
             actuator=ActuatorCode.PRESSURE
             if device.info.device_model.actuator == "pressure"
@@ -186,5 +236,11 @@ async def check_hello_starts_a_fresh_session(url: str) -> str:
             cap_level=hw // 4,
             frequency_dhz=0 if device.info.device_model.actuator == "pressure" else 1200,
         )
-        await refused(device, begin, Result.LIMITS_NOT_SET)
+        await refused(
+            device,
+            begin,
+            Result.LIMITS_NOT_SET,
+            f"LOAD_BEGIN (cap {level(device, hw // 4)}) after SET_LIMITS "
+            f"{level(device, hw // 2)} and then a new HELLO",
+        )
         return "LOAD_BEGIN after a new HELLO refused until SET_LIMITS"

@@ -2,15 +2,30 @@
 refusal, a hand-built pressure schedule and how long to wait for device time to pass.
 
 A check raises `CheckFailed` (its text starting with "skip: " for a skip); the runner in
-`acudevice.conformance.suite` turns that into a result.
+`acudevice.conformance.suite` turns that into a result. A failure says what was sent and what
+came back, with units, and what was expected, so a firmware engineer can act on it alone.
+
+The tolerances below are how far past a protocol limit a measurement may be and still pass;
+docs/conformance.md gives each one and why, and the checks use them by name.
 """
 
 from __future__ import annotations
 
 from acudevice.device import Device
 from acudevice.device.addresses import open_device_transport
+from acudevice.plan.devices import format_level
 from acudevice.plan.schedule import PhaseKind, Schedule, Segment
 from acudevice.protocol import Result
+
+VENT_TIME_TOLERANCE_S = 0.0
+"""The ESTOP vent time is the device's own measurement (VentFinished.duration_ms, device
+clock): no link or host delay is in it, so the limit holds exactly."""
+WATCHDOG_TOLERANCE_S = 0.75
+"""The watchdog is timed on the host, from sending the last request to receiving the vent:
+the request's trip, the firmware's 100 ms supervisor tick, the event's trip back and the
+host's scheduling, on a shared CI machine."""
+CAP_TOLERANCE_LEVEL = 0
+"""A lower cap limits the target before its Ack: the next STATUS shows no target above it."""
 
 
 class CheckFailed(Exception):
@@ -30,11 +45,28 @@ def result_of(response: object) -> Result:
     return Result(getattr(response, "result", -1))
 
 
-async def refused(device: Device, message: object, wanted: Result) -> None:
+def answer(response: object) -> str:
+    """A response's result code by name, or what came back instead of one."""
+    code = getattr(response, "result", None)
+    if code is None:
+        return type(response).__name__
+    try:
+        return Result(code).name
+    except ValueError:
+        return f"result code {code} (unknown)"
+
+
+def level(device: Device, value: int) -> str:
+    """A wire level as a person reads it: '6.2 kPa' or 'intensity 0.3'."""
+    return format_level(value, device.info.device_model.actuator)
+
+
+async def refused(device: Device, message: object, wanted: Result, sent: str = "") -> None:
+    """Send `message` and expect `wanted`; `sent` says what it asked, with units."""
     response = await device.link.request(message, deadline_s=2.0)  # type: ignore[arg-type]
     expect(
-        result_of(response) == wanted,
-        f"{type(message).__name__} answered {result_of(response).name}, expected {wanted.name}",
+        getattr(response, "result", None) == wanted,
+        f"{sent or type(message).__name__} answered {answer(response)}, expected {wanted.name}",
     )
 
 

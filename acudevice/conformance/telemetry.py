@@ -84,27 +84,45 @@ async def check_telemetry_batches(url: str) -> str:
             # A byte-stream simulator at speed=max thins telemetry (docs/simulator.md), so
             # spacing says nothing about losses; a bounded speed spaces samples instead.
             raise CheckFailed("skip: the device runs as fast as it can (time_scale 0); use a speed")
-        await refused(device, SetTelemetry(batch_ms=TOO_LONG_MS), Result.INVALID_PARAMETER)
-        await refused(device, SetTelemetry(batch_ms=BATCH_MS), Result.OK)
+        await refused(
+            device,
+            SetTelemetry(batch_ms=TOO_LONG_MS),
+            Result.INVALID_PARAMETER,
+            f"SET_TELEMETRY {TOO_LONG_MS} ms (the protocol's longest batch window is 5000 ms)",
+        )
+        await refused(
+            device, SetTelemetry(batch_ms=BATCH_MS), Result.OK, f"SET_TELEMETRY {BATCH_MS} ms"
+        )
         schedule = pressure_schedule([(2_000, 4_000), (3_000, 4_000), (2_000, 0)], 10_000)
         stream = device.stream()
         await start_schedule(device, schedule)
         seen: list[Telemetry | Event] = []
         deadline = time.monotonic() + wall_for(device, 30)
         async for item in stream:
-            expect(time.monotonic() < deadline, "the schedule never vented back to IDLE")
+            expect(
+                time.monotonic() < deadline,
+                "a 7 s schedule (to 4 kPa and back) never came back to IDLE within 30 s of "
+                "device time",
+            )
             seen.append(item)
             if isinstance(item, StateChanged) and item.new == FirmwareState.IDLE:
                 break
         spacing = _check_order(seen)
         batches = watched.telemetry_opcodes.count(TelemetryCode.BATCH)
         if spacing < BATCH_MS:  # two samples fit in one window, so some must share a payload
-            expect(batches > 0, f"no TELEMETRY_BATCH in {len(watched.telemetry_opcodes)} payloads")
-        await refused(device, SetTelemetry(batch_ms=0), Result.OK)
+            expect(
+                batches > 0,
+                f"after SET_TELEMETRY {BATCH_MS} ms, with samples {spacing} ms apart, no "
+                f"TELEMETRY_BATCH among {len(watched.telemetry_opcodes)} telemetry payloads",
+            )
+        await refused(device, SetTelemetry(batch_ms=0), Result.OK, "SET_TELEMETRY 0 ms")
         count = len(watched.telemetry_opcodes)
         deadline = time.monotonic() + wall_for(device, 5)
         async for item in stream:
-            expect(time.monotonic() < deadline, "no telemetry after SET_TELEMETRY 0")
+            expect(
+                time.monotonic() < deadline,
+                "no telemetry within 5 s of device time after SET_TELEMETRY 0 ms",
+            )
             if isinstance(item, Telemetry) and len(watched.telemetry_opcodes) > count + 1:
                 break
         later = watched.telemetry_opcodes[count + 1 :]  # the first may be what was held
@@ -122,7 +140,13 @@ async def check_telemetry_batches(url: str) -> str:
 def _check_order(seen: list[Telemetry | Event]) -> int:
     """Samples rise evenly while RUNNING, and none arrives after an event it preceded."""
     samples = [i for i in seen if isinstance(i, Telemetry)]
-    expect(all(b.t_ms > a.t_ms for a, b in pairwise(samples)), "t_ms not strictly increasing")
+    backwards = [(a.t_ms, b.t_ms) for a, b in pairwise(samples) if b.t_ms <= a.t_ms]
+    expect(
+        not backwards,
+        f"t_ms not strictly increasing: {backwards[0][1]} ms after {backwards[0][0]} ms"
+        if backwards
+        else "",
+    )
     running = [s.t_ms for s in samples if s.state == FirmwareState.RUNNING]
     gaps = {b - a for a, b in pairwise(running)}
     if len(running) < 4:

@@ -62,7 +62,7 @@ def _parse_points(path: Path) -> PointCatalog:
         except ValidationError as exc:
             problems += [
                 Problem(str(path), f"points.{code}.{p.field}", p.message)
-                for p in problems_from_validation(str(path), exc)
+                for p in problems_from_validation(str(path), exc, Point)
             ]
     if problems:
         raise InputError(problems)
@@ -77,7 +77,7 @@ def _parse_device(path: Path) -> DeviceModel:
     try:
         return _DEVICE_ADAPTER.validate_python(read_toml(path))
     except ValidationError as exc:
-        raise InputError(problems_from_validation(str(path), exc)) from None
+        raise InputError(problems_from_validation(str(path), exc, DeviceModel)) from None
 
 
 def load_device(name: str, directory: Path | None = None) -> DeviceModel:
@@ -110,7 +110,7 @@ def parse_program(path: Path, catalog: PointCatalog | None = None) -> Program:
     try:
         program = Program.model_validate(data)
     except ValidationError as exc:
-        problems = problems_from_validation(str(path), exc) + problems
+        problems = problems_from_validation(str(path), exc, Program) + problems
     if problems:
         raise InputError(problems)
     return program

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    Strict,
+    field_validator,
+    model_validator,
+)
 
 from acudevice.plan.schedule import Actuator, PhaseKind
 
@@ -15,6 +23,8 @@ Side = Literal["left", "right", "both"]
 ABSOLUTE_CEILING_KPA = 40.0
 MAX_PHASES = 100
 MAX_SITES = 10
+CEILING: dict[str, JsonValue] = {"limit": "absolute ceiling", "rule": "absolute-ceiling"}
+"""Named in a refusal: "55 kPa is above the absolute ceiling of 40 kPa (rule absolute-ceiling)"."""
 
 # Numbers a person writes must be numbers: "12" or true is refused, never read as 12 or 1.
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
@@ -38,7 +48,11 @@ class Phase(BaseModel):
     kind: PhaseKind
     duration_s: Number = Field(gt=0, le=3600, description="seconds; must be positive")
     target_kpa: Number | None = Field(
-        default=None, ge=0, le=ABSOLUTE_CEILING_KPA, description="pressure target in kPa"
+        default=None,
+        ge=0,
+        le=ABSOLUTE_CEILING_KPA,
+        description="pressure target in kPa",
+        json_schema_extra=CEILING,
     )
     target_fraction: Number | None = Field(
         default=None, gt=0, le=1, description="target as a fraction of the comfortable maximum"

@@ -45,6 +45,18 @@ BLE_BATTERY_SERVICE_UUID: Final = "0000180f-0000-1000-8000-00805f9b34fb"
 BLE_DEVICE_INFORMATION_SERVICE_UUID: Final = "0000180a-0000-1000-8000-00805f9b34fb"
 
 
+class NamedCode(IntEnum):
+    """A code a person reads (a state, a fault, a result, a reason): `print(sample.state)`
+    says RUNNING, not 2. On the wire, in JSON and in arithmetic it is still the number, and
+    a format spec (`f"{code:02X}"`) still formats the number."""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return self.name if not spec else int.__format__(self, spec)
+
+
 class Kind(IntEnum):
     REQUEST = 1
     RESPONSE = 2
@@ -89,7 +101,7 @@ class TelemetryCode(IntEnum):
     BATCH = 0x62
 
 
-class Result(IntEnum):
+class Result(NamedCode):
     """First byte of every response body."""
 
     OK = 0
@@ -107,7 +119,7 @@ class Result(IntEnum):
     HELLO_REQUIRED = 12
 
 
-class FirmwareState(IntEnum):
+class FirmwareState(NamedCode):
     IDLE = 0
     LOADED = 1
     RUNNING = 2
@@ -116,7 +128,7 @@ class FirmwareState(IntEnum):
     FAULT = 5
 
 
-class FaultCode(IntEnum):
+class FaultCode(NamedCode):
     NONE = 0
     OVER_PRESSURE = 1
     STUCK_PUMP = 2
@@ -132,7 +144,7 @@ class FaultCode(IntEnum):
     """The release valve is open but the level does not fall."""
 
 
-class Reason(IntEnum):
+class Reason(NamedCode):
     """Why a state changed or a vent started."""
 
     NONE = 0

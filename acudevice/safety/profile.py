@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, Strict, ValidationError
 
 from acudevice.errors import InputError
 from acudevice.files import problems_from_validation, read_toml
@@ -16,6 +16,7 @@ Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Flag = Annotated[bool, Strict()]
 MAX_CAP_KPA = 40.0
 """The absolute ceiling: no personal cap can be above it (the device default is lower)."""
+CEILING: dict[str, JsonValue] = {"limit": "absolute ceiling", "rule": "absolute-ceiling"}
 
 LimbName = Literal["left_arm", "right_arm", "left_leg", "right_leg"]
 
@@ -48,11 +49,17 @@ class HealthProfile(BaseModel):
     fragile_skin: Flag = False
     limbs: dict[LimbName, tuple[LimbCondition, ...]] = Field(default_factory=dict)
     cap_kpa: Number | None = Field(
-        default=None, gt=0, le=MAX_CAP_KPA, description="personal cap; only lowers"
+        default=None,
+        gt=0,
+        le=MAX_CAP_KPA,
+        description="personal cap; only lowers",
+        json_schema_extra=CEILING,
     )
     cap_intensity: Number | None = Field(default=None, gt=0, le=1)
     comfort_max_kpa: dict[str, Annotated[Number, Field(gt=0, le=MAX_CAP_KPA)]] = Field(
-        default_factory=dict, description="comfortable maximum per point code, kPa"
+        default_factory=dict,
+        description="comfortable maximum per point code, kPa",
+        json_schema_extra=CEILING,
     )
     comfort_max_intensity: dict[str, Annotated[Number, Field(gt=0, le=1)]] = Field(
         default_factory=dict
@@ -81,4 +88,4 @@ def load_profile(path: Path) -> HealthProfile:
     try:
         return HealthProfile.model_validate(read_toml(path))
     except ValidationError as exc:
-        raise InputError(problems_from_validation(str(path), exc)) from None
+        raise InputError(problems_from_validation(str(path), exc, HealthProfile)) from None

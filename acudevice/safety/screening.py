@@ -63,6 +63,37 @@ class Verdict(BaseModel):
     def runnable(self) -> bool:
         return self.status == "ok" and self.schedule is not None
 
+    def __str__(self) -> str:
+        """What a person needs, in a few lines: the status, the cap and what set it, each
+        finding with its rule, and what they can do. (The model's own repr, with the whole
+        schedule, runs to kilobytes.)"""
+        lines = [f"{self.status}: {self.program} on {self.device}"]
+        if self.limits is not None:
+            binding = self.limits.binding
+            cap = format_level(self.limits.cap_level, self.limits.actuator)
+            lines.append(f"  effective cap {cap} (set by {binding.rule}: {binding.why})")
+        lines += [f"  refused {finding}" for finding in self.hard]
+        lines += [f"  needs confirmation {finding}" for finding in self.soft]
+        lines += [
+            f"  confirmed [{c.rule}] {c.message} — reason: {c.reason}" for c in self.confirmed
+        ]
+        lines.append(f"  {_WHAT_NEXT[self.status]}")
+        return "\n".join(lines)
+
+
+_WHAT_NEXT: dict[Status, str] = {
+    "ok": "It may run as it is.",
+    "needs-confirmation": (
+        "To go ahead, confirm the soft limits with a reason, which is recorded: "
+        'Session(..., confirm_reason="REASON") or screen(..., confirm_reason="REASON") in '
+        'Python, --confirm "REASON" on the command line. Or choose a gentler program.'
+    ),
+    "refused": (
+        "It cannot run as it is: change what each refusal names (the program, the device, "
+        "the profile or the side); a confirmation cannot lift a hard limit."
+    ),
+}
+
 
 def _site_findings(
     program: Program, catalog: PointCatalog, profile: HealthProfile
