@@ -60,7 +60,7 @@ async def test_the_ramp_limit_check_covers_a_streamed_target_on_a_streaming_band
     detail = await check_ramp_limit_refused_not_slowed("sim://?speed=20")
     assert (
         detail
-        == "INFO ramp limit 2000/s; 2001/s refused, 2000/s accepted, in a segment and in a SET_TARGET rise"
+        == "INFO ramp limit 2 kPa/s; 2.001 kPa/s refused, 2 kPa/s accepted, in a segment and in a SET_TARGET rise"
     )
 
 
