@@ -23,6 +23,11 @@ def check_segment(value: str, source: str) -> str:
     return value
 
 
+def withdrawn_topic(prefix: str, participant: str) -> str:
+    """The retained notice that `participant` left the study (acudevice study withdraw)."""
+    return f"{prefix}/study/withdrawn/{participant}"
+
+
 def band_id_for(url: str) -> str:
     """A band id from a device URL or alias: every run of other characters becomes '-'."""
     slug = re.sub(r"[^A-Za-z0-9_]+", "-", url.split("://", 1)[-1]).strip("-")
@@ -47,6 +52,16 @@ class Topics:
     @property
     def status(self) -> str:
         return f"{self.root}/status"
+
+    @property
+    def records(self) -> str:
+        """Where this gateway publishes its outbox (acudevice/bridge/records.py)."""
+        return f"{self.root}/records"
+
+    @property
+    def records_ack(self) -> str:
+        """Where the centre confirms what it has committed."""
+        return f"{self.root}/records/ack"
 
     def band(self, band: str, leaf: str) -> str:
         return f"{self.root}/{band}/{leaf}"
