@@ -120,13 +120,27 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def psql(self, database: str) -> list[str]:
+        return [
+            "psql",
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+        ]
+
     def new_database(self) -> str:
         """A fresh, empty database's URL (each test its own)."""
         self._databases += 1
         name = f"t{os.getpid()}_{self._databases}"
         done = subprocess.run(
-            ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
-            + ["-d", "postgres", "-c", f"CREATE DATABASE {name}"],
+            [*self.psql("postgres"), "-c", f"CREATE DATABASE {name}"],
             capture_output=True,
             text=True,
             timeout=30,
