@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +53,10 @@ async def study(tmp_path: Path, pg_url: str) -> tuple[str, Journal]:
     finally:
         await conn.close()
     return pg_url, Journal(tmp_path / "gw1.db")
+
+
+def is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -143,6 +148,19 @@ async def test_bids_export_reads_back_and_passes_the_bids_validator(
     for m in mine:
         row = rows[(m.t_ms - start_ms) // 250].split("\t")
         assert (float(row[0]), int(row[2])) == (m.measured_level / 1000, m.state)
+    result = bids_validator(tree)
+    errors = [e["key"] for e in result["issues"]["errors"]]
+    assert errors == [], json.dumps(result["issues"]["errors"], indent=1)[:3000]
+    warnings = sorted(w["key"] for w in result["issues"]["warnings"])
+    assert set(warnings) <= KNOWN_BIDS_WARNINGS, warnings
+
+
+KNOWN_BIDS_WARNINGS = {"NO_AUTHORS", "MISSING_SESSION"}
+"""Findings of bids-validator we cannot avoid, each explained in docs/study.md."""
+
+
+def bids_validator(tree: Path) -> dict[str, Any]:
+    """The field's own validator (npm bids-validator 1.x) on `tree`, as JSON."""
     validator = shutil.which("bids-validator") or str(
         ROOT / ".tools/node_modules/.bin/bids-validator"
     )
@@ -154,15 +172,8 @@ async def test_bids_export_reads_back_and_passes_the_bids_validator(
     checked = subprocess.run(
         [validator, "--json", str(tree)], capture_output=True, text=True, timeout=120, check=False
     )
-    result = json.loads(checked.stdout)
-    errors = [e["key"] for e in result["issues"]["errors"]]
-    assert errors == [], json.dumps(result["issues"]["errors"], indent=1)[:3000]
-    warnings = sorted(w["key"] for w in result["issues"]["warnings"])
-    assert set(warnings) <= KNOWN_BIDS_WARNINGS, warnings
-
-
-KNOWN_BIDS_WARNINGS = {"NO_AUTHORS", "MISSING_SESSION"}
-"""Findings of bids-validator we cannot avoid, each explained in docs/study.md."""
+    result: dict[str, Any] = json.loads(checked.stdout)
+    return result
 
 
 async def test_the_report_adds_up_a_known_data_set(tmp_path: Path, pg_url: str) -> None:
@@ -195,7 +206,7 @@ async def test_the_report_adds_up_a_known_data_set(tmp_path: Path, pg_url: str) 
                 outcome=outcome,
                 repeats_done=1,
                 repeats_planned=4,
-            )  # fmt: skip
+            )
         )
         rows = [(0, 250 * k, 9000, 9000, 2) for k in range(running)]
         rows += [(0, 250 * (running + k), 0, 0, 4) for k in range(40)]  # venting: not counted
@@ -213,7 +224,7 @@ async def test_the_report_adds_up_a_known_data_set(tmp_path: Path, pg_url: str) 
                     point="PC6",
                     new_level=8000,
                     at=day.timestamp(),
-                )  # fmt: skip
+                )
             )
     conn = await connect(pg_url)
     try:
@@ -242,7 +253,7 @@ async def test_the_report_adds_up_a_known_data_set(tmp_path: Path, pg_url: str) 
     png = Path(os.environ.get("ACUDEVICE_REPORT_PNG", tmp_path / "report.png"))
     done = acudevice("study", "report", "--database", pg_url, "-o", str(png), "--json")
     assert done.returncode == 0, done.stderr
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert is_png(png)
     printed = json.loads(done.stdout)
     assert {(c["participant"], c["day"], c["started"]) for c in printed["cells"]} == {
         (c.participant, c.day, c.started) for c in report.cells
