@@ -56,7 +56,8 @@ def need_postgres() -> Path:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """`durable`: PostgreSQL's own defaults (fsync on), for bench/study_ingest.py."""
         self.bin = need_postgres()
         self.dir = Path(tempfile.mkdtemp(prefix="acudevice-pg-"))
         self.data = self.dir / "data"
@@ -75,12 +76,12 @@ class PostgresServer:
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
             "unix_socket_directories": f"'{self.dir}'",
-            "fsync": "off",
-            "full_page_writes": "off",
             "max_connections": "60",
             "shared_buffers": "64MB",
             "log_min_messages": "warning",
         }
+        if not durable:
+            settings |= {"fsync": "off", "full_page_writes": "off"}
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
         self._databases = 0
