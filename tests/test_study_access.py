@@ -83,3 +83,14 @@ async def test_the_ingester_user_reads_records_and_acks_and_a_gateway_cannot_pos
         assert list(notices) == ["acudevice/study/withdrawn/P1"]
     finally:
         broker.stop()
+
+
+def test_study_is_reserved_and_not_a_gateway_id() -> None:
+    from acudevice.bridge.topics import withdrawn_topic
+    from acudevice.errors import InputError
+
+    with pytest.raises(InputError, match="reserved"):
+        Topics("acudevice", "study")
+    topics = Topics("site/a", "gw1")
+    assert (topics.records, topics.records_ack) == ("site/a/gw1/records", "site/a/gw1/records/ack")
+    assert withdrawn_topic("site/a", "P1") == "site/a/study/withdrawn/P1"
