@@ -101,13 +101,17 @@ async def _serve(ingester: Ingester, client: MqttClient, address: BrokerAddress)
 
 
 async def _import(database: str, journal: Path, gateway: str) -> None:
+    import asyncpg
+
     from acudevice.study.importer import import_journal
-    from acudevice.study.schema import connect, migrate
+    from acudevice.study.schema import CentreError, connect, migrate
 
     conn = await connect(database)
     try:
         await migrate(conn)
         done = await import_journal(conn, journal, gateway)
+    except asyncpg.PostgresError as exc:
+        raise CentreError(f"the study database refused: {exc}") from None
     finally:
         await conn.close()
     out.print(

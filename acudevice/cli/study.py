@@ -24,7 +24,9 @@ T = TypeVar("T")
 
 def _with_database(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
     """Connect, migrate, run `work(conn)`, close."""
-    from acudevice.study.schema import check_url, connect, migrate
+    import asyncpg
+
+    from acudevice.study.schema import CentreError, check_url, connect, migrate
 
     check_url(url)
 
@@ -33,6 +35,8 @@ def _with_database(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
         try:
             await migrate(conn)
             return await work(conn)
+        except asyncpg.PostgresError as exc:  # e.g. a role without the right (docs/study.md)
+            raise CentreError(f"the study database refused: {exc}") from None
         finally:
             await conn.close()
 

@@ -129,10 +129,22 @@ async def connect(url: str) -> Any:
 
 
 async def migrate(conn: Any) -> int:
-    """Bring the schema up to date; returns the version it had."""
+    """Bring the schema up to date; returns the version it had. A role that may only read
+    or insert (docs/study.md) passes when the schema is current, and is told in one line
+    (CentreError) when it is not."""
+    import asyncpg
+
+    try:
+        return await _migrate(conn)
+    except asyncpg.PostgresError as exc:
+        raise CentreError(f"cannot bring the study schema up to date: {exc}") from None
+
+
+async def _migrate(conn: Any) -> int:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-        await conn.execute("CREATE TABLE IF NOT EXISTS acudevice_schema (version integer NOT NULL)")
+        if await conn.fetchval("SELECT to_regclass('acudevice_schema')") is None:
+            await conn.execute("CREATE TABLE acudevice_schema (version integer NOT NULL)")
         found = await conn.fetchval("SELECT max(version) FROM acudevice_schema")
     old = int(found or 0)
     if old > SCHEMA_VERSION:
