@@ -85,7 +85,7 @@ def parse_batch(gateway: str, payload: bytes) -> Parsed:
 def admit(parsed: Parsed, gateways: set[str], withdrawn: set[str]) -> Admitted:
     """What of a parsed batch may be stored, given the registry; Refused for an unknown gateway."""
     if parsed.gateway not in gateways:
-        raise Refused("gateway not registered (acudevice study gateway add NAME)")
+        raise Refused("gateway not registered (acudevice study gateways NAME registers it)")
     out = Admitted(refused=parsed.refused)
     for seq, committed_at, record in parsed.records:
         if record.participant is not None and record.participant in withdrawn:
