@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 OUT := demo-output
 
-.PHONY: install core demo test lint typecheck unit bench campaign clean mosquitto
+.PHONY: install core demo test lint typecheck unit bench campaign clean mosquitto postgresql bids-validator
 
 # Debian's python3 ships without ensurepip; install the venv module when it is missing.
 $(BIN)/python:
@@ -56,10 +56,27 @@ mosquitto:
 	  echo "installing mosquitto, mosquitto-clients and openssl (needs root)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients openssl; }
 
+# The study centre's tests run a real PostgreSQL (Debian's server: initdb and pg_ctl live in
+# /usr/lib/postgresql/<version>/bin, off PATH), started by the test fixture as the postgres user.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v psql >/dev/null && command -v runuser >/dev/null || { \
+	  echo "installing postgresql (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client util-linux; }
+
+# The BIDS export is checked by the field's own validator (npm bids-validator 1.x, pinned),
+# installed into .tools/ beside the project; Node and npm from Debian when missing.
+BIDS_VALIDATOR := .tools/node_modules/.bin/bids-validator
+bids-validator: $(BIDS_VALIDATOR)
+$(BIDS_VALIDATOR):
+	@command -v npm >/dev/null || { echo "installing nodejs and npm (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	mkdir -p .tools
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error bids-validator@1.15.0
+
 # The whole suite with the simulator's core compiled (the build `install` makes), then the
 # core's own tests (marker `model`) again as pure Python (ACUDEVICE_SIM_PURE=1): the two
 # modes must behave alike, and each run fails if it is not in the mode it asked for.
-test: lint typecheck mosquitto
+test: lint typecheck mosquitto postgresql bids-validator
 	$(BIN)/pytest --sim-mode=compiled
 	$(BIN)/pytest --sim-mode=pure -m model
 
@@ -68,8 +85,8 @@ test: lint typecheck mosquitto
 campaign: install
 	$(BIN)/acudevice-sim campaign --runs 10000 --seed 0 --png campaign.png
 
-bench: install mosquitto
+bench: install mosquitto postgresql
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(OUT) .sim-core .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) .sim-core .tools .mypy_cache .pytest_cache .ruff_cache

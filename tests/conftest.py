@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.mqtt_broker import Broker
+from tests.postgres_server import PostgresServer
 
 SIM_MODES = ("any", "compiled", "pure")
 
@@ -52,3 +53,20 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the whole run (started on first use, removed at the end)."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> str:
+    """A fresh database of its own for each test, on the session's server."""
+    return postgres_server.new_database()

@@ -42,10 +42,11 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ),
     ("session", ("acudevice.session",), ("device", "safety", "store", "plan")),
     ("bridge", ("acudevice.bridge",), ("session", "device", "store", "safety", "plan")),
+    ("study", ("acudevice.study",), ("bridge", "store", "plan")),
     (
         "front",
         ("acudevice.cli", "acudevice.plots", "acudevice.export"),
-        ("bridge", "session", "device"),
+        ("study", "bridge", "session", "device"),
     ),
 ]
 _RANK = {name: rank for rank, (name, _, _) in enumerate(LAYERS)}

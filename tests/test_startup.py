@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-HEAVY = ("bumble", "bleak", "matplotlib", "numpy", "aiomqtt", "serial")
+HEAVY = ("bumble", "bleak", "matplotlib", "numpy", "aiomqtt", "serial", "asyncpg")
 
 _PROBE = """
 import json, sys

@@ -157,3 +157,57 @@ def test_a_damaged_legacy_file_is_named_and_not_lost(isolated_home: Path) -> Non
     with pytest.raises(StoreError, match=r"devices\.json is damaged"):
         PairedDevices()
     assert (data / "devices.json").read_text() == "{not json"
+
+
+def _database_at(start: int, path: Path) -> None:
+    """A database left by the acudevice of schema `start`, with what its users had journalled:
+    two sessions (one with a fault and a "too strong") and a remembered comfort maximum."""
+    with sqlite3.connect(path) as db:
+        for step in database.MIGRATIONS[:start]:
+            step(db)
+        db.execute(f"PRAGMA user_version={start}")
+        if start == 0:
+            return
+        for program in ("nausea-relief", "headache"):
+            db.execute(
+                "INSERT INTO sessions (program, devices, device_model, actuator, cap_level,"
+                " limits, confirmations, schedule, started_at, outcome, repeats_planned, pid)"
+                " VALUES (?, '[]', 'wristband-p1', 'pressure', 20000, '{}', '[]', '{}',"
+                " 1.7e9, 'completed', 4, 1)",
+                (program,),
+            )
+        db.execute("INSERT INTO samples VALUES (1, 0, 0, 100, 100, 2)")
+        db.execute("INSERT INTO faults VALUES (1, 0, 10, 'SENSOR', 'drift', 1.7e9)")
+        db.execute("INSERT INTO faults VALUES (2, 0, 10, 'SENSOR', 'drift', 1.7e9)")
+        db.execute("INSERT INTO faults VALUES (2, 0, 20, 'SENSOR', 'drift', 1.7e9)")
+        db.execute("INSERT INTO comfort_events VALUES (1, 'PC6', 5, 9000, 8000, 1.7e9)")
+        db.execute("INSERT INTO comfort_max VALUES ('PC6', 'pressure', 8000, 1.7e9)")
+
+
+@pytest.mark.parametrize("start", range(1, SCHEMA_VERSION))
+def test_sessions_of_every_earlier_version_get_a_uuid_and_keep_their_history(
+    start: int, tmp_path: Path
+) -> None:
+    import uuid
+
+    path = tmp_path / "old.sqlite3"
+    _database_at(start, path)
+    with Journal(path) as journal:
+        sessions = sorted(journal.sessions(10), key=lambda s: s.id)
+        assert [s.program for s in sessions] == ["nausea-relief", "headache"]
+        uuids = {uuid.UUID(s.session_uuid) for s in sessions}
+        assert len(uuids) == 2 and all(u.version == 4 for u in uuids)
+        assert all(s.participant is None and s.gateway is None for s in sessions)
+        assert journal.comfort_max("pressure") == {"PC6": 8000}  # the single-host user's
+        assert journal.comfort_max("pressure", participant="P1") == {}
+        assert [len(journal.faults(s.id)) for s in sessions] == [1, 2]
+        assert journal.outbox_status().entries == 0  # nothing old is queued by itself
+        records = [r for session in journal.records("laptop") for r in session]
+    faults = [r for r in records if r.kind == "fault"]
+    assert sorted((f.session_uuid, f.n) for f in faults) == sorted(  # type: ignore[union-attr]
+        [
+            (sessions[0].session_uuid, 1),
+            (sessions[1].session_uuid, 1),
+            (sessions[1].session_uuid, 2),
+        ]
+    )

@@ -1,7 +1,10 @@
 """A Mosquitto 2.0 password/ACL example: each gateway writes under its own prefix only.
 
 Users: one per gateway (user name = gateway id = MQTT client id), `homeassistant` (reads
-everything, may press stop and estop), and `operator` (the only one who may send cmd/start).
+everything, may press stop and estop), `operator` (the only one who may send cmd/start), and
+`ingester` (the study centre: reads every gateway's records, writes their acks and the
+retained withdrawal notices; docs/study.md). A gateway publishes records only under its own
+prefix, reads only its own acks, and reads the withdrawal notices.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ def acl_text(
     *,
     ha_user: str = "homeassistant",
     operator: str = "operator",
+    ingester: str = "ingester",
 ) -> str:
     for gw in gateways:
         check_segment(gw, "gateway")
-    for user in (ha_user, operator):
+    for user in (ha_user, operator, ingester):
         check_segment(user, "user")
     lines = [
         f"# Mosquitto acl_file for acudevice (prefix {prefix!r}).",
@@ -32,6 +36,8 @@ def acl_text(
             f"user {gw}",
             f"topic write {prefix}/{gw}/#",
             f"topic read {prefix}/{gw}/+/cmd/#",
+            f"topic read {prefix}/{gw}/records/ack",
+            f"topic read {prefix}/study/withdrawn/+",
             f"topic write homeassistant/device/acudevice_{gw}/#",
             "topic read homeassistant/status",
         ]
@@ -45,13 +51,24 @@ def acl_text(
     lines += [f"topic write {prefix}/+/+/cmd/{verb}" for verb in _PLAIN]
     lines += ["", f"user {operator}", f"topic read {prefix}/#"]
     lines += [f"topic write {prefix}/+/+/cmd/{verb}" for verb in (*_PLAIN, "start")]
+    lines += [
+        "",
+        f"user {ingester}",
+        f"topic read {prefix}/+/records",
+        f"topic write {prefix}/+/records/ack",
+        f"topic readwrite {prefix}/study/withdrawn/+",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def passwd_commands(
-    gateways: list[str], *, ha_user: str = "homeassistant", operator: str = "operator"
+    gateways: list[str],
+    *,
+    ha_user: str = "homeassistant",
+    operator: str = "operator",
+    ingester: str = "ingester",
 ) -> str:
-    users = [*gateways, ha_user, operator]
+    users = [*gateways, ha_user, operator, ingester]
     lines = ["# Create the password file (prompts for each password; -c only for the first):"]
     for i, user in enumerate(users):
         lines.append(f"mosquitto_passwd {'-c ' if i == 0 else ''}/etc/mosquitto/passwd {user}")

@@ -12,6 +12,8 @@ Verb = Literal["stop", "estop", "pause", "resume", "too-strong", "intensity", "s
 VERBS: tuple[str, ...] = get_args(Verb)
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HA_STATUS = "homeassistant/status"
+STUDY_LEVEL = "study"
+"""`<prefix>/study/...` carries the study centre's notices, so no gateway may be called so."""
 
 
 def check_segment(value: str, source: str) -> str:
@@ -21,6 +23,11 @@ def check_segment(value: str, source: str) -> str:
             [Problem(source, "", f"{value!r} must be 1-64 letters, digits, '_' or '-'")]
         )
     return value
+
+
+def withdrawn_topic(prefix: str, participant: str) -> str:
+    """The retained notice that `participant` left the study (acudevice study withdraw)."""
+    return f"{prefix}/{STUDY_LEVEL}/withdrawn/{participant}"
 
 
 def band_id_for(url: str) -> str:
@@ -39,6 +46,16 @@ class Topics:
         for i, level in enumerate(self.prefix.split("/")):
             check_segment(level, f"--prefix (level {i + 1})")
         check_segment(self.gateway, "--gateway")
+        if self.gateway == STUDY_LEVEL:
+            raise InputError(
+                [
+                    Problem(
+                        "--gateway",
+                        "",
+                        f"{STUDY_LEVEL!r} is reserved: <prefix>/study/ carries the study's notices",
+                    )
+                ]
+            )
 
     @property
     def root(self) -> str:
@@ -47,6 +64,16 @@ class Topics:
     @property
     def status(self) -> str:
         return f"{self.root}/status"
+
+    @property
+    def records(self) -> str:
+        """Where this gateway publishes its outbox (acudevice/bridge/records.py)."""
+        return f"{self.root}/records"
+
+    @property
+    def records_ack(self) -> str:
+        """Where the centre confirms what it has committed."""
+        return f"{self.root}/records/ack"
 
     def band(self, band: str, leaf: str) -> str:
         return f"{self.root}/{band}/{leaf}"

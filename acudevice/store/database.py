@@ -9,6 +9,7 @@ refused rather than guessed at.
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,6 +89,66 @@ CREATE TABLE paired_devices (
 """
 
 
+_V3 = """
+ALTER TABLE sessions ADD COLUMN session_uuid TEXT;
+ALTER TABLE sessions ADD COLUMN gateway TEXT;
+ALTER TABLE sessions ADD COLUMN band TEXT;
+ALTER TABLE sessions ADD COLUMN participant TEXT;
+ALTER TABLE sessions ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX sessions_by_participant ON sessions(participant);
+ALTER TABLE faults ADD COLUMN n INTEGER;
+ALTER TABLE comfort_events ADD COLUMN n INTEGER;
+UPDATE faults SET n = (SELECT COUNT(*) FROM faults AS f
+    WHERE f.session_id = faults.session_id AND f.rowid <= faults.rowid);
+UPDATE comfort_events SET n = (SELECT COUNT(*) FROM comfort_events AS c
+    WHERE c.session_id = comfort_events.session_id AND c.rowid <= comfort_events.rowid);
+CREATE TABLE intensity_changes (
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    n INTEGER NOT NULL,
+    t_ms INTEGER,
+    percent INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE comfort_max_by_participant (
+    participant TEXT NOT NULL DEFAULT '',
+    point TEXT NOT NULL,
+    actuator TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (participant, point, actuator)
+);
+INSERT INTO comfort_max_by_participant
+    SELECT '', point, actuator, level, updated_at FROM comfort_max;
+DROP TABLE comfort_max;
+ALTER TABLE comfort_max_by_participant RENAME TO comfort_max;
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    participant TEXT,
+    units INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX outbox_by_participant ON outbox(participant);
+CREATE TABLE outbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE withdrawn (participant TEXT PRIMARY KEY, at REAL NOT NULL)
+"""
+
+
+def _v3(db: sqlite3.Connection) -> None:
+    """Identity for the study: a global UUID per session, participants, and the outbox.
+
+    Sessions already journalled get a UUID and no participant; the comfort maxima remembered
+    so far become the single-host user's (participant ''). Nothing old is queued for the
+    centre: `acudevice ingest --journal` brings a whole journal there.
+    """
+    _script(_V3)(db)
+    for (session_id,) in db.execute("SELECT id FROM sessions").fetchall():
+        db.execute("UPDATE sessions SET session_uuid=? WHERE id=?", (str(uuid.uuid4()), session_id))
+    db.execute("CREATE UNIQUE INDEX sessions_by_uuid ON sessions(session_uuid)")
+    db.execute("INSERT INTO outbox_meta VALUES ('epoch', ?)", (uuid.uuid4().hex,))
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def step(db: sqlite3.Connection) -> None:
         for statement in sql.split(";"):
@@ -100,6 +161,7 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _script(_V1),  # 0 -> 1: sessions, samples, faults, comfort
     _script(_V2),  # 1 -> 2: paired devices move here from devices.json
+    _v3,  # 2 -> 3: session UUIDs, participants, intensity changes, the outbox
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

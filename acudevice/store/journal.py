@@ -3,26 +3,47 @@
 A session row is written before the device moves and updated as it ends, so a crash or
 SIGKILL leaves a row that the next open marks `interrupted`; WAL keeps earlier sessions
 intact whatever happens to the writer.
+
+A session journalled by a gateway (`begin_session(gateway=...)`) also queues every write as a
+record for the centre, in the same transaction (store/outbox.py); a single host's sessions
+are not queued. Every session has a globally unique `session_uuid`, and may name the
+participant who wore the band: comfort maxima are remembered per participant.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from acudevice.errors import InputError, Problem
 from acudevice.store.database import SCHEMA_VERSION, StoreError, open_database
-
-Outcome = Literal[
-    "running", "completed", "stopped", "estopped", "link-lost", "faulted", "interrupted"
-]
+from acudevice.store.identity import check_participant
+from acudevice.store.models import (
+    Outcome,
+    Sample,
+)
+from acudevice.store.models import (
+    SampleRow as SampleRow,  # re-exported: the session layer names it here
+)
+from acudevice.store.outbox import Outbox, OutboxBound, OutboxStatus
+from acudevice.store.outgoing import journal_records, sample_entries, session_entry
+from acudevice.store.reading import JournalReader
+from acudevice.store.records import (
+    MAX_TEXT,
+    ComfortEntry,
+    FaultEntry,
+    IntensityEntry,
+    Record,
+    encode,
+)
 
 MAX_SAMPLES_PER_SESSION = 20_000
 
@@ -31,59 +52,7 @@ JournalError = StoreError
 """The journal database cannot be opened or is not ours."""
 
 
-class SessionRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: int
-    program: str
-    devices: list[str]
-    device_model: str
-    actuator: str
-    cap_level: int
-    confirmations: list[dict[str, Any]]
-    schedule: dict[str, Any]
-    started_at: float
-    ended_at: float | None
-    outcome: Outcome
-    detail: str | None
-    peak_level: int | None
-    repeats_done: int
-    repeats_planned: int
-    start_skew_ms: float | None
-    rating_before: int | None
-    rating_after: int | None
-
-
-class Sample(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    channel: int
-    t_ms: int
-    measured_level: int
-    target_level: int
-    state: int
-
-
-SampleRow = tuple[int, int, int, int, int]
-"""(channel, t_ms, measured_level, target_level, state): a `Sample` as the journal stores it."""
-
-
-class FaultRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    channel: int
-    t_ms: int | None
-    code: str
-    message: str
-
-
-class ComfortEvent(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    point: str
-    t_ms: int | None
-    old_level: int | None
-    new_level: int
+_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -98,14 +67,30 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class Journal:
+class _Identity:
+    """What every record of a session carries; `queued` when its records go to the outbox."""
+
+    __slots__ = ("participant", "queued", "uuid")
+
+    def __init__(self, uuid: str, participant: str | None, queued: bool) -> None:
+        self.uuid, self.participant, self.queued = uuid, participant, queued
+
+
+class Journal(JournalReader):
     """One connection to the journal; use as a context manager."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(
+        self, path: Path | None = None, *, outbox_bound: OutboxBound | None = None
+    ) -> None:
         self._db, self.path = open_database(path)
         self._sample_counts: dict[int, int] = {}
         """Samples written per session by this connection: one process writes a session, so
         the cap is kept without counting the table at every write."""
+        self._identities: dict[int, _Identity] = {}
+        try:
+            self.outbox = Outbox(self._db, outbox_bound)
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: cannot read the outbox: {exc}") from None
         self.mark_interrupted()
 
     def __enter__(self) -> Journal:
@@ -153,9 +138,11 @@ class Journal:
             for session_id in dead:
                 self._db.execute(
                     "UPDATE sessions SET outcome='interrupted', detail=COALESCE(detail, "
-                    "'the host process ended without closing the session') WHERE id=?",
+                    "'the host process ended without closing the session'), rev=rev+1"
+                    " WHERE id=?",
                     (session_id,),
                 )
+                self._queue_session(session_id)
         return len(dead)
 
     def begin_session(
@@ -171,12 +158,38 @@ class Journal:
         schedule: dict[str, Any],
         repeats_planned: int,
         rating_before: int | None = None,
+        participant: str | None = None,
+        gateway: str | None = None,
+        band: str | None = None,
     ) -> int:
+        """Write the session's row before anything moves; with a `gateway`, queue it too.
+
+        Refused (InputError) for a participant who is not a pseudonym or has withdrawn.
+        """
+        if participant is not None:
+            check_participant(participant)
+        for name, value in (("gateway", gateway), ("band", band)):
+            if value is not None and not _NAME.fullmatch(value):
+                raise InputError(
+                    [
+                        Problem(
+                            name,
+                            "",
+                            f"{value!r} must be 1-64 letters, digits, '_', '-', '.' or ':'",
+                        )
+                    ]
+                )
+        session_uuid = str(uuid.uuid4())
         with self._transaction():
+            if participant is not None and self._withdrawn(participant):
+                raise InputError(
+                    [Problem("participant", "", f"{participant!r} has withdrawn from the study")]
+                )
             cur = self._db.execute(
                 "INSERT INTO sessions (program, devices, device_model, actuator, cap_level, limits,"
-                " confirmations, schedule, started_at, outcome, repeats_planned, rating_before, pid)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                " confirmations, schedule, started_at, outcome, repeats_planned, rating_before, pid,"
+                " session_uuid, gateway, band, participant)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     program,
                     json.dumps(list(devices)),
@@ -190,9 +203,17 @@ class Journal:
                     repeats_planned,
                     rating_before,
                     os.getpid(),
+                    session_uuid,
+                    gateway,
+                    band,
+                    participant,
                 ),
             )
-        assert cur.lastrowid is not None
+            assert cur.lastrowid is not None
+            self._identities[cur.lastrowid] = _Identity(
+                session_uuid, participant, gateway is not None
+            )
+            self._queue_session(cur.lastrowid)
         return cur.lastrowid
 
     def end_session(
@@ -208,13 +229,17 @@ class Journal:
         with self._transaction():
             self._db.execute(
                 "UPDATE sessions SET outcome=?, detail=?, peak_level=?, repeats_done=?,"
-                " start_skew_ms=?, ended_at=? WHERE id=?",
+                " start_skew_ms=?, ended_at=?, rev=rev+1 WHERE id=?",
                 (outcome, detail, peak_level, repeats_done, start_skew_ms, time.time(), session_id),
             )
+            self._queue_session(session_id)
 
     def rate_after(self, session_id: int, rating: int) -> None:
         with self._transaction():
-            self._db.execute("UPDATE sessions SET rating_after=? WHERE id=?", (rating, session_id))
+            self._db.execute(
+                "UPDATE sessions SET rating_after=?, rev=rev+1 WHERE id=?", (rating, session_id)
+            )
+            self._queue_session(session_id)
 
     def add_samples(self, session_id: int, samples: Sequence[Sample]) -> None:
         self.add_sample_rows(
@@ -237,16 +262,24 @@ class Journal:
                 "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
                 [(session_id, *row) for row in kept],
             )
+            who = self._identity(session_id)
+            if who.queued:
+                for entry in sample_entries(who.uuid, who.participant, kept):
+                    self.outbox.add(
+                        encode(entry), participant=who.participant, units=len(entry.rows)
+                    )
         self._sample_counts[session_id] = count + len(kept)
 
     def add_fault(
         self, session_id: int, *, channel: int, t_ms: int | None, code: str, message: str
     ) -> None:
-        with self._transaction():
-            self._db.execute(
-                "INSERT INTO faults VALUES (?, ?, ?, ?, ?, ?)",
-                (session_id, channel, t_ms, code, message, time.time()),
-            )
+        self._add_event(
+            "faults",
+            session_id,
+            FaultEntry,
+            dict(channel=channel, t_ms=t_ms, code=code, message=message),
+            dict(code=code[:64], message=message[:MAX_TEXT]),
+        )
 
     def add_comfort_event(
         self,
@@ -258,77 +291,135 @@ class Journal:
         old_level: int | None,
         new_level: int,
     ) -> None:
-        """Record a "too strong" and lower the remembered maximum for that point."""
-        now = time.time()
-        with self._transaction():
+        """Record a "too strong" and lower the remembered maximum for that point, for the
+        session's own participant (the single-host user when it names none)."""
+
+        def lower(who: _Identity, now: float) -> None:
             self._db.execute(
-                "INSERT INTO comfort_events VALUES (?, ?, ?, ?, ?, ?)",
-                (session_id, point, t_ms, old_level, new_level, now),
-            )
-            self._db.execute(
-                "INSERT INTO comfort_max VALUES (?, ?, ?, ?) ON CONFLICT(point, actuator) DO UPDATE"
+                "INSERT INTO comfort_max VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(participant, point, actuator) DO UPDATE"
                 " SET level=MIN(level, excluded.level), updated_at=excluded.updated_at",
-                (point, actuator, new_level, now),
+                (who.participant or "", point, actuator, new_level, now),
             )
 
-    def comfort_max(self, actuator: str) -> dict[str, int]:
+        fields = dict(point=point, t_ms=t_ms, old_level=old_level, new_level=new_level)
+        self._add_event("comfort_events", session_id, ComfortEntry, fields, then=lower)
+
+    def add_intensity_change(
+        self, session_id: int, *, t_ms: int | None, percent: int, level: int
+    ) -> None:
+        """Record a remote "intensity" lowering: `percent` of the plan, `level` the new cap."""
+        fields = dict(t_ms=t_ms, percent=percent, level=level)
+        self._add_event("intensity_changes", session_id, IntensityEntry, fields)
+
+    def _add_event(
+        self,
+        table: str,
+        session_id: int,
+        entry: type[FaultEntry | ComfortEntry | IntensityEntry],
+        fields: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+        *,
+        then: Callable[[_Identity, float], None] | None = None,
+    ) -> None:
+        """One numbered event row and, for a gateway's session, its record in the outbox."""
+        now = time.time()
+        with self._transaction():
+            n = self._next(table, session_id)
+            columns = {"session_id": session_id, "n": n, "at": now, **fields}
+            self._db.execute(
+                f"INSERT INTO {table} ({', '.join(columns)})"
+                f" VALUES ({', '.join('?' * len(columns))})",
+                tuple(columns.values()),
+            )
+            who = self._identity(session_id)
+            if then is not None:
+                then(who, now)
+            if who.queued:
+                record = entry(
+                    session_uuid=who.uuid,
+                    participant=who.participant,
+                    n=n,
+                    at=now,
+                    **{**fields, **(overrides or {})},
+                )
+                self.outbox.add(encode(record), participant=who.participant, units=1)
+
+    def comfort_max(self, actuator: str, *, participant: str | None = None) -> dict[str, int]:
+        """Remembered maxima per point for `participant` (None: the single-host user)."""
         rows = self._db.execute(
-            "SELECT point, level FROM comfort_max WHERE actuator=?", (actuator,)
+            "SELECT point, level FROM comfort_max WHERE actuator=? AND participant=?",
+            (actuator, participant or ""),
         ).fetchall()
         return {r["point"]: r["level"] for r in rows}
 
-    def session(self, session_id: int) -> SessionRecord:
-        row = self._db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
-        if row is None:
-            raise JournalError(f"no session {session_id} in {self.path}")
-        return _record(row)
+    def withdraw(self, participant: str) -> int:
+        """Delete everything journalled about `participant` (sessions, samples, events,
+        comfort maxima, queued records) and refuse their sessions from now on; returns how
+        many sessions went."""
+        check_participant(participant)
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO withdrawn VALUES (?, ?) ON CONFLICT(participant) DO NOTHING",
+                (participant, time.time()),
+            )
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT id FROM sessions WHERE participant=?", (participant,)
+                ).fetchall()
+            ]
+            for table in ("samples", "faults", "comfort_events", "intensity_changes"):
+                self._db.executemany(f"DELETE FROM {table} WHERE session_id=?", [(i,) for i in ids])
+            self._db.execute("DELETE FROM sessions WHERE participant=?", (participant,))
+            self._db.execute("DELETE FROM comfort_max WHERE participant=?", (participant,))
+            self.outbox.forget(participant)
+        for i in ids:
+            self._identities.pop(i, None)
+            self._sample_counts.pop(i, None)
+        return len(ids)
 
-    def sessions(self, limit: int = 50) -> list[SessionRecord]:
-        rows = self._db.execute(
-            "SELECT * FROM sessions ORDER BY id DESC LIMIT ?", (limit,)
-        ).fetchall()
-        return [_record(r) for r in rows]
+    def withdrawn(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT participant FROM withdrawn ORDER BY 1")]
 
-    def sessions_since(self, started_at: float | None = None) -> list[SessionRecord]:
-        """Every session started at or after `started_at` (epoch seconds), oldest first."""
-        rows = self._db.execute(
-            "SELECT * FROM sessions WHERE started_at >= ? ORDER BY id",
-            (started_at if started_at is not None else float("-inf"),),
-        ).fetchall()
-        return [_record(r) for r in rows]
+    def acknowledge(self, ranges: Sequence[tuple[int, int]]) -> int:
+        """The centre has committed these outbox rows: delete them; returns how many went."""
+        with self._transaction():
+            return self.outbox.delete(ranges)
 
-    def samples(self, session_id: int) -> list[Sample]:
-        rows = self._db.execute(
-            "SELECT channel, t_ms, measured_level, target_level, state FROM samples"
-            " WHERE session_id=? ORDER BY channel, t_ms",
-            (session_id,),
-        ).fetchall()
-        return [Sample(**dict(r)) for r in rows]
+    def outbox_status(self) -> OutboxStatus:
+        return self.outbox.status()
 
-    def faults(self, session_id: int) -> list[FaultRecord]:
-        rows = self._db.execute(
-            "SELECT channel, t_ms, code, message FROM faults WHERE session_id=? ORDER BY at",
-            (session_id,),
-        ).fetchall()
-        return [FaultRecord(**dict(r)) for r in rows]
+    def records(self, gateway: str) -> Iterator[list[Record]]:
+        """Every session with its records, for `acudevice ingest --journal` (the outbox
+        holds only what a gateway has not yet delivered)."""
+        return journal_records(self._db, gateway)
 
-    def comfort_events(self, session_id: int) -> list[ComfortEvent]:
-        rows = self._db.execute(
-            "SELECT point, t_ms, old_level, new_level FROM comfort_events WHERE session_id=?"
-            " ORDER BY at",
-            (session_id,),
-        ).fetchall()
-        return [ComfortEvent(**dict(r)) for r in rows]
+    def _withdrawn(self, participant: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM withdrawn WHERE participant=?", (participant,))
+        return row.fetchone() is not None
 
-    def integrity_ok(self) -> bool:
-        return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+    def _identity(self, session_id: int) -> _Identity:
+        who = self._identities.get(session_id)
+        if who is None:
+            row = self._db.execute(
+                "SELECT session_uuid, participant, gateway FROM sessions WHERE id=?",
+                (session_id,),
+            ).fetchone()
+            if row is None:
+                raise JournalError(f"no session {session_id} in {self.path}")
+            who = _Identity(row[0], row[1], row[2] is not None)
+            self._identities[session_id] = who
+        return who
 
+    def _next(self, table: str, session_id: int) -> int:
+        row = self._db.execute(
+            f"SELECT COALESCE(MAX(n), 0) + 1 FROM {table} WHERE session_id=?", (session_id,)
+        ).fetchone()
+        return int(row[0])
 
-def _record(row: sqlite3.Row) -> SessionRecord:
-    data = dict(row)
-    data.pop("limits")
-    data.pop("pid")
-    data["devices"] = json.loads(data["devices"])
-    data["confirmations"] = json.loads(data["confirmations"])
-    data["schedule"] = json.loads(data["schedule"])
-    return SessionRecord(**data)
+    def _queue_session(self, session_id: int) -> None:
+        who = self._identity(session_id)
+        if who.queued:
+            row = self._db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
+            self.outbox.add(encode(session_entry(row)), participant=who.participant, units=1)
