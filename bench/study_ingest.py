@@ -38,10 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from acudevice.bridge.backoff import Backoff  # noqa: E402
 from acudevice.bridge.mqtt import BrokerAddress, MqttClient  # noqa: E402
 from acudevice.bridge.records import RecordSender, send_records  # noqa: E402
 from acudevice.bridge.topics import Topics  # noqa: E402
+from acudevice.device.backoff import Backoff  # noqa: E402
 from acudevice.store import Journal  # noqa: E402
 from acudevice.study.ingest import Ingester  # noqa: E402
 from acudevice.study.registry import add_gateways  # noqa: E402

@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from acudevice.bridge.backoff import Backoff
 from acudevice.bridge.mqtt import BrokerAddress, MqttClient
 from acudevice.bridge.records import RecordSender, send_records
 from acudevice.bridge.topics import Topics
+from acudevice.device.backoff import Backoff
 from acudevice.store import Journal
 from acudevice.study.ingest import Ingester
 from acudevice.study.registry import add_gateways

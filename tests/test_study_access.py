@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from acudevice.bridge.acl import acl_text
-from acudevice.bridge.backoff import Backoff
 from acudevice.bridge.mqtt import BrokerAddress, Credentials, MqttClient
 from acudevice.bridge.records import RecordSender, send_records
 from acudevice.bridge.topics import Topics
+from acudevice.device.backoff import Backoff
 from acudevice.store import Journal
 from acudevice.store.records import encode_batch
 from acudevice.study.ingest import Ingester

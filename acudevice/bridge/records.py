@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from acudevice.bridge.backoff import Backoff
 from acudevice.bridge.mqtt import BrokerError, BrokerRefused, MqttClient, MqttLink
 from acudevice.bridge.topics import Topics
+from acudevice.device.backoff import Backoff
 from acudevice.store import Journal, StoreError
 from acudevice.store.records import MAX_BATCH_BYTES, Ack, encode_batch
 

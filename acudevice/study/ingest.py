@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from acudevice.bridge.backoff import Backoff
 from acudevice.bridge.mqtt import BrokerError, BrokerRefused, MqttClient, MqttLink
+from acudevice.device.backoff import Backoff
 from acudevice.store.records import Ack, ranges
 from acudevice.study.checks import Admitted, Parsed, Refused, admit, gateway_of, parse_batch
 from acudevice.study.schema import WRITE_LOCK, CentreError, connect, migrate
