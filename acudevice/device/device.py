@@ -81,6 +81,8 @@ where it is (`_settled`), or a lost LOAD step by uploading again from LOAD_BEGIN
 _ACTIVE = (FirmwareState.RUNNING, FirmwareState.PAUSED, FirmwareState.LOADED)
 
 
+SILENT_AFTER = 2
+"""Heartbeats in a row with no answer (each after its resends) before a link is called silent."""
 AUTO_BATCH_MS = 1000
 """What a band at speed=max is asked to hold (its own time): the host's alarms then trail
 the band by at most a second of the simulated session, a fraction of a millisecond of ours."""
@@ -361,13 +363,24 @@ class Device:
                 yield item
 
     async def _heartbeat_loop(self, interval_s: float) -> None:
+        """A heartbeat a second; a link that answers none of SILENT_AFTER in a row is silent
+        (a band that lost power says nothing), so it is closed: whoever keeps the band
+        reconnects instead of waiting on a link that will never speak again."""
+        misses = 0
         while self._link.connected:
             try:
                 await self._exchange(Heartbeat())
+                misses = 0
             except DeviceDisconnected:
                 return
+            except RequestTimeout as exc:
+                misses += 1
+                log.warning("%s: heartbeat failed: %s", self.url, exc)
+                if misses >= SILENT_AFTER:
+                    await self._link.close(f"no answer to {misses} heartbeats: the link is silent")
+                    return
             except DeviceError as exc:
-                log.warning("heartbeat failed: %s", exc)
+                log.warning("%s: heartbeat failed: %s", self.url, exc)
             await asyncio.sleep(interval_s)
 
 
