@@ -32,6 +32,7 @@ from acudevice.protocol.messages import (
     TelemetryBatch,
     VentFinished,
 )
+from acudevice.session.events import SessionState
 from acudevice.session.model import Command
 
 __all__ = ["AgentSettings", "BandAgent", "Origin", "Outlet", "StartRefused"]
@@ -41,7 +42,7 @@ log = logging.getLogger("acudevice.bridge")
 LEVEL_SCALE = 1000.0  # Pa -> kPa, permille -> fraction
 STATE_PERIOD_S = 1.0
 BAND_PERIOD_S = 0.1  # a band's own telemetry period while running
-SessionKind = Literal["idle", "running", "paused", "stopping"]
+SessionKind = Literal["idle", "running", "paused", "stopping", "venting"]
 GATEWAY_RECONNECT = ReconnectPolicy(initial_s=0.5, maximum_s=30.0)
 
 
@@ -88,6 +89,7 @@ class BandAgent:
         self._next_telemetry = 0.0
         self._last_state = 0.0
         self._state_later: asyncio.TimerHandle | None = None
+        self._published_session: SessionKind | None = None
 
     @property
     def device(self) -> Device | None:
@@ -176,22 +178,20 @@ class BandAgent:
             )
         self.publish_state()
 
-    def publish_state(self) -> None:
-        """Retained state, at most once a second; a change in between goes out at the next slot."""
+    def publish_state(self, *, at_once: bool = False) -> None:
+        """Retained state, at most once a second; a change in between goes out at the next
+        slot. `at_once`: if the session's state as published (running, paused, stopping,
+        venting, idle) changed, it goes out now, and the next routine one a second after."""
         now = time.monotonic()
         wait = self._last_state + STATE_PERIOD_S - now
-        if wait > 0:
+        state = self.state()
+        if wait > 0 and not (at_once and state.session != self._published_session):
             if self._state_later is None:
                 loop = asyncio.get_running_loop()
                 self._state_later = loop.call_later(wait, self._state_due)
             return
-        self._last_state = now
-        self.outlet.publish("state", self.band, self.state().model_dump_json(), qos=0, retain=True)
-
-    def publish_state_now(self) -> None:
-        """Retained state at once (the bridge is leaving): the last word must be true."""
-        self._last_state = time.monotonic()
-        self.outlet.publish("state", self.band, self.state().model_dump_json(), qos=0, retain=True)
+        self._last_state, self._published_session = now, state.session
+        self.outlet.publish("state", self.band, state.model_dump_json(), qos=0, retain=True)
 
     def _state_due(self) -> None:
         self._state_later = None
@@ -206,7 +206,9 @@ class BandAgent:
             session = "running"
             if view.paused:
                 session = "paused"
-            elif view.state.value in ("stopping", "ended"):
+            elif view.state is SessionState.VENTING:
+                session = "venting"
+            elif view.state in (SessionState.STOPPING, SessionState.ENDED):
                 session = "stopping"
         return StatePayload(
             model=info.model if info else None,

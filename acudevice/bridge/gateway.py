@@ -221,7 +221,7 @@ class Bridge:
                     await asyncio.gather(*(a.shut_down() for a in self.agents.values()))
                 async with asyncio.timeout(2):
                     for agent in self.agents.values():
-                        agent.publish_state_now()
+                        agent.publish_state(at_once=True)
                     await self._drain()
                     for band in self.agents:  # the bands go with us: their links close next
                         topic = self.topics.band(band, "availability")

@@ -128,7 +128,7 @@ class StatePayload(BaseModel):
     unit: str | None
     battery_percent: int | None
     device_state: str | None
-    session: Literal["idle", "running", "paused", "stopping"]
+    session: Literal["idle", "running", "paused", "stopping", "venting"]
     origin: Literal["local", "remote"] | None = None
     program: str | None = None
     phase: str | None = None

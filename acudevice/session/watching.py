@@ -179,7 +179,7 @@ class Watch:
         return Alarm("stopped-unannounced", f"the band went idle in segment {segment} unasked")
 
     async def _alarm(self, alarm: Alarm, channel: int) -> Ending:
-        self.session._set_state(SessionState.STOPPING, alarm.code)
+        self.session._set_state(SessionState.VENTING, alarm.code)
         await self.bands.vent()
         self.session.record.fault(channel, alarm.code, alarm.message)
         return Ending("faulted", f"{alarm.code}: {alarm.message}")
@@ -190,7 +190,7 @@ class Watch:
         session, bands, name = self.session, self.bands, command.command
         state = session.state
         if name == "estop":
-            session._set_state(SessionState.STOPPING, f"emergency stop {command.reason}")
+            session._set_state(SessionState.VENTING, f"emergency stop {command.reason}")
             await bands.vent()
             session.record.note("ESTOP sent: the band is venting")
             return Ending("estopped", f"emergency stop {command.reason}")
