@@ -73,7 +73,7 @@ async def test_a_stop_whose_request_id_was_used_before_still_stops_the_band(
             states = {(await device.status()).state}
             assert states <= {FirmwareState.VENTING, FirmwareState.IDLE}
             async with asyncio.timeout(20):  # the band comes to rest: the next start may go
-                while (await device.status()).state is not FirmwareState.IDLE:
+                while (await device.status()).state is not FirmwareState.IDLE:  # noqa: ASYNC110 - polls the band, which has no event for it
                     await asyncio.sleep(0.05)
 
 
