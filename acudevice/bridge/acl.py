@@ -35,6 +35,8 @@ def acl_text(
             "",
             f"user {gw}",
             f"topic write {prefix}/{gw}/#",
+            f"topic read {prefix}/{gw}/status",
+            f"topic read {prefix}/{gw}/instance",
             f"topic read {prefix}/{gw}/+/cmd/#",
             f"topic read {prefix}/{gw}/records/ack",
             f"topic read {prefix}/study/withdrawn/+",

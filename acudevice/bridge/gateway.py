@@ -29,6 +29,7 @@ from acudevice.bridge.mqtt import (
     MqttLink,
     Will,
 )
+from acudevice.bridge.ownership import Instance, check_free, instance_topic
 from acudevice.bridge.payloads import CommandResult, EventPayload
 from acudevice.bridge.topics import HA_STATUS, Topics
 from acudevice.device.backoff import Backoff
@@ -108,6 +109,7 @@ class Bridge:
         self._down_since: float | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self.dropped = 0
+        self.instance = Instance()
 
     # ---------------------------------------------------------------- outlet for agents
 
@@ -188,6 +190,15 @@ class Bridge:
         backoff = Backoff(o.backoff_initial_s, o.backoff_max_s)
         while True:
             try:
+                # Before taking the client id, and after every drop: is another bridge
+                # serving this gateway id? Then stop (GatewayTaken), never flap.
+                await check_free(
+                    o.broker,
+                    self.topics,
+                    self.instance,
+                    credentials=o.credentials,
+                    ca_file=o.ca_file,
+                )
                 async with client.connect() as link:
                     backoff.reset()
                     await self._serve(link)
@@ -208,6 +219,9 @@ class Bridge:
             self._link = link
             self.connected.set()
             await link.publish(self.topics.status, "online", qos=1, retain=True)
+            await link.publish(
+                instance_topic(self.topics), self.instance.payload(), qos=1, retain=True
+            )
             self._announce()
             self._broker_back()
             async for message in link.messages():
