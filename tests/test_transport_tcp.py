@@ -212,3 +212,17 @@ async def test_connect_gives_up_at_its_deadline() -> None:
     with pytest.raises(TransportClosed):
         await transport.send(b"\x01")
     await transport.close()
+
+
+async def test_cancelling_whoever_closes_the_link_is_not_swallowed() -> None:
+    """Regression (issue 18): closing waited for its reader inside
+    `suppress(CancelledError)`, which also ate a cancel aimed at the task closing it."""
+    async with serve(echo) as url:
+        transport = TcpTransport(url)
+        await transport.connect()
+        closer = asyncio.create_task(transport.close())
+        await asyncio.sleep(0)  # the closer is now waiting for the reader to end
+        closer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closer
+        await transport.close()
