@@ -295,14 +295,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "acudevice/safety/screening.py",
         "if profile.pregnant and point.pregnancy_avoid:",
         "if profile.pregnant and point.pregnancy_avoid and False:",
-        SCREEN + ("tests/test_cli_plan.py",),
+        (*SCREEN, "tests/test_cli_plan.py"),
     ),
     Mutant(
         "screening: a remembered comfort maximum is ignored",
         "acudevice/safety/screening.py",
         "if limits.comfort_level is not None and schedule.peak_level > limits.comfort_level:",
         "if False:",
-        SCREEN + ("tests/test_session_sim.py",),
+        (*SCREEN, "tests/test_session_sim.py"),
     ),
     # ---- the bridge's command guards (acudevice/bridge/)
     Mutant(
@@ -310,7 +310,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "acudevice/bridge/commands.py",
         "        if retained:\n            return self._result(",
         "        if False:\n            return self._result(",
-        BRIDGE + ("tests/test_bridge_intensity.py",),
+        (*BRIDGE, "tests/test_bridge_intensity.py"),
     ),
     Mutant(
         "commands: a stop reusing an id is answered from memory",
