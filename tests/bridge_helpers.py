@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -126,3 +128,24 @@ async def until(condition: object, within_s: float = 20.0) -> None:
     async with asyncio.timeout(within_s):
         while not condition():  # noqa: ASYNC110 - polls simulator state, which has no event
             await asyncio.sleep(0.02)
+
+
+def bridge_command(broker: Broker, *args: str) -> list[str]:
+    """`acudevice bridge` as a person or a service manager starts it, on gateway GW."""
+    return [
+        sys.executable,
+        "-m",
+        "acudevice.cli",
+        "bridge",
+        "--broker",
+        broker.url,
+        "--gateway",
+        GW,
+        *args,
+    ]
+
+
+def bridge_process(broker: Broker, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        bridge_command(broker, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )

@@ -3,38 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
 import pytest
 
 from acudevice.bridge.gateway import Bridge, BridgeOptions
 from acudevice.bridge.mqtt import BrokerAddress
 from acudevice.bridge.ownership import GatewayTaken
-from tests.bridge_helpers import GW, payload, running_bridge
+from tests.bridge_helpers import GW, bridge_process, payload, running_bridge
 from tests.mqtt_broker import Broker, Watcher
 
 pytestmark = pytest.mark.mqtt
-
-
-def second_bridge(broker: Broker) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "acudevice.cli",
-            "bridge",
-            "--broker",
-            broker.url,
-            "--gateway",
-            GW,
-            "--device",
-            "right=sim://?speed=10",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 async def test_a_second_bridge_with_the_same_gateway_id_is_refused_and_the_first_keeps_its_link(
@@ -45,7 +23,7 @@ async def test_a_second_bridge_with_the_same_gateway_id_is_refused_and_the_first
         Watcher(broker, f"acudevice/{GW}/#") as watch,
     ):
         mark = len(watch.seen)
-        second = second_bridge(broker)
+        second = bridge_process(broker, "--device", "right=sim://?speed=10")
         code = await asyncio.to_thread(second.wait, 30)
         stderr = second.stderr.read() if second.stderr else ""
         assert code == 2, stderr

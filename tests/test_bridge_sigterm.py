@@ -4,38 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 
 import pytest
 
-from tests.bridge_helpers import GW, LONG, payload, topic
+from tests.bridge_helpers import GW, LONG, bridge_process, payload, topic
 from tests.mqtt_broker import Broker, Watcher
 
 pytestmark = pytest.mark.mqtt
-
-
-def start_bridge(broker: Broker) -> subprocess.Popen[str]:
-    """`acudevice bridge` as a service manager runs it, one band running nausea-relief."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "acudevice.cli",
-            "bridge",
-            "--broker",
-            broker.url,
-            "--gateway",
-            GW,
-            "--device",
-            "left=sim://?speed=10&seed=3",
-            "--fleet-run",
-            LONG,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 async def test_sigterm_ends_the_session_with_session_finished_and_a_state_that_is_not_running(
@@ -44,7 +19,9 @@ async def test_sigterm_ends_the_session_with_session_finished_and_a_state_that_i
     """Regression: after SIGTERM there was no `session-finished` event and the retained state
     still said `running` (Home Assistant showed a band running that nobody watched)."""
     async with Watcher(broker, f"acudevice/{GW}/#") as watch:
-        bridge = start_bridge(broker)
+        bridge = bridge_process(
+            broker, "--device", "left=sim://?speed=10&seed=3", "--fleet-run", LONG
+        )
         try:
             await watch.wait_for(
                 lambda s: s.topic == topic("left", "state") and payload(s)["session"] == "running",
