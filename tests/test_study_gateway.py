@@ -12,7 +12,7 @@ import json
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +37,14 @@ from tests.bridge_helpers import (
 )
 from tests.bridge_helpers import until as until_true
 from tests.journal_helpers import begin_row
-from tests.mqtt_broker import Broker, Watcher
+from tests.mqtt_broker import Broker, Seen, Watcher
 from tests.study_helpers import PREFIX, client, count, drained, ingesting, query, until
 
 pytestmark = pytest.mark.mqtt
 
 
-def finished(band: str) -> Any:
-    def match(seen: Any) -> bool:
+def finished(band: str) -> Callable[[Seen], bool]:
+    def match(seen: Seen) -> bool:
         return seen.topic == topic(band, "events") and payload(seen)["event"] == "session-finished"
 
     return match
@@ -169,24 +169,37 @@ async def test_two_participants_on_one_gateway_keep_their_own_profiles_and_comfo
         assert await central_counts(pg_url) == journal_counts(journal.path)
 
 
-async def _bridge_process(broker: Broker, *extra: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "acudevice.cli",
-        "bridge",
-        "--broker",
-        broker.url,
-        "--gateway",
-        GW,
-        "--device",
-        "left=sim://?speed=10&seed=5",
-        "--participant",
-        "left=P1",
-        *extra,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+async def _bridge_process(
+    broker: Broker, tmp_path: Path, *extra: str, log: str = "bridge.log"
+) -> asyncio.subprocess.Process:
+    """`acudevice bridge` on band `left` worn by P1 and band `right` worn by P2, whose
+    profile (blood thinners: the cap halved) refuses nausea-relief."""
+    careful = tmp_path / "p2.toml"
+    careful.write_text("blood_thinners = true\n")
+    with (tmp_path / log).open("wb") as err:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "acudevice.cli",
+            "bridge",
+            "--broker",
+            broker.url,
+            "--gateway",
+            GW,
+            "--device",
+            "left=sim://?speed=10&seed=5",
+            "--device",
+            "right=sim://?speed=10&seed=6",
+            "--participant",
+            "left=P1",
+            "--participant",
+            "right=P2",
+            "--participant-profile",
+            f"P2={careful}",
+            *extra,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=err,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -200,11 +213,14 @@ async def reaped(proc: asyncio.subprocess.Process) -> AsyncIterator[asyncio.subp
 
 
 async def test_a_gateway_sigkilled_mid_session_delivers_it_as_interrupted_every_record_once(
-    broker: Broker, pg_url: str
+    broker: Broker, pg_url: str, tmp_path: Path
 ) -> None:
+    """--fleet-run starts P1's session and, screened with P2's profile, refuses P2's; the
+    process is killed with P1's running, and started again."""
     await register(pg_url)
     async with ingesting(broker, pg_url) as ingester:
-        async with reaped(await _bridge_process(broker, "--fleet-run", LONG)) as first:
+        first_run = _bridge_process(broker, tmp_path, "--fleet-run", LONG, log="first.log")
+        async with reaped(await first_run) as first:
 
             async def running_with_samples() -> bool:
                 rows = await query(pg_url, "SELECT outcome FROM sessions")
@@ -213,7 +229,9 @@ async def test_a_gateway_sigkilled_mid_session_delivers_it_as_interrupted_every_
             await until(running_with_samples)
             first.send_signal(signal.SIGKILL)
             await first.wait()
-        async with reaped(await _bridge_process(broker)) as second:
+        said = (tmp_path / "first.log").read_text()
+        assert "right: " in said and "blood thinners" in said, said
+        async with reaped(await _bridge_process(broker, tmp_path)) as second:
 
             async def interrupted_and_whole() -> bool:
                 rows = await query(pg_url, "SELECT outcome, participant, band FROM sessions")
@@ -409,7 +427,7 @@ async def test_a_gateway_away_at_the_withdrawal_hears_the_retained_notice_and_a_
     with Journal(tmp_path / "gw1.db") as journal:
         for who in ("P1", "P2", "P3"):
             begin_row(journal, participant=who, gateway=GW, band="a")
-        notices = {
+        notices: dict[str, str | bytes] = {
             "P1": notice("P1"),  # sent while the gateway was away
             "P2": notice("P3"),  # names someone else than its topic
             "P4": b"\xff not json",

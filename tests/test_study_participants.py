@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from acudevice.bridge.config import build_options, load_file
+from acudevice.bridge.gateway import BridgeOptions
 from acudevice.errors import InputError
 from acudevice.safety.profile import HealthProfile
 from acudevice.store import Journal
@@ -139,7 +140,7 @@ def test_bridge_toml_assigns_participants_and_profiles_and_flags_win(tmp_path: P
         f'[participant_profiles]\nP1 = "{careful}"\nP2 = "{careful}"\n'
     )
 
-    def options(**flags: list[str]) -> object:
+    def options(**flags: list[str]) -> BridgeOptions:
         return build_options(
             load_file(config),
             broker=None,
@@ -160,11 +161,10 @@ def test_bridge_toml_assigns_participants_and_profiles_and_flags_win(tmp_path: P
             **flags,
         )
 
-    from_file = options()
-    by_band = from_file.participants  # type: ignore[attr-defined]
-    assert dict(by_band.by_band) == {"left": "P1", "right": "P2"}
-    assert by_band.profile("left", HealthProfile()).blood_thinners
-    overridden = options(participant_profiles=[f"P2={capped}"]).participants  # type: ignore[attr-defined]
+    from_file = options().participants
+    assert dict(from_file.by_band) == {"left": "P1", "right": "P2"}
+    assert from_file.profile("left", HealthProfile()).blood_thinners
+    overridden = options(participant_profiles=[f"P2={capped}"]).participants
     assert overridden.profile("right", HealthProfile()).cap_kpa == 8.0
     assert overridden.profile("left", HealthProfile()).blood_thinners
 

@@ -240,6 +240,8 @@ class Bridge:
             await link.publish(self.topics.status, "online", qos=1, retain=True)
             self._announce()
             self._broker_back()
+            # One publisher more beside the writers (still under aiomqtt's 10), cancelled
+            # with them when this link goes.
             writers.append(asyncio.create_task(self.study.send(link)))
             async for message in link.messages():
                 self._dispatch(message)
