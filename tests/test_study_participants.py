@@ -19,6 +19,7 @@ from acudevice.bridge.gateway import BridgeOptions
 from acudevice.errors import InputError
 from acudevice.safety.profile import HealthProfile
 from acudevice.store import Journal
+from acudevice.store.identity import is_participant
 from tests.journal_helpers import begin_row
 
 pytestmark = pytest.mark.unit
@@ -233,3 +234,19 @@ def test_the_journal_refuses_a_session_for_a_withdrawn_participant(tmp_path: Pat
         assert journal.has_withdrawn("P1") and not journal.has_withdrawn("P2")
         with pytest.raises(InputError, match="withdrawn"):
             begin_row(journal, participant="P1")
+
+
+@pytest.mark.parametrize("doc", ["study.md", "mqtt.md"])
+def test_the_bridge_toml_examples_in_the_docs_are_accepted(tmp_path: Path, doc: str) -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / doc).read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```toml\n")[1:]]
+    examples = [b for b in blocks if "[participants]" in b]
+    assert examples, f"docs/{doc} shows a bridge.toml with participants"
+    for i, example in enumerate(examples):
+        path = tmp_path / f"bridge-{i}.toml"
+        path.write_text(example)
+        settings = load_file(path)
+        assert settings.participants and all(
+            is_participant(who) for who in settings.participants.values()
+        )
+        assert set(settings.participant_profiles) <= set(settings.participants.values())
