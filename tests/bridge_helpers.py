@@ -15,6 +15,7 @@ from typing import Any
 from acudevice.bridge.gateway import Bridge, BridgeOptions
 from acudevice.bridge.mqtt import BrokerAddress
 from acudevice.paths import user_programs_dir
+from acudevice.store import Journal
 from tests.mqtt_broker import Broker, Seen, Watcher
 
 GW = "gw1"
@@ -61,15 +62,16 @@ def install_quick_program() -> Path:
 
 @contextlib.asynccontextmanager
 async def running_bridge(
-    broker: Broker, bands: dict[str, str], **options: Any
+    broker: Broker, bands: dict[str, str], *, journal: Journal | None = None, **options: Any
 ) -> AsyncIterator[Bridge]:
+    """With a `journal`, the bridge journals its sessions and sends their records."""
     opts = BridgeOptions(
         broker=BrokerAddress.parse(broker.url),
         gateway=GW,
         bands=bands,
         **{"backoff_initial_s": 0.2, **options},
     )
-    bridge = Bridge(opts)
+    bridge = Bridge(opts, journal=journal)
     task = asyncio.create_task(bridge.run())
     try:
         async with asyncio.timeout(20):

@@ -71,9 +71,18 @@ class AgentSettings:
 
 
 class BandAgent:
-    def __init__(self, band: str, url: str, outlet: Outlet, settings: AgentSettings) -> None:
+    def __init__(
+        self,
+        band: str,
+        url: str,
+        outlet: Outlet,
+        settings: AgentSettings,
+        participant: str | None = None,
+    ) -> None:
         self.band = band
         self.url = url
+        self.participant = participant
+        """Who wears the band (a study pseudonym), shown in its state and events."""
         self.outlet = outlet
         self.settings = settings
         self.keeper = Keeper(url, policy=settings.reconnect, connecting=settings.connecting)
@@ -229,11 +238,16 @@ class BandAgent:
             target=sample.target_level / LEVEL_SCALE if sample else None,
             cap=view.cap_level / LEVEL_SCALE if view and view.cap_level else None,
             intensity_percent=view.intensity_percent if view and view.full_level else None,
+            participant=self.participant,
             ts=time.time(),
         )
 
     def event(self, kind: EventKind, **fields: str | None) -> None:
-        self.outlet.event(EventPayload(event=kind, band=self.band, ts=time.time(), **fields))
+        self.outlet.event(
+            EventPayload(
+                event=kind, band=self.band, participant=self.participant, ts=time.time(), **fields
+            )
+        )
 
     # ---------------------------------------------------------------- commands
 

@@ -4,6 +4,10 @@ Connection follows aiomqtt's own pattern (one client, `async with` in a loop) wi
 backoff. On every connect: subscribe, publish `online`, availability, state and discovery,
 then the events kept while the broker was away. While disconnected, telemetry and state are
 dropped (the journal still has everything); bands stay connected and heartbeated.
+
+With a journal, the same connection carries the journal's records to the study centre and
+brings its withdrawal notices (bridge/centre.py); each band's sessions are those of its
+participant (bridge/participants.py).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acudevice.bridge.band import AgentSettings, BandAgent
+from acudevice.bridge.band import AgentSettings, BandAgent, StartRefused
+from acudevice.bridge.centre import StudyLink
 from acudevice.bridge.commands import CommandDesk, StartGuard
 from acudevice.bridge.discovery import band_config, config_topic, device_id, gateway_config
 from acudevice.bridge.mqtt import (
@@ -30,6 +35,7 @@ from acudevice.bridge.mqtt import (
     Will,
 )
 from acudevice.bridge.ownership import Instance, check_free, instance_topic
+from acudevice.bridge.participants import Participants
 from acudevice.bridge.payloads import CommandResult, EventPayload
 from acudevice.bridge.topics import HA_STATUS, Topics
 from acudevice.device.backoff import Backoff
@@ -65,6 +71,10 @@ class BridgeOptions:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     profile: HealthProfile = field(default_factory=HealthProfile)
+    """The gateway's own profile: for bands (and participants) without one of their own."""
+    participants: Participants = field(default_factory=Participants)
+    record_ack_timeout_s: float = 30.0
+    """Records unacknowledged this long are sent again (the centre may have missed them)."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +105,16 @@ class Bridge:
             connecting=asyncio.Semaphore(CONNECTING),
         )
         self.agents = {
-            band: BandAgent(band, url, self, settings) for band, url in options.bands.items()
+            band: BandAgent(band, url, self, settings, options.participants.of(band))
+            for band, url in options.bands.items()
         }
+        self.study = StudyLink(
+            journal,
+            self.topics,
+            options.participants,
+            self.agents,
+            ack_timeout_s=options.record_ack_timeout_s,
+        )
         self.desk = CommandDesk(
             self.agents,
             StartGuard(options.allow_remote_start, self.library, options.remote_max_s),
@@ -149,15 +167,26 @@ class Bridge:
     # ---------------------------------------------------------------- sessions
 
     def _make_session(self, program: Program, keeper: Keeper, band: str) -> Session:
-        return Session(
+        """A session for the band's participant, screened with their profile and their
+        remembered comfort maxima, journalled (and queued for the centre) as theirs."""
+        refusal = self.study.refusal(band)
+        if refusal is not None:
+            raise StartRefused(refusal)
+        participants = self.options.participants
+        session = Session(
             program,
             [keeper],
-            profile=self.options.profile,
+            profile=participants.profile(band, self.options.profile),
             confirm_reason=None,  # soft limits are never confirmed remotely
             journal=self.journal,
             catalog=self.library.catalog,
             link=LinkPolicy(end_on_link_loss=True),
+            participant=participants.of(band),
+            gateway=self.options.gateway,
+            band=band,
         )
+        self.study.follow(session)
+        return session
 
     async def start_local(self, band: str, program_name: str) -> None:
         """Start a session from this gateway itself (not from the broker)."""
@@ -216,6 +245,7 @@ class Bridge:
             await link.subscribe(self.topics.command_filter, qos=1)
             if self.options.ha_discovery:
                 await link.subscribe(HA_STATUS, qos=1)
+            await self.study.subscribe(link)
             self._link = link
             self.connected.set()
             await link.publish(self.topics.status, "online", qos=1, retain=True)
@@ -224,6 +254,9 @@ class Bridge:
             )
             self._announce()
             self._broker_back()
+            # One publisher more beside the writers (still under aiomqtt's 10), cancelled
+            # with them when this link goes.
+            writers.append(asyncio.create_task(self.study.send(link)))
             async for message in link.messages():
                 self._dispatch(message)
         except asyncio.CancelledError:
@@ -323,6 +356,8 @@ class Bridge:
             agent.broker_lost()
 
     def _dispatch(self, message: Inbound) -> None:
+        if self.study.dispatch(message):
+            return
         if message.topic == HA_STATUS:
             if message.payload == b"online" and self.options.ha_discovery:
                 self._announce()

@@ -82,6 +82,22 @@ def bridge(
     profile_file: Annotated[
         Path | None, typer.Option("--profile", help="the gateway's health profile TOML")
     ] = None,
+    participant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--participant",
+            metavar="BAND=ID",
+            help="the study participant wearing BAND (a pseudonym); repeatable",
+        ),
+    ] = None,
+    participant_profile: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--participant-profile",
+            metavar="ID=FILE",
+            help="participant ID's health profile TOML; repeatable",
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="bridge.toml (default: the user config dir)")
     ] = None,
@@ -136,6 +152,8 @@ def bridge(
         sim_fleet=sim_fleet,
         sim_speed=sim_speed,
         profile=build_profile(profile_file, pregnant=False, cap_kpa=None),
+        participants=participant or [],
+        participant_profiles=participant_profile or [],
     )
     with Journal() as journal:
         instance = Bridge(options, journal=journal)
@@ -143,7 +161,9 @@ def bridge(
             instance.library.get(fleet_run)  # a bad name fails now, before connecting
         err.print(
             f"bridge {options.gateway}: {len(options.bands)} band(s) -> {options.broker} "
-            f"(prefix {options.prefix}, remote start {'on' if options.allow_remote_start else 'off'})"
+            f"(prefix {options.prefix}, remote start {'on' if options.allow_remote_start else 'off'}"
+            f", {len(options.participants.by_band)} participant(s))",
+            markup=False,
         )
         try:
             asyncio.run(_serve(instance, fleet_run))
@@ -202,7 +222,7 @@ async def _start_fleet(instance: Bridge, program: str) -> None:
             async with slots:
                 await instance.start_local(band, program)
         except StartRefused as exc:
-            err.print(f"{band}: {exc}")
+            err.print(f"{band}: {exc}", markup=False)
 
     await asyncio.gather(*(one(b) for b in instance.agents))
 

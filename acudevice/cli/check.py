@@ -20,7 +20,7 @@ from acudevice.plan.devices import format_level
 from acudevice.plan.library import ProgramLibrary
 from acudevice.safety.screening import Verdict
 from acudevice.session.verdict import verdict_for
-from acudevice.store import Journal
+from acudevice.store import Journal, check_participant
 
 EXIT_CODES = {"ok": 0, "needs-confirmation": 3, "refused": 4}
 
@@ -88,16 +88,28 @@ def check(
         str | None,
         typer.Option("--confirm", metavar="REASON", help="confirm soft limits, with a reason"),
     ] = None,
+    participant: Annotated[
+        str | None,
+        typer.Option("--participant", metavar="ID", help="whose remembered comfort maxima count"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable verdict")] = False,
 ) -> None:
     """Safety verdict: exit 0 ok, 3 needs confirmation, 4 refused, 2 bad input."""
+    if participant is not None:
+        check_participant(participant, "--participant")
     library = ProgramLibrary()
     program = library.get(program_name)
     device = default_device(program, device_model)
     profile = build_profile(profile_file, pregnant=pregnant, cap_kpa=cap_kpa)
     with Journal() as journal:  # remembered comfort maxima count here as in `run`
         verdict = verdict_for(
-            program, device, library.catalog, profile, journal, confirm_reason=confirm
+            program,
+            device,
+            library.catalog,
+            profile,
+            journal,
+            confirm_reason=confirm,
+            participant=participant,
         )
     if as_json:
         typer.echo(verdict_json(verdict))

@@ -32,7 +32,7 @@ from acudevice.plan.library import ProgramLibrary
 from acudevice.session.model import SessionResult
 from acudevice.session.runner import LinkPolicy, Session
 from acudevice.session.view import SessionView
-from acudevice.store import Journal
+from acudevice.store import Journal, check_participant
 from acudevice.store.journal import JournalError
 
 DEFAULT_DEVICE = "sim://"
@@ -143,6 +143,12 @@ def run(
     end_on_link_loss: Annotated[
         bool, typer.Option("--end-on-link-loss", help="end instead of reconnecting")
     ] = False,
+    participant: Annotated[
+        str | None,
+        typer.Option(
+            "--participant", metavar="ID", help="study pseudonym of who wears the band (journalled)"
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="print a machine-readable summary")
     ] = False,
@@ -155,17 +161,23 @@ def run(
     """
     _rating(rate_before, "--rate-before")
     _rating(rate_after, "--rate-after")
+    if participant is not None:
+        check_participant(participant, "--participant")
     library = ProgramLibrary()
     program = library.get(program_name)
     profile = build_profile(profile_file, pregnant=pregnant, cap_kpa=cap_kpa)
     url = device or DEFAULT_DEVICE
     urls = [url] + ([both] if both else [])
-    if not as_json:
-        _simulator_banner(device, both)
     live = sys.stdout.isatty() and not as_json
     progress = None if as_json else PlainProgress(out.print)
     with Journal() as journal:
         journal.check_writable()  # before any band is touched
+        if participant is not None and journal.has_withdrawn(participant):
+            raise InputError(
+                [Problem("--participant", "", f"{participant} has withdrawn from the study")]
+            )
+        if not as_json:
+            _simulator_banner(device, both)
         session = Session(
             program,
             urls,
@@ -175,6 +187,7 @@ def run(
             catalog=library.catalog,
             rating_before=rate_before,
             link=LinkPolicy(end_on_link_loss=end_on_link_loss),
+            participant=participant,
         )
         if progress is not None and not live:
             SessionView.follow(session, progress)

@@ -2,7 +2,8 @@
 
 It is `screen` with the user's remembered comfort maxima (lowered by "too strong" in past
 sessions) folded into the health profile, so a check can never be more permissive than the
-run it predicts.
+run it predicts. The maxima are those of one participant (None: the single-host user), so one
+person's "too strong" never lowers another's sessions.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ def verdict_for(
     journal: Journal | None,
     *,
     confirm_reason: str | None = None,
+    participant: str | None = None,
 ) -> Verdict:
     if journal is not None:
-        remembered = journal.comfort_max(device.actuator)
+        remembered = journal.comfort_max(device.actuator, participant=participant)
         profile = with_remembered_comfort(profile, remembered, device.actuator)
     return screen(program, device, catalog, profile, confirm_reason=confirm_reason)

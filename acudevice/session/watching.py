@@ -243,7 +243,10 @@ class Watch:
         self.session.lower_cap(level, CapCause.INTENSITY)
         for m in self.monitors:
             m.lower_cap(level)
-        request.answer_once(None)
+        try:
+            self.session.record.intensity(cap.percent, level)  # journalled before the reply
+        finally:
+            request.answer_once(None)  # lowered, even if the journal then failed
         return None
 
     # ---------------------------------------------------------------- lost links

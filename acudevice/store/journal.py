@@ -181,7 +181,7 @@ class Journal(JournalReader):
                 )
         session_uuid = str(uuid.uuid4())
         with self._transaction():
-            if participant is not None and self._withdrawn(participant):
+            if participant is not None and self.has_withdrawn(participant):
                 raise InputError(
                     [Problem("participant", "", f"{participant!r} has withdrawn from the study")]
                 )
@@ -395,7 +395,8 @@ class Journal(JournalReader):
         holds only what a gateway has not yet delivered)."""
         return journal_records(self._db, gateway)
 
-    def _withdrawn(self, participant: str) -> bool:
+    def has_withdrawn(self, participant: str) -> bool:
+        """True once `withdraw(participant)` ran on this journal: their sessions are refused."""
         row = self._db.execute("SELECT 1 FROM withdrawn WHERE participant=?", (participant,))
         return row.fetchone() is not None
 
