@@ -121,6 +121,13 @@ class Recorder:
                 new_level=level,
             )
 
+    def intensity(self, percent: int, level: int) -> None:
+        """A lower intensity asked for: the cap is now `level`, `percent` of full."""
+        if self.journal is not None and self.session_id is not None:
+            self.journal.add_intensity_change(
+                self.session_id, t_ms=self.plan_ms(0), percent=percent, level=level
+            )
+
     def restart(self, offset_ms: int) -> None:
         """A (re)loaded schedule starts at `offset_ms` of the whole plan."""
         self._offset_ms = offset_ms

@@ -243,7 +243,8 @@ class Watch:
         self.session.lower_cap(level, CapCause.INTENSITY)
         for m in self.monitors:
             m.lower_cap(level)
-        request.answer_once(None)
+        request.answer_once(None)  # before the journal: a failing write ends the session
+        self.session.record.intensity(request.percent, level)
         return None
 
     # ---------------------------------------------------------------- lost links
