@@ -29,6 +29,15 @@ def with_remembered_comfort(
     return profile.model_copy(update={key: merged})
 
 
+def remembered_profile(
+    profile: HealthProfile, journal: Journal | None, actuator: str
+) -> HealthProfile:
+    """The profile a run screens with: the journal's remembered maxima folded in."""
+    if journal is None:
+        return profile
+    return with_remembered_comfort(profile, journal.comfort_max(actuator), actuator)
+
+
 def verdict_for(
     program: Program,
     device: PressureDevice | VibrationDevice,
@@ -38,7 +47,5 @@ def verdict_for(
     *,
     confirm_reason: str | None = None,
 ) -> Verdict:
-    if journal is not None:
-        remembered = journal.comfort_max(device.actuator)
-        profile = with_remembered_comfort(profile, remembered, device.actuator)
+    profile = remembered_profile(profile, journal, device.actuator)
     return screen(program, device, catalog, profile, confirm_reason=confirm_reason)
