@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from acudevice.cli.run import summary_line
 from acudevice.plan.library import ProgramLibrary, load_device
 from acudevice.plots import schedule_figure
 from acudevice.protocol import FirmwareState
 from acudevice.report import SessionPicture, session_picture
 from acudevice.safety.screening import screen
+from acudevice.session.model import SessionResult
 from acudevice.store import Journal, Outcome, Sample
 from tests.journal_helpers import begin_row
 
@@ -161,12 +163,15 @@ def test_history_export_and_report_say_the_cap_was_lowered(
         pressed = journalled(journal, "stopped", "stop by the user", lowered=False)
         both = journalled(journal, "estopped", "emergency stop by the user")
         plain = journalled(journal, "completed", "done", pressed=False, lowered=False)
+        pad = begin_row(journal, actuator="vibration", device_model="vibepad-v1", cap_level=800)
+        journal.end_session(pad, outcome="completed", peak_level=450)
     history = acudevice(isolated_home, "history")
     assert history.returncode == 0, history.stderr
     rows = {line.split("│")[1].strip(): line for line in history.stdout.splitlines() if "│" in line}
     assert "12.05 / 8.4 kPa (too strong)" in rows[str(pressed)]
     assert "12.05 / 6 kPa (intensity 50 %)" in rows[str(both)]
     assert "12.05 / 20 kPa" in rows[str(plain)] and "(" not in rows[str(plain)].split("/")[1]
+    assert "intensity 0.45 / 0.8" in rows[str(pad)]
 
     as_json = {
         r["session_id"]: r for r in json.loads(acudevice(isolated_home, "history", "--json").stdout)
@@ -195,3 +200,33 @@ def test_history_export_and_report_say_the_cap_was_lowered(
     assert done.returncode == 0, done.stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert stat.S_IMODE(png.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("cap", "comfort", "said"),
+    [
+        (8_400, 8_400, "(cap 8.4 kPa, lowered from 20 kPa by too strong)"),
+        (6_000, 8_400, "(cap 6 kPa, lowered from 20 kPa by intensity)"),
+        (20_000, None, "(cap 20 kPa)"),
+    ],
+)
+def test_the_run_summary_says_what_lowered_the_cap(
+    cap: int, comfort: int | None, said: str
+) -> None:
+    result = SessionResult(
+        session_id=3,
+        program="nausea-relief",
+        outcome="stopped",
+        detail="stop by the user",
+        peak_level=12_050,
+        cap_level=cap,
+        actuator="pressure",
+        repeats_done=1,
+        repeats_planned=4,
+        start_skew_ms=None,
+        faults=(),
+        comfort_level=comfort,
+        screened_cap_level=20_000,
+    )
+    line = summary_line(result)
+    assert line == f"session 3: stopped — stop by the user; 1/4 repeats, peak 12.05 kPa {said}"

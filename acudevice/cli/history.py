@@ -13,7 +13,6 @@ from rich.table import Table
 from acudevice.cli.common import out, reports_errors, shell_command
 from acudevice.errors import InputError, Problem
 from acudevice.export import session_row
-from acudevice.plan.devices import format_level
 from acudevice.report import session_picture
 from acudevice.store import Journal, SessionRecord
 from acudevice.store.models import CapChange
@@ -58,7 +57,6 @@ def history(
         started = dt.datetime.fromtimestamp(s.started_at).strftime("%m-%d %H:%M")
         before = "-" if s.rating_before is None else str(s.rating_before)
         after = "-" if s.rating_after is None else str(s.rating_after)
-        peak = "-" if s.peak_level is None else format_level(s.peak_level, s.actuator).split()[0]
         outcome = s.outcome + (f" ({len(s.confirmations)} confirmed)" if s.confirmations else "")
         table.add_row(
             str(s.id),
@@ -67,19 +65,28 @@ def history(
             ", ".join(s.devices),
             outcome,
             f"{s.repeats_done}/{s.repeats_planned}",
-            f"{peak} / {_cap(s, changes[s.id])}",
+            peak_and_cap(s, changes[s.id]),
             "-" if s.rating_before is None and s.rating_after is None else f"{before} → {after}",
         )
     out.print(table)
 
 
-def _cap(record: SessionRecord, changes: list[CapChange]) -> str:
-    """The cap the session ended with, saying what lowered it: "8.33 kPa (too strong)"."""
+def peak_and_cap(record: SessionRecord, changes: list[CapChange]) -> str:
+    """The peak measured and the cap the session ended with, saying what lowered it:
+    "12.1 / 8.33 kPa (too strong)", "intensity 0.21 / 0.8"."""
+    peak = "-" if record.peak_level is None else f"{record.peak_level / 1000:g}"
+    cap = changes[-1].level if changes else record.cap_level
+    pair = (
+        f"{peak} / {cap / 1000:g} kPa"
+        if record.actuator == "pressure"
+        else f"intensity {peak} / {cap / 1000:g}"
+    )
     if not changes:
-        return format_level(record.cap_level, record.actuator)
+        return pair
     last = changes[-1]
-    why = "too strong" if last.cause == "too-strong" else f"intensity {last.percent} %"
-    return f"{format_level(last.level, record.actuator)} ({why})"
+    return pair + (
+        " (too strong)" if last.cause == "too-strong" else f" (intensity {last.percent} %)"
+    )
 
 
 @reports_errors

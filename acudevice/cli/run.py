@@ -120,6 +120,25 @@ def _comfort_max(
     return None if level is None else level / 1000
 
 
+def summary_line(result: SessionResult) -> str:
+    """The last line of a run: how it ended, the peak, and the cap it ended with, saying what
+    lowered it as the live view did."""
+
+    def level(value: int) -> str:
+        return format_level(value, result.actuator)
+
+    cap = f"cap {level(result.cap_level)}"
+    if result.cap_level < result.screened_cap_level:
+        cause = "too strong" if result.comfort_level == result.cap_level else "intensity"
+        cap += f", lowered from {level(result.screened_cap_level)} by {cause}"
+    skew = "" if result.start_skew_ms is None else f", start skew {result.start_skew_ms:.1f} ms"
+    return (
+        f"session {result.session_id}: {result.outcome} — {result.detail or ''}; "
+        f"{result.repeats_done}/{result.repeats_planned} repeats, peak "
+        f"{level(result.peak_level)} ({cap}){skew}"
+    )
+
+
 def ask_rating() -> int | None:
     """After an interactive session: the symptom now, 0-10, or nothing."""
     question = "How are your symptoms now, 0 (none) to 10 (worst)? Enter skips: "
@@ -184,6 +203,10 @@ def run(
     ] = False,
 ) -> None:
     """Run a program; Ctrl-C stops and vents before exiting.
+
+    Past a comfortable maximum or a bleeding risk, --at-comfort or --at-halved-cap runs the
+    program scaled under it (screened again, no confirmation); --confirm runs it at its
+    full peak. A refusal lists every way forward that passes.
 
     Exit codes: 0 completed or stopped by you; 1 ended early (safety alarm, ESTOP, lost
     link, journal or host failure); 2 bad input, refused or needs confirmation; 129 SIGHUP,
@@ -263,23 +286,7 @@ def run(
         summary["adjusted"] = list(fitted.notes)
         typer.echo(json.dumps(summary))
     else:
-        out.print(
-            f"session {result.session_id}: {result.outcome} — {result.detail or ''}; "
-            f"{result.repeats_done}/{result.repeats_planned} repeats, peak "
-            f"{format_level(result.peak_level, result.actuator)} (cap "
-            f"{format_level(result.cap_level, result.actuator)}"
-            + (
-                f", lowered from {format_level(result.screened_cap_level, result.actuator)}"
-                if result.cap_level < result.screened_cap_level
-                else ""
-            )
-            + ")"
-            + (
-                f", start skew {result.start_skew_ms:.1f} ms"
-                if result.start_skew_ms is not None
-                else ""
-            )
-        )
+        out.print(summary_line(result))
         if result.session_id is not None:
             report = ("report", str(result.session_id), "-o", f"session-{result.session_id}.png")
             out.print(f"report: {shell_command(*report)}")
