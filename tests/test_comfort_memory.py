@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from acudevice.cli.main import app
 from acudevice.store import SCHEMA_VERSION, Journal, database
 from tests.journal_helpers import begin_row
 
@@ -143,9 +145,10 @@ def test_bad_input_is_one_line_and_changes_nothing(
     isolated_home: Path, args: tuple[str, ...], message: str
 ) -> None:
     pressed_too_strong(8_400)
-    done = acudevice(isolated_home, "comfort", *args, "--reason", "because")
-    assert done.returncode == 2, done.stdout
-    assert message in done.stderr and "Traceback" not in done.stderr
+    done = CliRunner().invoke(app, ["comfort", *args, "--reason", "because"])
+    assert done.exit_code == 2, done.stdout
+    assert message in done.stderr, done.stderr
+    assert isinstance(done.exception, SystemExit)  # a clean exit 2, no error escaping
     assert len(done.stderr.strip().splitlines()) == 1
     with Journal() as journal:
         assert journal.comfort_max("pressure") == {"PC6": 8_400}
@@ -155,10 +158,11 @@ def test_bad_input_is_one_line_and_changes_nothing(
 @pytest.mark.parametrize("reason", ["", "   ", "two\nlines"])
 def test_a_change_needs_a_reason(isolated_home: Path, reason: str) -> None:
     pressed_too_strong(8_400)
-    done = acudevice(isolated_home, "comfort", "set", "PC6", "12", "--reason", reason)
-    assert done.returncode == 2 and "--reason" in done.stderr
-    missing = acudevice(isolated_home, "comfort", "reset", "PC6")
-    assert missing.returncode == 2 and "--reason" in missing.stderr
+    runner = CliRunner()
+    done = runner.invoke(app, ["comfort", "set", "PC6", "12", "--reason", reason])
+    assert done.exit_code == 2 and "--reason" in done.stderr
+    missing = runner.invoke(app, ["comfort", "reset", "PC6"])
+    assert missing.exit_code == 2 and "--reason" in missing.stderr
     with Journal() as journal:
         assert journal.comfort_max("pressure") == {"PC6": 8_400}
 
