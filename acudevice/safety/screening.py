@@ -93,7 +93,8 @@ _WHAT_NEXT: dict[Status, str] = {
     ),
     "refused": (
         "It cannot run as it is: change what each refusal names (the program, the device, "
-        "the profile or the side); a confirmation cannot lift a hard limit."
+        "the profile or the side: --side left|right on the command line); a confirmation "
+        "cannot lift a hard limit."
     ),
 }
 
