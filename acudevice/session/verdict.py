@@ -30,6 +30,20 @@ def with_remembered_comfort(
     return profile.model_copy(update={key: merged})
 
 
+def remembered_profile(
+    profile: HealthProfile,
+    journal: Journal | None,
+    actuator: str,
+    *,
+    participant: str | None = None,
+) -> HealthProfile:
+    """The profile a run screens with: that participant's remembered maxima folded in."""
+    if journal is None:
+        return profile
+    remembered = journal.comfort_max(actuator, participant=participant)
+    return with_remembered_comfort(profile, remembered, actuator)
+
+
 def verdict_for(
     program: Program,
     device: PressureDevice | VibrationDevice,
@@ -40,7 +54,5 @@ def verdict_for(
     confirm_reason: str | None = None,
     participant: str | None = None,
 ) -> Verdict:
-    if journal is not None:
-        remembered = journal.comfort_max(device.actuator, participant=participant)
-        profile = with_remembered_comfort(profile, remembered, device.actuator)
+    profile = remembered_profile(profile, journal, device.actuator, participant=participant)
     return screen(program, device, catalog, profile, confirm_reason=confirm_reason)

@@ -244,7 +244,7 @@ class Watch:
         for m in self.monitors:
             m.lower_cap(level)
         try:
-            self.session.record.intensity(cap.percent, level)  # journalled before the reply
+            self.session.record.intensity(request.percent, level)  # journalled before the reply
         finally:
             request.answer_once(None)  # lowered, even if the journal then failed
         return None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from acudevice.errors import InputError, Problem
+from acudevice.store.comfort import ComfortMemory
 from acudevice.store.database import SCHEMA_VERSION, StoreError, open_database
 from acudevice.store.identity import check_participant
 from acudevice.store.models import (
@@ -87,6 +88,8 @@ class Journal(JournalReader):
         """Samples written per session by this connection: one process writes a session, so
         the cap is kept without counting the table at every write."""
         self._identities: dict[int, _Identity] = {}
+        self.comfort_memory = ComfortMemory(self._db, self._transaction, self.path)
+        """Remembered maxima listed, set or forgotten with a logged reason."""
         try:
             self.outbox = Outbox(self._db, outbox_bound)
         except sqlite3.Error as exc:
@@ -373,6 +376,7 @@ class Journal(JournalReader):
                 self._db.executemany(f"DELETE FROM {table} WHERE session_id=?", [(i,) for i in ids])
             self._db.execute("DELETE FROM sessions WHERE participant=?", (participant,))
             self._db.execute("DELETE FROM comfort_max WHERE participant=?", (participant,))
+            self.comfort_memory.forget(participant)
             self.outbox.forget(participant)
         for i in ids:
             self._identities.pop(i, None)
