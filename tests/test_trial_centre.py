@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from click.testing import Result
 from typer.testing import CliRunner
@@ -159,6 +160,14 @@ async def test_unblinding_needs_a_reason_and_every_reveal_is_logged(
     one_line_refusal(
         await cli("study", "unblind", "P1", "--database", pg_url, "--reason", "   "), "--reason"
     )
+    conn = await connect(pg_url)
+    try:  # the database's own door refuses an empty reason too, whoever calls it
+        with pytest.raises(asyncpg.InvalidParameterValueError, match="needs a reason"):
+            await conn.fetch(
+                "SELECT * FROM acudevice_sealed.unblind('participant', NULL, ' ', 'me')"
+            )
+    finally:
+        await conn.close()
     assert await query(pg_url, "SELECT count(*) FROM acudevice_sealed.unblindings") == [(0,)]
     [(arm,)] = await query(
         pg_url, "SELECT arm FROM acudevice_sealed.allocations WHERE participant = 'P1'"

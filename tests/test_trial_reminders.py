@@ -7,6 +7,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from acudevice.bridge.reminders import ReminderClock
 from acudevice.plan.reminders import ReminderSettings, check_reminders
@@ -120,3 +122,44 @@ def test_slots_know_what_they_hold() -> None:
                 local(LONDON, 2027, 1, 1, 10, 0))  # fmt: skip
     assert slot.holds(local(LONDON, 2027, 1, 1, 8, 0))
     assert not slot.holds(local(LONDON, 2027, 1, 1, 10, 0))
+
+
+WEEK = Timetable(
+    timezone="Europe/London", first_day=dt.date(2027, 3, 25), days=5,
+    windows=(DailyWindow(start="00:30", end="02:30"), DailyWindow(start="13:00", end="15:00")),
+)  # fmt: skip
+instants = st.datetimes(
+    min_value=dt.datetime(2027, 3, 24), max_value=dt.datetime(2027, 3, 31),
+    timezones=st.just(dt.UTC),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    checks=st.lists(instants, min_size=1, max_size=30, unique=True),
+    starts=st.lists(instants, max_size=8),
+    before=st.integers(0, 90),
+    every=st.integers(0, 60),
+)
+def test_checked_step_by_step_every_window_is_reminded_in_time_and_missed_once(
+    checks: list[dt.datetime], starts: list[dt.datetime], before: int, every: int
+) -> None:
+    """Any sequence of checks (a gateway on any schedule, across the spring clock change)."""
+    settings_ = ReminderSettings(before_min=before, every_min=every)
+    sessions = [SessionMark(t, "completed") for t in starts]
+    since = dt.datetime(2027, 3, 24, tzinfo=dt.UTC)
+    missed: list[Slot] = []
+    for now in sorted(checks):
+        found = check_reminders(WEEK, settings_, sessions, since, now)
+        for r in found.due:
+            assert since < r.at <= now < r.slot.closes
+            assert r.slot.opens - dt.timedelta(minutes=before) <= r.at
+            assert not any(r.slot.holds(t) for t in starts), "a session stops its reminders"
+        assert found.next_at is None or found.next_at > now
+        missed += found.missed
+        since = now
+    expected = [
+        s for s in WEEK.slots()
+        if s.closes <= since and not any(s.holds(t) for t in starts)
+    ]  # fmt: skip
+    assert missed == expected, "each unattended window reported missed once, in order"

@@ -45,12 +45,15 @@ def protocol(
     strata = "; ".join(f"{k} in {', '.join(v)}" for k, v in a.strata.items()) or "none"
     sizes = ", ".join(str(b) for b in a.block_sizes)
     say.append(f"  allocation: permuted blocks of {sizes}, stratified by: {strata}")
+    schedules: dict[Any, list[str]] = {}
     for arm in p.arms:
-        s = study.schedule(arm.name)
+        schedules.setdefault(study.schedule(arm.name), []).append(arm.name)
+    for s, arms in schedules.items():
         windows = ", ".join(f"{w.start}-{w.end}" for w in s.windows)
+        whose = "" if len(schedules) == 1 else f" ({', '.join(arms)})"
         say.append(
-            f"  schedule ({arm.name}): {len(s.windows)} a day for {s.days} days from "
-            f"{s.start_after_days} day(s) after enrolment, {windows} ({s.timezone})"
+            f"  schedule{whose}: {len(s.windows)} session(s) a day for {s.days} days, from "
+            f"{s.start_after_days} day(s) after enrolment, in {windows} ({s.timezone})"
         )
     r = p.reminders
     say.append(
@@ -92,7 +95,9 @@ def enroll(
     ] = None,
     attribute: Annotated[
         list[str] | None,
-        typer.Option("--attribute", help="NAME=VALUE, for each attribute the study stratifies by"),
+        typer.Option(
+            "--attribute", metavar="NAME=VALUE", help="each attribute the study stratifies by"
+        ),
     ] = None,
     start: Annotated[
         str | None, typer.Option("--start", help="first day of the schedule, YYYY-MM-DD")

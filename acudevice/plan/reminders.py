@@ -15,6 +15,7 @@ gateway was away) gives only the latest; a window already closed gives none.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -74,12 +75,12 @@ def check_reminders(
     now: dt.datetime,
 ) -> ReminderCheck:
     """What fell due in (`since`, `now`]; `settings` None: no reminders, only missed windows."""
-    started = [s.started_at for s in sessions if s.outcome in DONE_OUTCOMES | FAILED_OUTCOMES]
+    started = sorted(s.started_at for s in sessions if s.outcome in DONE_OUTCOMES | FAILED_OUTCOMES)
     due: list[Reminder] = []
     missed: list[Slot] = []
     upcoming: list[dt.datetime] = []
     for slot in timetable.slots():
-        if slot.closes <= since or any(slot.holds(t) for t in started):
+        if slot.closes <= since or _attended(slot, started):
             continue
         if slot.closes <= now:
             missed.append(slot)
@@ -93,3 +94,9 @@ def check_reminders(
             due.append(Reminder(slot, times[fallen[-1]], fallen[-1] + 1))
         upcoming += [t for t in times if t > now]
     return ReminderCheck(tuple(due), tuple(missed), min(upcoming, default=None))
+
+
+def _attended(slot: Slot, started: list[dt.datetime]) -> bool:
+    """Whether a session (of the sorted start times) started inside `slot`."""
+    i = bisect.bisect_left(started, slot.opens)
+    return i < len(started) and started[i] < slot.closes
