@@ -240,7 +240,7 @@ def toml_value(value: Any) -> str:
 
 
 @settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(document=st.dictionaries(st.sampled_from(KEYS), values, max_size=8))
 def test_random_protocols_never_traceback(document: dict[str, Any], tmp_path: Path) -> None:
