@@ -30,6 +30,12 @@ def withdrawn_topic(prefix: str, participant: str) -> str:
     return f"{prefix}/{STUDY_LEVEL}/withdrawn/{participant}"
 
 
+def protocol_topic(prefix: str, participant: str) -> str:
+    """The retained study protocol for `participant`'s gateway (acudevice study enroll):
+    their schedule, reminders and the program behind their label (docs/trials.md)."""
+    return f"{prefix}/{STUDY_LEVEL}/participants/{participant}/protocol"
+
+
 def band_id_for(url: str) -> str:
     """A band id from a device URL or alias: every run of other characters becomes '-'."""
     slug = re.sub(r"[^A-Za-z0-9_]+", "-", url.split("://", 1)[-1]).strip("-")
