@@ -18,7 +18,6 @@ events and telemetry of each step. The watchdog is fed the loop's clock (`loop.t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -43,7 +42,8 @@ class Clock:
         self.speed = speed
         self.send = send
         self._inbox: deque[bytes] = deque()
-        self._wake = asyncio.Event()
+        self._wake: asyncio.Future[None] | None = None
+        """What the clock sleeps on: set by a request, a stop, or its own timer."""
         self._stopped = False
         self._anchor_wall = 0.0
         self._anchor_ms = 0
@@ -52,11 +52,16 @@ class Clock:
     def deliver(self, payload: bytes) -> None:
         """A payload from the host; handled before the next step."""
         self._inbox.append(payload)
-        self._wake.set()
+        self._wake_up()
 
     def stop(self) -> None:
         self._stopped = True
-        self._wake.set()
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     def _anchor(self, loop: asyncio.AbstractEventLoop) -> None:
         self._anchor_wall = loop.time()
@@ -118,9 +123,14 @@ class Clock:
                 return
         next_ms = self.device.next_event_ms()
         next_wall = self._anchor_wall + (next_ms - self._anchor_ms) / rate
-        timeout = max(next_wall - loop.time(), _MIN_SLEEP_S)
-        self._wake.clear()
         if self._inbox or self._stopped:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        # A future and one timer, not `wait_for(event.wait())`: that costs a task and a
+        # cancellation per sleep, and a fleet of idle bands sleeps ten times a second each.
+        wake = self._wake = loop.create_future()
+        timer = loop.call_at(max(next_wall, loop.time() + _MIN_SLEEP_S), self._wake_up)
+        try:
+            await wake
+        finally:
+            timer.cancel()
+            self._wake = None
