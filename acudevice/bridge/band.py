@@ -19,6 +19,7 @@ from typing import Literal, Protocol
 from acudevice.bridge.backoff import Backoff
 from acudevice.bridge.lending import GatewayDevice
 from acudevice.bridge.payloads import EventKind, EventPayload, StatePayload, TelemetryPayload
+from acudevice.bridge.telemetry import TelemetryBatcher
 from acudevice.device import Device, DeviceDisconnected, DeviceError
 from acudevice.device.addresses import open_device_transport
 from acudevice.plan.program import Program
@@ -55,12 +56,14 @@ class StartRefused(Exception):
 
 @dataclass
 class AgentSettings:
-    telemetry_hz: float = 2.0
+    telemetry_hz: float = 1.0
     broker_grace_s: float = 10.0
     remote_max_s: float = 3600.0
     make_session: Callable[[Program, GatewayDevice], Session] | None = None
     connecting: asyncio.Semaphore | None = None
     """Shared by a gateway's agents: a fleet connects a few bands at a time, not all at once."""
+    batcher: TelemetryBatcher | None = None
+    """The gateway's telemetry batches: every sample goes in (acudevice/bridge/telemetry.py)."""
 
 
 class BandAgent:
@@ -141,6 +144,8 @@ class BandAgent:
 
     def _telemetry(self, sample: Telemetry) -> None:
         self._last = sample
+        if self.settings.batcher is not None:
+            self.settings.batcher.add(self.band, sample)
         now = time.monotonic()
         period = 1.0 / self.settings.telemetry_hz
         # Due times advance by the period, with half a band period of slack for jitter, so

@@ -29,6 +29,8 @@ from acudevice.transport import TransportError
 
 MAX_PASSWORD_FILE = 4096
 MAX_FLEET = 5000
+MIN_BATCH_WINDOW_MS = 10
+MAX_BATCH_WINDOW_MS = 10_000
 
 
 class BridgeFile(BaseModel):
@@ -46,6 +48,7 @@ class BridgeFile(BaseModel):
     allow_remote_start: bool | None = None
     ha_discovery: bool | None = None
     telemetry_hz: float | None = Field(default=None, gt=0, le=10)
+    batch_window_ms: int | None = Field(default=None, ge=0, le=MAX_BATCH_WINDOW_MS)
     broker_grace_s: float | None = Field(default=None, gt=0, le=3600)
     remote_max_s: float | None = Field(default=None, gt=0, le=24 * 3600)
     sim_fleet: int | None = Field(default=None, ge=0, le=MAX_FLEET)
@@ -145,6 +148,7 @@ def build_options(
     sim_fleet: int | None,
     sim_speed: int,
     profile: HealthProfile,
+    batch_window_ms: int | None = None,
 ) -> BridgeOptions:
     url = broker or file.broker
     if url is None:
@@ -186,6 +190,19 @@ def build_options(
             raise InputError([Problem(name, "", f"must be positive, got {value:g}")])
     if telemetry_hz is not None and telemetry_hz > 10:
         raise InputError([Problem("--telemetry-hz", "", "bands send at most 10 Hz")])
+    window_ms = batch_window_ms if batch_window_ms is not None else file.batch_window_ms
+    if window_ms is None:
+        window_ms = 100
+    if window_ms and not MIN_BATCH_WINDOW_MS <= window_ms <= MAX_BATCH_WINDOW_MS:
+        raise InputError(
+            [
+                Problem(
+                    "--batch-window-ms",
+                    "",
+                    f"must be 0 (no batches) or {MIN_BATCH_WINDOW_MS}-{MAX_BATCH_WINDOW_MS}, got {window_ms}",
+                )
+            ]
+        )
     return BridgeOptions(
         broker=address,
         gateway=gw,
@@ -195,7 +212,8 @@ def build_options(
         ca_file=ca_path,
         allow_remote_start=allow_remote_start or bool(file.allow_remote_start),
         ha_discovery=ha_discovery or bool(file.ha_discovery),
-        telemetry_hz=telemetry_hz or file.telemetry_hz or 2.0,
+        telemetry_hz=telemetry_hz or file.telemetry_hz or 1.0,
+        batch_window_ms=window_ms,
         broker_grace_s=broker_grace_s or file.broker_grace_s or 10.0,
         remote_max_s=remote_max_s or file.remote_max_s or 3600.0,
         profile=profile,

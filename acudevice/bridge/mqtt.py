@@ -3,17 +3,26 @@
 aiomqtt 3 is a rewrite (MQTT 5 only, new API), so the client stays behind this module: a move
 to 3.x, or to another client, changes this file only. aiomqtt is imported inside `connect`,
 never at module level, so `acudevice --help` does not pay for it.
+
+Two ways out: `publish` awaits aiomqtt's confirmation (for QoS 1, the broker's PUBACK), and
+`publish_nowait` hands a QoS 0 message to paho and returns at once. aiomqtt 2.5 awaits
+paho's "published" callback even for QoS 0: an event-loop round trip and ~70 µs of CPU per
+message, where paho needs ~8.5 µs. aiomqtt offers no way around it, so `publish_nowait`
+calls the paho client aiomqtt keeps in `Client._client`; `paho_client` checks that it is
+still there (tests/test_bridge_publishing.py fails loudly when an aiomqtt release moves it,
+and pyproject pins both releases).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from acudevice.errors import AcuDeviceError, InputError, Problem
@@ -21,6 +30,9 @@ from acudevice.errors import AcuDeviceError, InputError, Problem
 INCOMING_QUEUE = 1000
 """Bound on messages waiting for us (aiomqtt #108, #250): past it the client drops, not grows."""
 _REFUSED_CODES = {4, 5, 134, 135}  # bad user name or password / not authorised (3.1.1 and 5)
+NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+"""Small messages go out at once: paho never sets TCP_NODELAY, and without it a write can
+wait on the broker's delayed acknowledgement, a 40 ms floor on the latency tail."""
 
 
 class BrokerError(AcuDeviceError):
@@ -89,11 +101,47 @@ class Inbound:
     retain: bool
 
 
+class Handed(Protocol):
+    """A message handed to the client: `is_published()` once written (QoS 0) or acknowledged."""
+
+    def is_published(self) -> bool: ...
+
+
+def paho_client(client: Any) -> Any:
+    """The paho client inside an aiomqtt 2.x `Client`; BrokerError if a release moved it."""
+    from paho.mqtt.client import Client as PahoClient
+
+    paho = getattr(client, "_client", None)
+    if not isinstance(paho, PahoClient):
+        raise BrokerError(
+            "aiomqtt no longer keeps its paho client in Client._client: "
+            "acudevice/bridge/mqtt.py needs updating for this aiomqtt release"
+        )
+    return paho
+
+
 class MqttLink:
     """One live connection: publish, subscribe and read messages; errors become BrokerError."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
+        self._paho = paho_client(client)
+
+    def publish_nowait(self, topic: str, payload: str | bytes, *, retain: bool = False) -> Handed:
+        """Hand a QoS 0 message to the client without waiting for it to be written.
+
+        paho queues it and writes it when the socket is ready (the event loop's writer);
+        the returned handle says when that happened. Raises BrokerError when paho refuses
+        (the connection is gone)."""
+        info = self._paho.publish(topic, payload, 0, retain)
+        if info.rc != 0:
+            raise BrokerError(f"could not publish on {topic}: paho error {info.rc}")
+        return info  # type: ignore[no-any-return]
+
+    def raw_socket(self) -> socket.socket | None:
+        """The connection's socket (TLS or plain), to read its options; None once closed."""
+        sock = self._paho.socket()
+        return sock if isinstance(sock, socket.socket) else None
 
     async def publish(
         self, topic: str, payload: str | bytes, *, qos: int = 0, retain: bool = False
@@ -163,6 +211,7 @@ class MqttClient:
             timeout=self.timeout_s,
             keepalive=10,
             max_queued_incoming_messages=INCOMING_QUEUE,
+            socket_options=[NO_DELAY],  # set on paho's socket (TLS too) once connected
         )
 
     @contextlib.asynccontextmanager

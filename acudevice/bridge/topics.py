@@ -48,6 +48,15 @@ class Topics:
     def status(self) -> str:
         return f"{self.root}/status"
 
+    @property
+    def telemetry(self) -> str:
+        """Every band's samples, batched (acudevice/bridge/telemetry.py)."""
+        return f"{self.root}/telemetry"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.root}/stats"
+
     def band(self, band: str, leaf: str) -> str:
         return f"{self.root}/{band}/{leaf}"
 

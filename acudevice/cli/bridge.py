@@ -44,7 +44,15 @@ def bridge(
     ] = False,
     telemetry_hz: Annotated[
         float | None,
-        typer.Option("--telemetry-hz", help="telemetry rate per band (default 2, max 10)"),
+        typer.Option("--telemetry-hz", help="telemetry rate per band (default 1, max 10)"),
+    ] = None,
+    batch_window_ms: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-window-ms",
+            help="every band's samples in one message per window on <prefix>/<gw>/telemetry "
+            "(default 100; 0: none)",
+        ),
     ] = None,
     broker_grace: Annotated[
         float | None,
@@ -97,6 +105,7 @@ def bridge(
         allow_remote_start=allow_remote_start,
         ha_discovery=ha_discovery,
         telemetry_hz=telemetry_hz,
+        batch_window_ms=batch_window_ms,
         broker_grace_s=broker_grace,
         remote_max_s=remote_max,
         sim_fleet=sim_fleet,

@@ -1,0 +1,201 @@
+"""What the gateway publishes, in two lanes, so that nothing urgent waits behind telemetry.
+
+- **urgent**: replies, state, events, availability, discovery (and records). Never dropped
+  here. QoS 1 goes through a few writer tasks that await the broker's PUBACK, so delivery is
+  confirmed as before; QoS 0 (retained state) is handed to the client at once.
+- **telemetry**: QoS 0, handed to the client without waiting for anything. Only a small
+  window of telemetry (64 messages, 64 KiB) sits in the client's own queue (paho's, in front
+  of the socket); past that, telemetry waits in a bounded buffer that drops the **oldest**
+  and counts what it dropped. So when the broker or the network is slow, an urgent message
+  has at most that window ahead of it in the client (plus what the kernel's socket buffer
+  already holds), and the telemetry that does go out is the newest.
+
+While there is no connection, telemetry is dropped (never replayed later: it would be stale)
+and urgent messages wait in their queue for the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from acudevice.bridge.mqtt import BrokerError, Handed, MqttLink
+
+log = logging.getLogger("acudevice.bridge")
+
+URGENT_QUEUE = 20_000
+"""Urgent messages waiting for a writer (or for the broker to come back)."""
+WRITERS = 8
+"""QoS 1 publishes awaiting their PUBACK at once; aiomqtt warns past 10."""
+TELEMETRY_BUFFER = 2_000
+"""Telemetry messages waiting while the client's queue is full; the oldest go first."""
+WINDOW_MESSAGES = 64
+WINDOW_BYTES = 64 * 1024
+"""Telemetry handed to the client and not yet written to the socket: at most this many
+messages, and no more once this many bytes wait (one larger batch still goes alone)."""
+RETRY_S = 0.002
+"""How soon a full window is looked at again (only while telemetry is waiting)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: str | bytes
+    qos: int = 0
+    retain: bool = False
+
+
+@dataclass
+class Counters:
+    """What the lanes could not deliver, since the gateway started."""
+
+    dropped_messages: int = 0
+    """Telemetry messages dropped because the buffer was full (the oldest went)."""
+    dropped_samples: int = 0
+    """The samples those messages carried (a batch carries many)."""
+    offline_messages: int = 0
+    """Telemetry messages dropped because there was no connection."""
+    urgent_lost: int = 0
+    """Urgent messages lost: the queue was full, or the connection failed under them."""
+
+
+class Outgoing:
+    def __init__(
+        self,
+        *,
+        buffer: int = TELEMETRY_BUFFER,
+        window_messages: int = WINDOW_MESSAGES,
+        window_bytes: int = WINDOW_BYTES,
+        writers: int = WRITERS,
+        urgent_queue: int = URGENT_QUEUE,
+    ) -> None:
+        self.counters = Counters()
+        self._window_messages = window_messages
+        self._window_bytes = window_bytes
+        self._writer_count = writers
+        self._buffer: deque[tuple[Message, int]] = deque()
+        self._buffer_max = buffer
+        self._in_client: deque[tuple[Handed, int]] = deque()
+        self._in_client_bytes = 0
+        self._urgent: asyncio.Queue[Message] = asyncio.Queue(urgent_queue)
+        self._link: MqttLink | None = None
+        self._writers: list[asyncio.Task[None]] = []
+        self._retry: asyncio.TimerHandle | None = None
+
+    # ---------------------------------------------------------------- the connection
+
+    def attach(self, link: MqttLink) -> None:
+        """A connection is up: start the writers and let telemetry through."""
+        self.detach()
+        self._link = link
+        self._writers = [asyncio.create_task(self._write(link)) for _ in range(self._writer_count)]
+
+    def detach(self) -> None:
+        """The connection is gone: telemetry waiting for it is stale and goes."""
+        self._link = None
+        for task in self._writers:
+            task.cancel()
+        self._writers = []
+        self.counters.offline_messages += len(self._buffer)
+        self._buffer.clear()
+        self._in_client.clear()
+        self._in_client_bytes = 0
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None
+
+    # ---------------------------------------------------------------- urgent lane
+
+    def urgent(self, message: Message) -> None:
+        """Replies, state, events, availability, discovery: never dropped for telemetry."""
+        if message.qos == 0 and self._link is not None:
+            try:
+                self._link.publish_nowait(message.topic, message.payload, retain=message.retain)
+            except BrokerError:
+                self.counters.urgent_lost += 1
+            return
+        try:
+            self._urgent.put_nowait(message)
+        except asyncio.QueueFull:
+            self.counters.urgent_lost += 1
+            log.warning("urgent queue full: lost a message for %s", message.topic)
+
+    async def drain(self) -> None:
+        """Until every urgent message queued so far has been sent (and QoS 1 acknowledged)."""
+        await self._urgent.join()
+
+    async def _write(self, link: MqttLink) -> None:
+        while True:
+            message = await self._urgent.get()
+            try:
+                if message.qos == 0:
+                    link.publish_nowait(message.topic, message.payload, retain=message.retain)
+                else:
+                    await link.publish(
+                        message.topic, message.payload, qos=message.qos, retain=message.retain
+                    )
+            except BrokerError:
+                self.counters.urgent_lost += 1
+            finally:
+                self._urgent.task_done()
+
+    # ---------------------------------------------------------------- telemetry lane
+
+    def telemetry(self, topic: str, payload: str | bytes, *, samples: int = 1) -> None:
+        """QoS 0, not retained; sent now if the client's queue has room, else buffered."""
+        if self._link is None:
+            self.counters.offline_messages += 1
+            return
+        message = Message(topic, payload)
+        if not self._buffer and self._room():
+            self._hand(message)
+            return
+        if len(self._buffer) >= self._buffer_max:
+            _, lost = self._buffer.popleft()
+            self.counters.dropped_messages += 1
+            self.counters.dropped_samples += lost
+        self._buffer.append((message, samples))
+        self._schedule()
+
+    @property
+    def waiting(self) -> int:
+        """Telemetry messages in the buffer now."""
+        return len(self._buffer)
+
+    def _room(self) -> bool:
+        """Is there room in the client's queue for one more telemetry message?"""
+        handed = self._in_client
+        while handed and handed[0][0].is_published():
+            self._in_client_bytes -= handed.popleft()[1]
+        return len(handed) < self._window_messages and self._in_client_bytes < self._window_bytes
+
+    def _hand(self, message: Message) -> None:
+        assert self._link is not None
+        try:
+            handle = self._link.publish_nowait(message.topic, message.payload)
+        except BrokerError:
+            self.counters.offline_messages += 1
+            return
+        size = len(message.payload)
+        self._in_client.append((handle, size))
+        self._in_client_bytes += size
+
+    def _schedule(self) -> None:
+        if self._retry is None:
+            self._retry = asyncio.get_running_loop().call_later(RETRY_S, self._pump)
+
+    def _pump(self) -> None:
+        self._retry = None
+        if self._link is None:
+            return
+        while self._buffer and self._room():
+            message, _ = self._buffer.popleft()
+            self._hand(message)
+        if self._buffer:
+            self._schedule()
