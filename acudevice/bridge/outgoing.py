@@ -1,17 +1,22 @@
 """What the gateway publishes, in two lanes, so that nothing urgent waits behind telemetry.
 
 - **urgent**: replies, state, events, availability, discovery (and records). Never dropped
-  here. QoS 1 goes through a few writer tasks that await the broker's PUBACK, so delivery is
-  confirmed as before; QoS 0 (retained state) is handed to the client at once.
-- **telemetry**: QoS 0, handed to the client without waiting for anything. Only a small
-  window of telemetry (64 messages, 64 KiB) sits in the client's own queue (paho's, in front
-  of the socket); past that, telemetry waits in a bounded buffer that drops the **oldest**
-  and counts what it dropped. So when the broker or the network is slow, an urgent message
-  has at most that window ahead of it in the client (plus what the kernel's socket buffer
-  already holds), and the telemetry that does go out is the newest.
+  here, handed to the client at once in the order they come. The client (paho) keeps each
+  QoS 1 message until the broker's PUBACK, sends it again after a reconnect if none came,
+  and keeps up to `INFLIGHT` of them in flight; `drain` waits for those acknowledgements.
+  Nothing awaits one message before the next goes: on a busy event loop a few writers
+  awaiting a PUBACK each let through only a few messages per turn of the loop.
+- **telemetry**: QoS 0, handed to the client without waiting for anything. Only a window of
+  telemetry (256 KiB) may wait in the client's own queue (paho's, in front of the socket);
+  past that, telemetry waits in a bounded buffer that drops the **oldest** and counts what
+  it dropped. So when the broker or the network is slow, an urgent message has at most that
+  window ahead of it in the client (plus what the kernel's socket buffer already holds), and
+  the telemetry that does go out is the newest. The window is counted in bytes only: a busy
+  event loop writes once per turn, and what one slow turn produces must not look like a
+  stalled socket.
 
 While there is no connection, telemetry is dropped (never replayed later: it would be stale)
-and urgent messages wait in their queue for the next one.
+and urgent messages wait in a queue for the next one.
 """
 
 from __future__ import annotations
@@ -26,15 +31,12 @@ from acudevice.bridge.mqtt import BrokerError, Handed, MqttLink
 log = logging.getLogger("acudevice.bridge")
 
 URGENT_QUEUE = 20_000
-"""Urgent messages waiting for a writer (or for the broker to come back)."""
-WRITERS = 8
-"""QoS 1 publishes awaiting their PUBACK at once; aiomqtt warns past 10."""
+"""Urgent messages waiting for the broker to come back."""
 TELEMETRY_BUFFER = 2_000
 """Telemetry messages waiting while the client's queue is full; the oldest go first."""
-WINDOW_MESSAGES = 64
-WINDOW_BYTES = 64 * 1024
-"""Telemetry handed to the client and not yet written to the socket: at most this many
-messages, and no more once this many bytes wait (one larger batch still goes alone)."""
+WINDOW_BYTES = 256 * 1024
+"""Telemetry handed to the client and not yet written to the socket: no more once this many
+bytes wait (a larger batch still goes, alone)."""
 RETRY_S = 0.002
 """How soon a full window is looked at again (only while telemetry is waiting)."""
 
@@ -66,38 +68,35 @@ class Outgoing:
         self,
         *,
         buffer: int = TELEMETRY_BUFFER,
-        window_messages: int = WINDOW_MESSAGES,
         window_bytes: int = WINDOW_BYTES,
-        writers: int = WRITERS,
         urgent_queue: int = URGENT_QUEUE,
     ) -> None:
         self.counters = Counters()
-        self._window_messages = window_messages
         self._window_bytes = window_bytes
-        self._writer_count = writers
         self._buffer: deque[tuple[Message, int]] = deque()
         self._buffer_max = buffer
         self._in_client: deque[tuple[Handed, int]] = deque()
         self._in_client_bytes = 0
-        self._urgent: asyncio.Queue[Message] = asyncio.Queue(urgent_queue)
+        self._urgent: deque[Message] = deque()
+        self._urgent_max = urgent_queue
+        self._unconfirmed: deque[Handed] = deque()
         self._link: MqttLink | None = None
-        self._writers: list[asyncio.Task[None]] = []
         self._retry: asyncio.TimerHandle | None = None
 
     # ---------------------------------------------------------------- the connection
 
     def attach(self, link: MqttLink) -> None:
-        """A connection is up: start the writers and let telemetry through."""
+        """A connection is up: what waited for it goes now, then telemetry may follow."""
         self.detach()
         self._link = link
-        self._writers = [asyncio.create_task(self._write(link)) for _ in range(self._writer_count)]
+        waiting, self._urgent = self._urgent, deque()
+        for message in waiting:
+            self.urgent(message)
 
     def detach(self) -> None:
         """The connection is gone: telemetry waiting for it is stale and goes."""
         self._link = None
-        for task in self._writers:
-            task.cancel()
-        self._writers = []
+        self._unconfirmed.clear()  # the client sends them again on the next connection
         self.counters.offline_messages += len(self._buffer)
         self._buffer.clear()
         self._in_client.clear()
@@ -114,36 +113,37 @@ class Outgoing:
 
     def urgent(self, message: Message) -> None:
         """Replies, state, events, availability, discovery: never dropped for telemetry."""
-        if message.qos == 0 and self._link is not None:
-            try:
-                self._link.publish_nowait(message.topic, message.payload, retain=message.retain)
-            except BrokerError:
+        link = self._link
+        if link is None:
+            if len(self._urgent) >= self._urgent_max:
                 self.counters.urgent_lost += 1
+                log.warning("urgent queue full: lost a message for %s", message.topic)
+                return
+            self._urgent.append(message)
             return
         try:
-            self._urgent.put_nowait(message)
-        except asyncio.QueueFull:
+            handed = link.publish_nowait(
+                message.topic, message.payload, qos=message.qos, retain=message.retain
+            )
+        except BrokerError:
             self.counters.urgent_lost += 1
-            log.warning("urgent queue full: lost a message for %s", message.topic)
+            return
+        if message.qos:
+            unconfirmed = self._unconfirmed
+            while unconfirmed and unconfirmed[0].is_published():
+                unconfirmed.popleft()
+            unconfirmed.append(handed)
 
     async def drain(self) -> None:
-        """Until every urgent message queued so far has been sent (and QoS 1 acknowledged)."""
-        await self._urgent.join()
-
-    async def _write(self, link: MqttLink) -> None:
-        while True:
-            message = await self._urgent.get()
-            try:
-                if message.qos == 0:
-                    link.publish_nowait(message.topic, message.payload, retain=message.retain)
-                else:
-                    await link.publish(
-                        message.topic, message.payload, qos=message.qos, retain=message.retain
-                    )
-            except BrokerError:
-                self.counters.urgent_lost += 1
-            finally:
-                self._urgent.task_done()
+        """Until every urgent message so far is acknowledged (QoS 1); at once without a link."""
+        link = self._link
+        if link is None:
+            return
+        try:
+            for handed in list(self._unconfirmed):
+                await link.confirmed(handed)
+        except BrokerError:
+            return  # the connection ended: the client sends them on the next one
 
     # ---------------------------------------------------------------- telemetry lane
 
@@ -173,7 +173,7 @@ class Outgoing:
         handed = self._in_client
         while handed and handed[0][0].is_published():
             self._in_client_bytes -= handed.popleft()[1]
-        return len(handed) < self._window_messages and self._in_client_bytes < self._window_bytes
+        return self._in_client_bytes < self._window_bytes
 
     def _hand(self, message: Message) -> None:
         assert self._link is not None

@@ -35,10 +35,12 @@ class StatsPayload(BaseModel):
     commands_bypassed: int
     commands_refused: int
     commands_refusals_answered: int
+    commands_dropped_incoming: int
+    """Commands the full incoming queue dropped (the oldest ordinary ones; never a stop)."""
     ts: float
 
 
-def snapshot(run: str, out: Counters, gate: GateCounters) -> StatsPayload:
+def snapshot(run: str, out: Counters, gate: GateCounters, incoming_dropped: int) -> StatsPayload:
     return StatsPayload(
         run=run,
         telemetry_dropped_messages=out.dropped_messages,
@@ -49,6 +51,7 @@ def snapshot(run: str, out: Counters, gate: GateCounters) -> StatsPayload:
         commands_bypassed=gate.bypassed,
         commands_refused=gate.refused,
         commands_refusals_answered=gate.refusals_answered,
+        commands_dropped_incoming=incoming_dropped,
         ts=time.time(),
     )
 
@@ -65,7 +68,12 @@ async def report_stats(
         now = collect()
         send(now.model_dump_json())
         dropped = now.telemetry_dropped_samples - last.telemetry_dropped_samples
-        refused = now.commands_refused - last.commands_refused
+        refused = (
+            now.commands_refused
+            - last.commands_refused
+            + now.commands_dropped_incoming
+            - last.commands_dropped_incoming
+        )
         lost = now.urgent_lost - last.urgent_lost
         if dropped:
             log.warning(

@@ -67,6 +67,11 @@ class Topics:
     def command_filter(self) -> str:
         return f"{self.root}/+/cmd/+"
 
+    def is_stop(self, topic: str) -> bool:
+        """A stop or estop command of ours: it goes ahead of every other message."""
+        parsed = self.parse_command(topic)
+        return parsed is not None and parsed[1] in ("stop", "estop")
+
     def parse_command(self, topic: str) -> tuple[str, str] | None:
         """(band, verb) of a command topic of ours; None for anything else (results, others)."""
         head = self.root + "/"

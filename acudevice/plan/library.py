@@ -73,24 +73,38 @@ def load_devices(directory: Path | None = None) -> list[DeviceModel]:
 
 
 def parse_program(path: Path, catalog: PointCatalog | None = None) -> Program:
-    """Validate one program file; raises InputError listing every problem."""
-    data = read_toml(path)
+    """Validate one program file; raises InputError listing every problem.
+
+    The file is read and validated once per version of it (a gateway starts a session on
+    a thousand bands, and each start looks its program up); its points are checked against
+    `catalog` every time."""
     catalog = catalog or load_points()
-    sites = data.get("sites")
-    problems = [
-        Problem(str(path), f"sites[{i}].point", f"unknown point or alias {site['point']!r}")
-        for i, site in enumerate(sites if isinstance(sites, list) else [])
-        if isinstance(site, dict)
-        and isinstance(site.get("point"), str)
-        and site["point"] not in catalog
+    points, program, invalid = parsed_once("program", path, _read_program)
+    problems = list(invalid) + [
+        Problem(str(path), f"sites[{i}].point", f"unknown point or alias {point!r}")
+        for i, point in points
+        if point not in catalog
     ]
-    try:
-        program = Program.model_validate(data)
-    except ValidationError as exc:
-        problems = problems_from_validation(str(path), exc) + problems
-    if problems:
+    if problems or program is None:
         raise InputError(problems)
     return program
+
+
+def _read_program(
+    path: Path,
+) -> tuple[tuple[tuple[int, str], ...], Program | None, tuple[Problem, ...]]:
+    """The file's site points (index, code), and the program or what is wrong with it."""
+    data = read_toml(path)
+    sites = data.get("sites")
+    points = tuple(
+        (i, site["point"])
+        for i, site in enumerate(sites if isinstance(sites, list) else [])
+        if isinstance(site, dict) and isinstance(site.get("point"), str)
+    )
+    try:
+        return points, Program.model_validate(data), ()
+    except ValidationError as exc:
+        return points, None, tuple(problems_from_validation(str(path), exc))
 
 
 class ProgramLibrary:
