@@ -39,9 +39,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from acudevice.protocol import FirmwareState
+from acudevice.protocol.messages import Telemetry
+
 WARMUP_S = 3.0
 MEASURE_S = 10.0
-START_LIMIT_S = 90.0
+START_LIMIT_S = 180.0
 PROGRAM = "nausea-relief"
 GATEWAY = "bench"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -227,7 +230,7 @@ async def measure(
     }
 
 
-def _sample(i: int, t_ms: int) -> Any:
+def _sample(i: int, t_ms: int) -> Telemetry:
     return Telemetry(
         t_ms=t_ms,
         measured_level=12_000 + i,
@@ -241,10 +244,6 @@ def _sample(i: int, t_ms: int) -> Any:
 
 async def _feed(agents: list[Any], stop: asyncio.Future[None] | asyncio.Task[None]) -> None:
     """Each 100 ms tick: one sample per band, spread over the tick."""
-    global FirmwareState, Telemetry  # imported in the child only: the parent stays light
-    from acudevice.protocol import FirmwareState
-    from acudevice.protocol.messages import Telemetry
-
     t_ms = 0
     while not stop.done():
         tick = time.monotonic()
