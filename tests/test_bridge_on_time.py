@@ -240,3 +240,21 @@ async def test_events_made_while_the_broker_stalls_arrive_within_a_second_of_its
         assert finished.at - resumed < MAX_DELAY_S
         assert state.at - resumed < MAX_DELAY_S
         assert bridge.connected.is_set()  # a stall shorter than the keepalive is no outage
+
+
+async def test_fleet_run_survives_a_band_that_stops_answering(
+    broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--fleet-run starts a session on every band; a band whose link has gone silent (its
+    STATUS times out) is reported in one line, and the others start: it once ended the
+    whole gateway."""
+    from acudevice.cli.bridge import _start_fleet
+
+    bands = {"good": "sim://?seed=1", "mute": "sim://?seed=2&fault=drop:100"}
+    async with running_bridge(broker, bands) as bridge:
+        await asyncio.sleep(0.3)  # the mute band's link is silent from 100 ms on
+        async with asyncio.timeout(20):
+            await _start_fleet(bridge, LONG)
+        assert bridge.agents["good"].session is not None
+        assert bridge.agents["mute"].session is None
+    assert "mute: no answer to STATUS" in capsys.readouterr().err

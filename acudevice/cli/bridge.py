@@ -146,6 +146,7 @@ async def _serve(instance: Bridge, fleet_run: str | None) -> None:
 
 async def _start_fleet(instance: Bridge, program: str) -> None:
     from acudevice.bridge.band import StartRefused
+    from acudevice.errors import AcuDeviceError
 
     slots = asyncio.Semaphore(16)  # a few starts at a time: each is a handful of requests
 
@@ -155,8 +156,8 @@ async def _start_fleet(instance: Bridge, program: str) -> None:
         try:
             async with slots:
                 await instance.start_local(band, program)
-        except StartRefused as exc:
-            err.print(f"{band}: {exc}")
+        except (StartRefused, AcuDeviceError) as exc:  # one band's failure is that band's
+            err.print(f"{band}: {exc}", markup=False)
 
     await asyncio.gather(*(one(b) for b in instance.agents))
 
