@@ -19,7 +19,8 @@ so the batching window is part of the latency.
 JSON keys: mode, bands, msgs_per_s (samples delivered a second), expected, p50_ms, p99_ms,
 p99_sent_ms (from the batch's making, without the window), cpu_percent (of one core), rss_mb,
 connect_s (start to every band online; mqtt/old: to the gateway online), running_s (full: to
-every band sending RUNNING samples), dropped (samples the gateway counted as dropped), gaps
+every band sending RUNNING samples), bands_running (full: bands seen running when the
+measurement began; it begins when all run, or when none started for 20 s), dropped (samples the gateway counted as dropped), gaps
 (batches missing at the subscriber), window_ms, load (1-minute load average at the start).
 """
 
@@ -45,6 +46,8 @@ from acudevice.protocol.messages import Telemetry
 WARMUP_S = 3.0
 MEASURE_S = 10.0
 START_LIMIT_S = 180.0
+STALLED_S = 20.0
+"""full: measure once every band runs, or when no band has started running for this long."""
 PROGRAM = "nausea-relief"
 GATEWAY = "bench"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -113,6 +116,7 @@ class Subscriber:
         self.running: set[str] = set()
         self.online_at: float | None = None
         self.running_at: float | None = None
+        self.last_new_running = time.time()
         self.gateway_at: float | None = None
         self.dropped = 0
         self.gaps = 0
@@ -167,8 +171,9 @@ class Subscriber:
         self.dropped = batch["dropped"]
         if self.running_at is None:
             for band, rows in batch["bands"].items():
-                if rows[-1][4] == "RUNNING":
+                if rows[-1][4] == "RUNNING" and band not in self.running:
                     self.running.add(band)
+                    self.last_new_running = now
             if len(self.running) == self.bands:
                 self.running_at = now
         if not self.measuring:
@@ -188,7 +193,10 @@ async def measure(
     await sub.start()
     deadline = time.monotonic() + START_LIMIT_S
     while time.monotonic() < deadline:  # everything up (full: every band running)
-        if mode == "full" and sub.running_at is not None:
+        if mode == "full" and (
+            sub.running_at is not None
+            or (sub.running and time.time() - sub.last_new_running > STALLED_S)
+        ):
             break
         if mode != "full" and sub.gateway_at is not None:
             break
@@ -223,6 +231,7 @@ async def measure(
         "rss_mb": round(rss, 1),
         "connect_s": since_start(sub.online_at if mode == "full" else sub.gateway_at),
         "running_s": since_start(sub.running_at) if mode == "full" else None,
+        "bands_running": len(sub.running) if mode == "full" else None,
         "dropped": None if mode == "old" else sub.dropped - dropped0,
         "gaps": None if mode == "old" else sub.gaps,
         "window_ms": None if mode == "old" else window_ms,
@@ -345,13 +354,14 @@ def _cell(value: Any, fmt: str) -> str:
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        f"{'mode':>5} {'bands':>6} {'samples/s':>10} {'expected':>9} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'CPU %':>6} {'RSS MB':>7} {'connect s':>9} {'running s':>9} {'dropped':>8}"
-        f" {'gaps':>5} {'load':>5}"
+        f"{'mode':>5} {'bands':>6} {'running':>7} {'samples/s':>10} {'expected':>9} {'p50 ms':>8}"
+        f" {'p99 ms':>8} {'CPU %':>6} {'RSS MB':>7} {'connect s':>9} {'running s':>9}"
+        f" {'dropped':>8} {'gaps':>5} {'load':>5}"
     ]
     for r in results:
         lines.append(
-            f"{r['mode']:>5} {r['bands']:>6} {r['msgs_per_s']:>10.0f} {r['expected']:>9.0f}"
+            f"{r['mode']:>5} {r['bands']:>6} {_cell(r['bands_running'], '7d')}"
+            f" {r['msgs_per_s']:>10.0f} {r['expected']:>9.0f}"
             f" {_cell(r['p50_ms'], '8.1f')} {_cell(r['p99_ms'], '8.1f')} {r['cpu_percent']:>6.1f}"
             f" {r['rss_mb']:>7.0f} {_cell(r['connect_s'], '9.1f')} {_cell(r['running_s'], '9.1f')}"
             f" {_cell(r['dropped'], '8d')} {_cell(r['gaps'], '5d')} {r['load']:>5.2f}"

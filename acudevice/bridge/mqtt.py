@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -135,6 +136,7 @@ class MqttLink:
         self._paho = paho_client(client)
         self._paho.on_publish = None  # aiomqtt's; set again only while a PUBACK is awaited
         self._closed = False
+        self._poll: select.poll | None = None
         self._confirming: dict[int, list[tuple[Handed, asyncio.Future[None]]]] = {}
 
     def publish_nowait(
@@ -154,6 +156,18 @@ class MqttLink:
         """The connection's socket (TLS or plain), to read its options; None once closed."""
         sock = self._paho.socket()
         return sock if isinstance(sock, socket.socket) else None
+
+    def writable(self) -> bool:
+        """Can the socket take more bytes now? False when the broker or the network is not
+        keeping up (the kernel's send buffer is full), as opposed to the client merely not
+        having had its turn of the event loop yet to write what it holds."""
+        if self._poll is None:
+            sock = self.raw_socket()
+            if sock is None:
+                return False
+            self._poll = select.poll()
+            self._poll.register(sock.fileno(), select.POLLOUT)
+        return bool(self._poll.poll(0))
 
     async def publish(
         self, topic: str, payload: str | bytes, *, qos: int = 0, retain: bool = False

@@ -6,14 +6,15 @@
   and keeps up to `INFLIGHT` of them in flight; `drain` waits for those acknowledgements.
   Nothing awaits one message before the next goes: on a busy event loop a few writers
   awaiting a PUBACK each let through only a few messages per turn of the loop.
-- **telemetry**: QoS 0, handed to the client without waiting for anything. Only a window of
-  telemetry (256 KiB) may wait in the client's own queue (paho's, in front of the socket);
-  past that, telemetry waits in a bounded buffer that drops the **oldest** and counts what
-  it dropped. So when the broker or the network is slow, an urgent message has at most that
+- **telemetry**: QoS 0, handed to the client without waiting for anything. When the socket
+  cannot take more (the broker or the network is not keeping up) and more than a window
+  (256 KiB) of telemetry already waits in the client's own queue (paho's, in front of the
+  socket), telemetry waits in a bounded buffer that drops the **oldest** and counts what it
+  dropped. So when the broker or the network is slow, an urgent message has at most that
   window ahead of it in the client (plus what the kernel's socket buffer already holds), and
-  the telemetry that does go out is the newest. The window is counted in bytes only: a busy
-  event loop writes once per turn, and what one slow turn produces must not look like a
-  stalled socket.
+  the telemetry that does go out is the newest. While the socket can take more, telemetry is
+  not held back (up to a hard limit, `CLIENT_MAX_BYTES`): a busy event loop lets the client
+  write once per turn, and what one slow turn produces is no sign of a stalled broker.
 
 While there is no connection, telemetry is dropped (never replayed later: it would be stale)
 and urgent messages wait in a queue for the next one.
@@ -35,8 +36,10 @@ URGENT_QUEUE = 20_000
 TELEMETRY_BUFFER = 2_000
 """Telemetry messages waiting while the client's queue is full; the oldest go first."""
 WINDOW_BYTES = 256 * 1024
-"""Telemetry handed to the client and not yet written to the socket: no more once this many
-bytes wait (a larger batch still goes, alone)."""
+"""Telemetry handed to the client and not yet written: past this, more goes only while the
+socket can take it (a larger batch still goes, alone)."""
+CLIENT_MAX_BYTES = 8 * 1024 * 1024
+"""...and never more than this, writable or not."""
 RETRY_S = 0.002
 """How soon a full window is looked at again (only while telemetry is waiting)."""
 
@@ -173,7 +176,11 @@ class Outgoing:
         handed = self._in_client
         while handed and handed[0][0].is_published():
             self._in_client_bytes -= handed.popleft()[1]
-        return self._in_client_bytes < self._window_bytes
+        waiting = self._in_client_bytes
+        if waiting < self._window_bytes:
+            return True
+        link = self._link
+        return waiting < CLIENT_MAX_BYTES and link is not None and link.writable()
 
     def _hand(self, message: Message) -> None:
         assert self._link is not None
