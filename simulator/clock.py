@@ -63,6 +63,8 @@ class _Hub:
         self._order = 0
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for = float("inf")
+        self.lag_told = False
+        """A fleet says it cannot keep up once, not once per band."""
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> _Hub:
@@ -241,11 +243,14 @@ class Clock:
         rate = (self.speed or 1) * 1000.0  # device ms per wall s
         due_ms = self._anchor_ms + (wall - self._anchor_wall) * rate
         if due_ms - self.device.now_ms > MAX_LAG_S * rate:
-            if not self._lagged:
-                log.warning(
+            hub = self._hub
+            if not self._lagged and (hub is None or not hub.lag_told):
+                log.warning(  # once per device, or once per loop for a fleet on a hub
                     "the CPU cannot keep up with speed=%s; running as fast as it can", self.speed
                 )
-                self._lagged = True
+                if hub is not None:
+                    hub.lag_told = True
+            self._lagged = True
             self._anchor(loop)
             due_ms = self.device.next_event_ms()
         steps = 0
