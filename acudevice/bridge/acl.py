@@ -100,6 +100,7 @@ def passwd_commands(
         "",
         "# mosquitto.conf:",
         "#   listener 8883",
+        "#   set_tcp_nodelay true",
         "#   cafile /etc/mosquitto/ca.crt",
         "#   certfile /etc/mosquitto/server.crt",
         "#   keyfile /etc/mosquitto/server.key",

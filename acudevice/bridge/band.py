@@ -21,6 +21,7 @@ from acudevice.bridge.band_session import (
     StartRefused,
 )
 from acudevice.bridge.payloads import EventKind, EventPayload, StatePayload, TelemetryPayload
+from acudevice.bridge.telemetry import TelemetryBatcher
 from acudevice.device import Device
 from acudevice.device.keeper import Keeper, KeeperState, ReconnectPolicy
 from acudevice.plan.program import Program
@@ -61,13 +62,15 @@ class Outlet(Protocol):
 @dataclass
 class AgentSettings:
     make_session: SessionMaker
-    telemetry_hz: float = 2.0
+    telemetry_hz: float = 1.0
     broker_grace_s: float = 10.0
     remote_max_s: float = 3600.0
     reconnect: ReconnectPolicy = GATEWAY_RECONNECT
     """A gateway's bands are kept for ever: a band switched off comes back when it is on."""
     connecting: asyncio.Semaphore | None = None
     """Shared by a gateway's agents: a fleet connects a few bands at a time, not all at once."""
+    batcher: TelemetryBatcher | None = None
+    """The gateway's telemetry batches: every sample goes in (acudevice/bridge/telemetry.py)."""
 
 
 class BandAgent:
@@ -167,6 +170,8 @@ class BandAgent:
 
     def _telemetry(self, sample: Telemetry) -> None:
         self._last = sample
+        if self.settings.batcher is not None:
+            self.settings.batcher.add(self.band, sample)
         now = time.monotonic()
         period = 1.0 / self.settings.telemetry_hz
         # Due times advance by the period, with half a band period of slack for jitter, so

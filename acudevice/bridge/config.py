@@ -8,7 +8,8 @@ gateway = "gw-kitchen"
 devices = ["left=sim://?seed=1", "tcp://127.0.0.1:7000"]
 allow_remote_start = false
 ha_discovery = true
-telemetry_hz = 2            # 0 < Hz <= 10
+telemetry_hz = 1            # 0 < Hz <= 10: per-band telemetry (Home Assistant)
+batch_window_ms = 100       # 0 (no batches) or 10-10000 ms: <prefix>/<gw>/telemetry
 broker_grace_s = 10         # 0 < s <= 3600
 remote_max_s = 3600         # 0 < s <= 86400
 backoff_initial_s = 1       # 0.1 <= s <= 600, doubling up to
@@ -47,7 +48,9 @@ from acudevice.bridge.participants import Participants, assign, load_profiles, s
 from acudevice.bridge.ranges import (
     BACKOFF_INITIAL_S,
     BACKOFF_MAX_S,
+    BATCH_WINDOW_MS,
     BROKER_GRACE_S,
+    MIN_BATCH_WINDOW_MS,
     REMOTE_MAX_S,
     SIM_FLEET,
     SIM_SPEED,
@@ -85,6 +88,7 @@ class BridgeFile(BaseModel):
     allow_remote_start: bool | None = None
     ha_discovery: bool | None = None
     telemetry_hz: Annotated[float, _within(TELEMETRY_HZ)] | None = None
+    batch_window_ms: Annotated[int, _within(BATCH_WINDOW_MS)] | None = None
     broker_grace_s: Annotated[float, _within(BROKER_GRACE_S)] | None = None
     remote_max_s: Annotated[float, _within(REMOTE_MAX_S)] | None = None
     backoff_initial_s: Annotated[float, _within(BACKOFF_INITIAL_S)] | None = None
@@ -260,6 +264,7 @@ def build_options(
     profile: HealthProfile,
     participants: list[str] | None = None,
     participant_profiles: list[str] | None = None,
+    batch_window_ms: int | None = None,
 ) -> BridgeOptions:
     checked("--telemetry-hz", telemetry_hz, TELEMETRY_HZ)
     checked("--broker-grace", broker_grace_s, BROKER_GRACE_S)
@@ -284,6 +289,21 @@ def build_options(
         raise InputError(
             [Problem("--device", "", "no bands: pass --device URL (repeatable) or --sim-fleet N")]
         )
+    window_ms = batch_window_ms if batch_window_ms is not None else file.batch_window_ms
+    if window_ms is None:
+        window_ms = 100
+    checked("--batch-window-ms", window_ms, BATCH_WINDOW_MS)
+    if 0 < window_ms < MIN_BATCH_WINDOW_MS:
+        raise InputError(
+            [
+                Problem(
+                    "--batch-window-ms",
+                    "",
+                    f"got {window_ms} ms; must be 0 (no batches) or at least "
+                    f"{MIN_BATCH_WINDOW_MS} ms",
+                )
+            ]
+        )
     return BridgeOptions(
         broker=where.address,
         gateway=where.gateway,
@@ -293,7 +313,8 @@ def build_options(
         ca_file=where.ca_file,
         allow_remote_start=allow_remote_start or bool(file.allow_remote_start),
         ha_discovery=ha_discovery or bool(file.ha_discovery),
-        telemetry_hz=telemetry_hz or file.telemetry_hz or 2.0,
+        telemetry_hz=telemetry_hz or file.telemetry_hz or 1.0,
+        batch_window_ms=window_ms,
         broker_grace_s=broker_grace_s or file.broker_grace_s or 10.0,
         remote_max_s=remote_max_s or file.remote_max_s or 3600.0,
         backoff_initial_s=file.backoff_initial_s or min(1.0, file.backoff_max_s or 1.0),

@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from acudevice.bridge.admission import CommandGate, Limits
 from acudevice.bridge.band import AgentSettings, BandAgent, StartRefused
 from acudevice.bridge.centre import StudyLink
 from acudevice.bridge.commands import CommandDesk, StartGuard
@@ -34,9 +35,12 @@ from acudevice.bridge.mqtt import (
     MqttLink,
     Will,
 )
+from acudevice.bridge.outgoing import Message, Outgoing
 from acudevice.bridge.ownership import Instance, check_free, instance_topic
 from acudevice.bridge.participants import Participants
 from acudevice.bridge.payloads import CommandResult, EventPayload
+from acudevice.bridge.stats import report_stats, snapshot
+from acudevice.bridge.telemetry import Batch, TelemetryBatcher, publish_batches
 from acudevice.bridge.topics import HA_STATUS, Topics
 from acudevice.device.backoff import Backoff
 from acudevice.device.keeper import Keeper
@@ -48,8 +52,6 @@ from acudevice.store import Journal
 
 log = logging.getLogger("acudevice.bridge")
 
-OUTBOX = 20_000
-WRITERS = 8  # aiomqtt warns past 10 concurrent publishes; 8 keeps the socket busy
 KEPT_EVENTS = 200
 CONNECTING = 16
 
@@ -65,7 +67,11 @@ class BridgeOptions:
     ca_file: Path | None = None
     allow_remote_start: bool = False
     ha_discovery: bool = False
-    telemetry_hz: float = 2.0
+    telemetry_hz: float = 1.0
+    """Per-band telemetry (Home Assistant, people); every sample goes out in the batches."""
+    batch_window_ms: int = 100
+    """`<prefix>/<gateway>/telemetry`: every band's samples of this window; 0: no batches."""
+    command_limits: Limits = field(default_factory=Limits)
     broker_grace_s: float = 10.0
     remote_max_s: float = 3600.0
     backoff_initial_s: float = 1.0
@@ -75,14 +81,6 @@ class BridgeOptions:
     participants: Participants = field(default_factory=Participants)
     record_ack_timeout_s: float = 30.0
     """Records unacknowledged this long are sent again (the centre may have missed them)."""
-
-
-@dataclass(frozen=True)
-class _Out:
-    topic: str
-    payload: str
-    qos: int
-    retain: bool
 
 
 class Bridge:
@@ -97,7 +95,9 @@ class Bridge:
         self.topics = Topics(options.prefix, options.gateway)
         self.library = library or ProgramLibrary()
         self.journal = journal
+        self.batcher = TelemetryBatcher(options.gateway)
         settings = AgentSettings(
+            batcher=self.batcher if options.batch_window_ms else None,
             telemetry_hz=options.telemetry_hz,
             broker_grace_s=options.broker_grace_s,
             remote_max_s=options.remote_max_s,
@@ -120,13 +120,25 @@ class Bridge:
             StartGuard(options.allow_remote_start, self.library, options.remote_max_s),
             self._reply,
         )
+        self.gate = CommandGate(
+            self.agents,
+            lambda band, verb, raw, retained: self.desk.handle(band, verb, raw, retained=retained),
+            self._reply,
+            options.command_limits,
+        )
+        self.out = Outgoing()
+        self.mqtt = MqttClient(
+            options.broker,
+            client_id=options.gateway,
+            credentials=options.credentials,
+            will=Will(self.topics.status, "offline", qos=1, retain=True),
+            ca_file=options.ca_file,
+            precious=self.topics.is_stop,  # read first, never dropped for another command
+        )
         self.connected = asyncio.Event()
         self._link: MqttLink | None = None
-        self._outbox: asyncio.Queue[_Out] = asyncio.Queue(OUTBOX)
         self._kept_events: deque[EventPayload] = deque(maxlen=KEPT_EVENTS)
         self._down_since: float | None = None
-        self._tasks: set[asyncio.Task[object]] = set()
-        self.dropped = 0
         self.instance = Instance()
 
     # ---------------------------------------------------------------- outlet for agents
@@ -134,10 +146,11 @@ class Bridge:
     def publish(self, topic_leaf: str, band: str, payload: str, *, qos: int, retain: bool) -> None:
         if self._link is None:
             return  # retained state is re-published on connect; telemetry is never queued
-        try:
-            self._outbox.put_nowait(_Out(self.topics.band(band, topic_leaf), payload, qos, retain))
-        except asyncio.QueueFull:
-            self.dropped += 1
+        topic = self.topics.band(band, topic_leaf)
+        if topic_leaf == "telemetry":
+            self.out.telemetry(topic, payload)
+        else:
+            self.out.urgent(Message(topic, payload, qos, retain))
 
     def event(self, payload: EventPayload) -> None:
         if self._link is None:
@@ -158,8 +171,10 @@ class Bridge:
             self._band_discovery(self.agents[band], self._remote_programs())
 
     def _send(self, topic: str, payload: str, *, qos: int = 1, retain: bool = False) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outbox.put_nowait(_Out(topic, payload, qos, retain))
+        self.out.urgent(Message(topic, payload, qos, retain))
+
+    def _send_batch(self, batch: Batch) -> None:
+        self.out.telemetry(self.topics.telemetry, batch.payload, samples=batch.samples)
 
     def _reply(self, result: CommandResult) -> None:
         self._send(self.topics.command(result.band, "result"), result.model_dump_json(), qos=1)
@@ -200,22 +215,37 @@ class Bridge:
             asyncio.create_task(a.run(), name=f"acudevice-band-{a.band}")
             for a in self.agents.values()
         ]
+        agent_tasks += self._timers()
         try:
             await self._broker_loop()
         finally:
             for task in agent_tasks:
                 task.cancel()
             await asyncio.gather(*agent_tasks, return_exceptions=True)
+            await self.gate.close()
+
+    def _timers(self) -> list[asyncio.Task[None]]:
+        """Telemetry batches every window, the gateway's counters every 10 s."""
+        counters = self.out.counters
+        stats = asyncio.create_task(
+            report_stats(
+                lambda: snapshot(
+                    self.batcher.run, counters, self.gate.counters, self.mqtt.incoming.dropped
+                ),
+                lambda payload: self._send(self.topics.stats, payload, qos=0, retain=True),
+            )
+        )
+        window_ms = self.options.batch_window_ms
+        if not window_ms:
+            return [stats]
+        batches = publish_batches(
+            self.batcher, self._send_batch, window_ms / 1000, lambda: counters.dropped_samples
+        )
+        return [stats, asyncio.create_task(batches)]
 
     async def _broker_loop(self) -> None:
         o = self.options
-        client = MqttClient(
-            o.broker,
-            client_id=o.gateway,
-            credentials=o.credentials,
-            will=Will(self.topics.status, "offline", qos=1, retain=True),
-            ca_file=o.ca_file,
-        )
+        client = self.mqtt
         backoff = Backoff(o.backoff_initial_s, o.backoff_max_s)
         while True:
             try:
@@ -240,7 +270,8 @@ class Bridge:
             await asyncio.sleep(delay)
 
     async def _serve(self, link: MqttLink) -> None:
-        writers = [asyncio.create_task(self._writer(link)) for _ in range(WRITERS)]
+        self.out.attach(link)
+        sender: asyncio.Task[None] | None = None
         try:
             await link.subscribe(self.topics.command_filter, qos=1)
             if self.options.ha_discovery:
@@ -254,9 +285,8 @@ class Bridge:
             )
             self._announce()
             self._broker_back()
-            # One publisher more beside the writers (still under aiomqtt's 10), cancelled
-            # with them when this link goes.
-            writers.append(asyncio.create_task(self.study.send(link)))
+            # The study's records go out beside everything else, until this link goes.
+            sender = asyncio.create_task(self.study.send(link))
             async for message in link.messages():
                 self._dispatch(message)
         except asyncio.CancelledError:
@@ -276,24 +306,16 @@ class Bridge:
                     await link.publish(self.topics.status, "offline", qos=1, retain=True)
             raise
         finally:
+            if sender is not None:
+                sender.cancel()
+                await asyncio.wait([sender])
             self._link = None
             self.connected.clear()
-            for task in writers:
-                task.cancel()
+            self.out.detach()
             self._broker_lost()
 
     async def _drain(self) -> None:
-        await self._outbox.join()
-
-    async def _writer(self, link: MqttLink) -> None:
-        while True:
-            out = await self._outbox.get()
-            try:
-                await link.publish(out.topic, out.payload, qos=out.qos, retain=out.retain)
-            except BrokerError:
-                self.dropped += 1
-            finally:
-                self._outbox.task_done()
+        await self.out.drain()
 
     def _announce(self) -> None:
         """Everything retained, again: after a reconnect the broker may have lost it."""
@@ -366,8 +388,4 @@ class Bridge:
         if parsed is None:
             return
         band, verb = parsed
-        task = asyncio.create_task(
-            self.desk.handle(band, verb, message.payload, retained=message.retain)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.gate.submit(band, verb, message.payload, retained=message.retain)

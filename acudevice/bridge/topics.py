@@ -81,6 +81,15 @@ class Topics:
         """Where the centre confirms what it has committed."""
         return f"{self.root}/records/ack"
 
+    @property
+    def telemetry(self) -> str:
+        """Every band's samples, batched (acudevice/bridge/telemetry.py)."""
+        return f"{self.root}/telemetry"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.root}/stats"
+
     def band(self, band: str, leaf: str) -> str:
         return f"{self.root}/{band}/{leaf}"
 
@@ -90,6 +99,11 @@ class Topics:
     @property
     def command_filter(self) -> str:
         return f"{self.root}/+/cmd/+"
+
+    def is_stop(self, topic: str) -> bool:
+        """A stop or estop command of ours: it goes ahead of every other message."""
+        parsed = self.parse_command(topic)
+        return parsed is not None and parsed[1] in ("stop", "estop")
 
     def parse_command(self, topic: str) -> tuple[str, str] | None:
         """(band, verb) of a command topic of ours; None for anything else (results, others)."""
