@@ -226,3 +226,29 @@ async def test_cancelling_whoever_closes_the_link_is_not_swallowed() -> None:
         with pytest.raises(asyncio.CancelledError):
             await closer
         await transport.close()
+
+
+async def test_a_write_done_while_this_process_stalled_is_not_a_stalled_link() -> None:
+    """Regression: a frozen host (or a busy machine) woke after the write deadline, and the
+    deadline's wake-up ran before the completion of a write that had finished meanwhile: the
+    link was closed as "write stalled" though nothing stalled but us."""
+    import time
+
+    async with serve(echo) as url:
+        transport = TcpTransport(url)
+        await transport.connect()
+        try:
+            transport.write_timeout_s = 0.2
+            loop = asyncio.get_running_loop()
+
+            async def slow_write(data: bytes) -> None:  # done 50 ms in, on another thread
+                await loop.run_in_executor(None, time.sleep, 0.05)
+
+            transport._write = slow_write  # type: ignore[method-assign]
+            sending = asyncio.create_task(transport.send(encode(Start(), 1)))
+            await asyncio.sleep(0)  # the write is under way in the executor
+            loop.call_soon(time.sleep, 0.5)  # then the whole process freezes past the deadline
+            await sending
+            assert transport.is_open
+        finally:
+            await transport.close()

@@ -14,6 +14,7 @@ from acudevice.paths import shipped_profiles_dir
 from acudevice.plan.library import ProgramLibrary, load_device, load_points
 from acudevice.plan.program import Program
 from acudevice.plan.protocol import parse_protocol, program_seconds
+from acudevice.safety.forward import ways_forward
 from acudevice.safety.profile import HealthProfile
 from acudevice.safety.screening import screen
 from acudevice.session.events import Ended, Fault, SessionEvent, Started
@@ -101,3 +102,21 @@ async def test_a_stuck_pump_faults_a_sham_session_as_it_does_an_active_one(
     [recorded] = journal.faults(ended.result.session_id)
     assert recorded.code == "device-fault"
     assert journal.session(ended.result.session_id).started_at >= before.timestamp() - 1
+
+
+def test_the_sham_is_never_offered_as_a_treatment() -> None:
+    """A trial's control must not be suggested as a "gentler program" to someone whose
+    comfort maximum the real one exceeds (it was, before `sham = true`)."""
+    library = ProgramLibrary()
+    active, sham = library.get("nausea-relief"), library.get("nausea-sham")
+    assert sham.sham and not active.sham
+    tight = HealthProfile(comfort_max_kpa={"PC6": 4})
+    ways = ways_forward(
+        active,
+        load_device("wristband-p1"),
+        load_points(),
+        tight,
+        programs=[p for _, p in library.load_all().values()],
+    )
+    assert ways, "a gentler way exists (the comfortable level)"
+    assert all(w.program != "nausea-sham" for w in ways), ways

@@ -336,7 +336,7 @@ class Bridge:
         """Program name -> actuator, for the start select (each band is offered its own kind)."""
         if not self.options.allow_remote_start:
             return None
-        return {name: p.actuator for name, (_, p) in self.library.load_all().items()}
+        return {name: p.actuator for name, (_, p) in self.library.load_all().items() if not p.sham}
 
     def _band_discovery(self, agent: BandAgent, programs: dict[str, str] | None) -> None:
         info = agent.device.info if agent.device is not None else None

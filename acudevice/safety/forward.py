@@ -117,6 +117,7 @@ def ways_forward(
     for other in programs:
         if (
             other.name == program.name
+            or other.sham  # a trial's control is never offered as a treatment
             or other.actuator != device.actuator
             or not _related(program, other, catalog)
         ):
