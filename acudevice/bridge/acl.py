@@ -1,7 +1,8 @@
 """A Mosquitto 2.0 password/ACL example: each gateway writes under its own prefix only.
 
 Users: one per gateway (user name = gateway id = MQTT client id), `homeassistant` (reads
-everything, may press stop and estop), `operator` (the only one who may send cmd/start), and
+everything, may press stop and estop, and start a participant's scheduled session),
+`operator` (the only one who may send cmd/start, which names any installed program), and
 `ingester` (the study centre: reads every gateway's records, writes their acks, the
 retained withdrawal notices and the participants' study protocols; docs/study.md,
 docs/trials.md). A gateway publishes records only under its own prefix, reads only its own
@@ -21,6 +22,9 @@ from acudevice.errors import InputError, Problem
 from acudevice.store.identity import check_participant
 
 _PLAIN = ("stop", "estop", "pause", "resume", "too-strong", "intensity")
+_SCHEDULED = "start-scheduled"
+"""Runs only the participant's own delivered, screened program: the button in their Home
+Assistant (still refused unless the gateway runs with --allow-remote-start)."""
 
 
 def acl_text(
@@ -70,10 +74,10 @@ def acl_text(
         "topic read homeassistant/#",
         "topic write homeassistant/status",
     ]
-    lines += [f"topic write {prefix}/+/+/cmd/{verb}" for verb in _PLAIN]
+    lines += [f"topic write {prefix}/+/+/cmd/{verb}" for verb in (*_PLAIN, _SCHEDULED)]
     lines += ["", f"user {operator}", f"topic read {prefix}/#"]
     lines += [f"topic deny {prefix}/{STUDY_LEVEL}/participants/#"]
-    lines += [f"topic write {prefix}/+/+/cmd/{verb}" for verb in (*_PLAIN, "start")]
+    lines += [f"topic write {prefix}/+/+/cmd/{verb}" for verb in (*_PLAIN, _SCHEDULED, "start")]
     lines += [
         "",
         f"user {ingester}",
