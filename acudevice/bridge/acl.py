@@ -7,10 +7,11 @@ everything, may press stop and estop, and start a participant's scheduled sessio
 retained withdrawal notices and the participants' study protocols; docs/study.md,
 docs/trials.md). A gateway publishes records only under its own prefix, reads only its own
 acks, reads the withdrawal notices, and reads the study protocols: of every participant, or,
-given `participants` (gateway -> pseudonyms), of its own only. A protocol carries the
-program behind a participant's label, so nobody else may read it: not Home Assistant, not
-the operator (a `deny` line under their `read <prefix>/#`: Mosquitto 2.0 refuses a topic
-any `deny` line matches, wherever it stands; tests/test_trial_delivery.py).
+given `participants` (gateway -> pseudonyms; `mqtt-acl --participant GW=ID`), of its own
+only, none for a gateway not in it. A protocol carries the program behind a participant's
+label, so nobody else may read it: not Home Assistant, not the operator (a `deny` line under
+their `read <prefix>/#`: Mosquitto 2.0 refuses a topic any `deny` line matches, wherever it
+stands; tests/test_trial_centre.py).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def acl_text(
             f"topic read {prefix}/study/withdrawn/+",
             *(
                 f"topic read {protocol_topic(prefix, p)}"
-                for p in (participants[gw] if participants and gw in participants else ["+"])
+                for p in (["+"] if participants is None else participants.get(gw, []))
             ),
             f"topic write homeassistant/device/acudevice_{gw}/#",
             "topic read homeassistant/status",
