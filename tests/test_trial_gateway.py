@@ -245,3 +245,33 @@ async def test_withdrawal_clears_the_schedule_and_ends_reminding(
                 assert list(retained) == [f"acudevice/{GW}/c/schedule"], "a's and b's are gone"
                 config = band_config(await broker.retained("homeassistant/#"), "a")
                 assert "session_due" not in config and "start_scheduled" not in config
+
+
+@pytest.mark.unit
+def test_start_scheduled_passes_the_guard_of_every_remote_start() -> None:
+    from acudevice.bridge.band import StartRefused
+    from acudevice.bridge.commands import StartGuard
+    from acudevice.bridge.payloads import ScheduledStartCommand
+    from acudevice.plan.library import ProgramLibrary
+
+    delivered = protocol("sham", "P1").program
+    now = time.time()
+
+    def guard(allowed: bool = True, remote_max_s: float = 3600) -> StartGuard:
+        return StartGuard(
+            allowed, ProgramLibrary(), remote_max_s,
+            scheduled=lambda band: delivered if band == "a" else None,
+        )  # fmt: skip
+
+    def command(age_s: float = 0) -> ScheduledStartCommand:
+        return ScheduledStartCommand.model_validate({"request_id": "s1", "issued_at": now - age_s})
+
+    assert guard().scheduled_for("a", command(), now) == delivered
+    for refused, band, sent, why in (
+        (guard(allowed=False), "a", command(), "remote start is disabled"),
+        (guard(), "a", command(age_s=30), "starts older than 10 s are refused"),
+        (guard(), "c", command(), "band c has no scheduled session"),
+        (guard(remote_max_s=60), "a", command(), "remote sessions are limited to 60 s"),
+    ):
+        with pytest.raises(StartRefused, match=why):
+            refused.scheduled_for(band, sent, now)
