@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,16 +63,22 @@ def install_quick_program() -> Path:
 
 @contextlib.asynccontextmanager
 async def running_bridge(
-    broker: Broker, bands: dict[str, str], *, journal: Journal | None = None, **options: Any
+    broker: Broker,
+    bands: dict[str, str],
+    *,
+    journal: Journal | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+    **options: Any,
 ) -> AsyncIterator[Bridge]:
-    """With a `journal`, the bridge journals its sessions and sends their records."""
+    """With a `journal`, the bridge journals its sessions and sends their records; `clock`:
+    the wall clock its trial reminders keep to."""
     opts = BridgeOptions(
         broker=BrokerAddress.parse(broker.url),
         gateway=GW,
         bands=bands,
         **{"backoff_initial_s": 0.2, **options},
     )
-    bridge = Bridge(opts, journal=journal)
+    bridge = Bridge(opts, journal=journal, **({"clock": clock} if clock else {}))
     task = asyncio.create_task(bridge.run())
     try:
         async with asyncio.timeout(20):

@@ -98,7 +98,8 @@ def test_acl_gives_each_gateway_its_own_prefix_and_start_to_the_operator_only() 
     sections = {block.split("\n", 1)[0]: block for block in text.split("\n\n")}
     assert "topic write acudevice/gw-a/#" in sections["user gw-a"]
     assert "acudevice/gw-b" not in sections["user gw-a"]
-    assert "cmd/start" not in sections["user homeassistant"]
+    assert "topic write acudevice/+/+/cmd/start" not in sections["user homeassistant"].splitlines()
+    assert "topic write acudevice/+/+/cmd/start-scheduled" in sections["user homeassistant"]
     assert "topic write acudevice/+/+/cmd/stop" in sections["user homeassistant"]
     assert "topic write acudevice/+/+/cmd/intensity" in sections["user homeassistant"]
     assert "topic write acudevice/+/+/cmd/intensity" in sections["user operator"]

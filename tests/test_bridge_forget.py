@@ -17,17 +17,26 @@ from typer.testing import CliRunner, Result
 from acudevice.bridge.acl import passwd_commands
 from acudevice.bridge.discovery import band_config, offered_programs
 from acudevice.bridge.mqtt import Credentials
-from acudevice.bridge.topics import Topics
+from acudevice.bridge.participant_protocol import encode
+from acudevice.bridge.participants import Participants
+from acudevice.bridge.topics import Topics, protocol_topic
 from acudevice.cli.main import app
 from acudevice.plan.library import ProgramLibrary
 from tests.bridge_helpers import GW, running_bridge
 from tests.mqtt_broker import Broker
+from tests.trial_helpers import protocol
 
 pytestmark = pytest.mark.mqtt
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
-USERS = {GW: "pw-gw", "gw-other": "pw-other", "homeassistant": "pw-ha", "operator": "pw-op"}
+USERS = {
+    GW: "pw-gw",
+    "gw-other": "pw-other",
+    "homeassistant": "pw-ha",
+    "operator": "pw-op",
+    "ingester": "pw-in",
+}
 BANDS = {"left": "sim://?speed=10&seed=1", "pad": "sim://?speed=10&seed=2&model=vibepad-v1"}
 
 
@@ -37,7 +46,7 @@ def config_topic(band: str) -> str:
 
 @pytest.fixture
 def acl_file() -> Result:
-    made = runner.invoke(app, ["mqtt-acl", GW, "gw-other"])
+    made = runner.invoke(app, ["mqtt-acl", GW, "gw-other", "--participant", f"{GW}=P1"])
     assert made.exit_code == 0, made.output
     return made
 
@@ -83,13 +92,23 @@ async def test_forget_clears_a_bands_retained_discovery_availability_and_state(
     secure: Broker, tmp_path: Path
 ) -> None:
     credentials = Credentials(GW, USERS[GW])
-    async with running_bridge(secure, BANDS, ha_discovery=True, credentials=credentials):
+    # left's participant is in a trial: the centre delivered their protocol, which only
+    # their own gateway may read (mqtt-acl --participant GW=P1)
+    mine = protocol_topic("acudevice", "P1")
+    await secure.pub(mine, encode(protocol("active", "P1")), retain=True, user="ingester")
+    assert list(await secure.retained(mine, user=GW)) == [mine]
+    assert await secure.retained(mine, user="gw-other") == {}
+    async with running_bridge(
+        secure, BANDS, ha_discovery=True, credentials=credentials,
+        participants=Participants({"left": "P1"}),
+    ):  # fmt: skip
         await retained_until(
             secure,
             "#",
             lambda found: (
                 {config_topic("left"), config_topic("pad")} <= set(found)
                 and f"acudevice/{GW}/left/state" in found
+                and f"acudevice/{GW}/left/schedule" in found
             ),
         )
     # The bridge is gone, its retained messages are not: Home Assistant still shows "left".

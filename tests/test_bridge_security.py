@@ -98,11 +98,11 @@ async def test_the_acl_keeps_a_gateway_inside_its_own_prefix(
                 proc.terminate()
                 proc.communicate(timeout=30)
         assert not [s for s in watch.seen if s.topic.startswith("acudevice/gw-b/")]
-    # Home Assistant may press stop but not start; the operator may start.
-    assert (
-        "topic write acudevice/+/+/cmd/start"
-        not in acl_text(["gw-a"]).split("user homeassistant")[1].split("user operator")[0]
-    )
+    # Home Assistant may press stop, and start only a participant's scheduled session; the
+    # operator may start any installed program.
+    ha = acl_text(["gw-a"]).split("user homeassistant")[1].split("user operator")[0].splitlines()
+    assert "topic write acudevice/+/+/cmd/start" not in ha
+    assert "topic write acudevice/+/+/cmd/start-scheduled" in ha
 
 
 async def test_mqtts_with_the_gateways_ca_connects_and_without_it_is_refused(

@@ -71,7 +71,7 @@ def test_help_shows_no_type_noise() -> None:
         env=env,
         check=True,
     ).stdout
-    assert "Usage: acudevice run [OPTIONS] PROGRAM" in run_help
+    assert "Usage: acudevice run [OPTIONS] [PROGRAM]" in run_help  # or --scheduled
     assert re.search(r"--device\s+URL\s", run_help)
     (pregnant,) = [line for line in run_help.splitlines() if "--pregnant" in line]
     assert pregnant.replace("--pregnant", "").strip(" │") == "", "a plain flag has no type"

@@ -61,6 +61,7 @@ def test_the_program_a_participant_receives_names_neither_the_arm_nor_the_progra
             assert secret not in text, (arm, secret)
         assert payload.label == "Study programme" and payload.program.name == "study-programme"
         assert payload.program.title == "Study programme"
+        assert not payload.program.sham, "the sham mark would be the arm"
         real = study.programs[arm]
         assert payload.program.phases == tuple(
             p.model_copy(update={"label": None}) for p in real.phases

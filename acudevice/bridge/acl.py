@@ -1,15 +1,17 @@
 """A Mosquitto 2.0 password/ACL example: each gateway writes under its own prefix only.
 
 Users: one per gateway (user name = gateway id = MQTT client id), `homeassistant` (reads
-everything, may press stop and estop), `operator` (the only one who may send cmd/start), and
+everything, may press stop and estop, and start a participant's scheduled session),
+`operator` (the only one who may send cmd/start, which names any installed program), and
 `ingester` (the study centre: reads every gateway's records, writes their acks, the
 retained withdrawal notices and the participants' study protocols; docs/study.md,
 docs/trials.md). A gateway publishes records only under its own prefix, reads only its own
 acks, reads the withdrawal notices, and reads the study protocols: of every participant, or,
-given `participants` (gateway -> pseudonyms), of its own only. A protocol carries the
-program behind a participant's label, so nobody else may read it: not Home Assistant, not
-the operator (a `deny` line under their `read <prefix>/#`: Mosquitto 2.0 refuses a topic
-any `deny` line matches, wherever it stands; tests/test_trial_delivery.py).
+given `participants` (gateway -> pseudonyms; `mqtt-acl --participant GW=ID`), of its own
+only, none for a gateway not in it. A protocol carries the program behind a participant's
+label, so nobody else may read it: not Home Assistant, not the operator (a `deny` line under
+their `read <prefix>/#`: Mosquitto 2.0 refuses a topic any `deny` line matches, wherever it
+stands; tests/test_trial_centre.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from acudevice.errors import InputError, Problem
 from acudevice.store.identity import check_participant
 
 _PLAIN = ("stop", "estop", "pause", "resume", "too-strong", "intensity")
+_SCHEDULED = "start-scheduled"
+"""Runs only the participant's own delivered, screened program: the button in their Home
+Assistant (still refused unless the gateway runs with --allow-remote-start)."""
 
 
 def acl_text(
@@ -57,7 +62,7 @@ def acl_text(
             f"topic read {prefix}/study/withdrawn/+",
             *(
                 f"topic read {protocol_topic(prefix, p)}"
-                for p in (participants[gw] if participants and gw in participants else ["+"])
+                for p in (["+"] if participants is None else participants.get(gw, []))
             ),
             f"topic write homeassistant/device/acudevice_{gw}/#",
             "topic read homeassistant/status",
@@ -70,10 +75,10 @@ def acl_text(
         "topic read homeassistant/#",
         "topic write homeassistant/status",
     ]
-    lines += [f"topic write {prefix}/+/+/cmd/{verb}" for verb in _PLAIN]
+    lines += [f"topic write {prefix}/+/+/cmd/{verb}" for verb in (*_PLAIN, _SCHEDULED)]
     lines += ["", f"user {operator}", f"topic read {prefix}/#"]
     lines += [f"topic deny {prefix}/{STUDY_LEVEL}/participants/#"]
-    lines += [f"topic write {prefix}/+/+/cmd/{verb}" for verb in (*_PLAIN, "start")]
+    lines += [f"topic write {prefix}/+/+/cmd/{verb}" for verb in (*_PLAIN, _SCHEDULED, "start")]
     lines += [
         "",
         f"user {ingester}",

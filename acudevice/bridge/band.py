@@ -17,8 +17,10 @@ from acudevice.bridge.band_session import (
     Origin,
     SessionMaker,
     SessionSlot,
+    ShownAs,
     SlotSettings,
     StartRefused,
+    by_name,
 )
 from acudevice.bridge.payloads import EventKind, EventPayload, StatePayload, TelemetryPayload
 from acudevice.bridge.telemetry import TelemetryBatcher
@@ -71,6 +73,8 @@ class AgentSettings:
     """Shared by a gateway's agents: a fleet connects a few bands at a time, not all at once."""
     batcher: TelemetryBatcher | None = None
     """The gateway's telemetry batches: every sample goes in (acudevice/bridge/telemetry.py)."""
+    shown_as: ShownAs = by_name
+    """What surfaces call a program on a band: a trial's label, or the program's name."""
 
 
 class BandAgent:
@@ -92,7 +96,12 @@ class BandAgent:
         self.slot = SessionSlot(
             self,
             self.keeper,
-            SlotSettings(settings.make_session, settings.broker_grace_s, settings.remote_max_s),
+            SlotSettings(
+                settings.make_session,
+                settings.broker_grace_s,
+                settings.remote_max_s,
+                settings.shown_as,
+            ),
         )
         self.connected = asyncio.Event()
         self._device: Device | None = None
@@ -237,7 +246,7 @@ class BandAgent:
             device_state=FirmwareState(sample.state).name if sample else None,
             session=session,
             origin=slot.origin if view else None,
-            program=slot.program.name if view and slot.program else None,
+            program=slot.shown if view else None,
             phase=view.phase if view else None,
             measured=sample.measured_level / LEVEL_SCALE if sample else None,
             target=sample.target_level / LEVEL_SCALE if sample else None,

@@ -35,6 +35,12 @@ Origin = Literal["local", "remote"]
 _COMING_DOWN = (SessionState.STOPPING, SessionState.VENTING, SessionState.ENDED)
 SessionMaker = Callable[[Program, Keeper, str], Session]
 """(program, the band's keeper, band id) -> a Session the gateway configured."""
+ShownAs = Callable[[str, Program], str]
+"""(band id, program) -> what every surface calls it: a trial's label, or its name."""
+
+
+def by_name(band: str, program: Program) -> str:
+    return program.name
 
 
 class StartRefused(Exception):
@@ -46,6 +52,7 @@ class SlotSettings:
     make_session: SessionMaker
     broker_grace_s: float = 10.0
     remote_max_s: float = 3600.0
+    shown_as: ShownAs = by_name
 
 
 class SlotOwner(Protocol):
@@ -66,6 +73,8 @@ class SessionSlot:
         self.session: Session | None = None
         self.origin: Origin | None = None
         self.program: Program | None = None
+        self.shown: str | None = None
+        """The running program as every surface names it (a trial's label)."""
         self.view: SessionView | None = None
         self.broker_up = False
         self._task: asyncio.Task[SessionResult] | None = None
@@ -85,7 +94,7 @@ class SessionSlot:
         if not self.keeper.ready:
             raise StartRefused(f"band {band} is not connected")
         if self.session is not None:
-            what = self.program.name if self.program else "a session"
+            what = self.shown or "a session"
             raise StartRefused(f"band {band} is already running {what}")
         status = await self.keeper.device.status()
         if status.state != FirmwareState.IDLE:
@@ -93,6 +102,7 @@ class SessionSlot:
         session = self.settings.make_session(program, self.keeper, band)
         running: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.session, self.origin, self.program = session, origin, program
+        self.shown = shown = self.settings.shown_as(band, program)
         self.view = SessionView.follow(session)
         session.subscribe(lambda event: self._on_event(event, running))
         self._task = task = asyncio.create_task(session.run(), name=f"acudevice-session-{band}")
@@ -104,15 +114,13 @@ class SessionSlot:
             self._clear()
             self.owner.event(
                 "session-refused",
-                program=program.name,
+                program=shown,
                 origin=origin,
                 detail=reason,
                 request_id=request_id,
             )
             raise StartRefused(reason)
-        self.owner.event(
-            "session-started", program=program.name, origin=origin, request_id=request_id
-        )
+        self.owner.event("session-started", program=shown, origin=origin, request_id=request_id)
         if origin == "remote":
             self._guards.append(asyncio.create_task(self._time_limit(session)))
             if not self.broker_up:
@@ -129,7 +137,7 @@ class SessionSlot:
             felt = format_level(event.felt_level or 0, self.view.actuator)
             self.owner.event(
                 "comfort",
-                program=self.program.name if self.program else None,
+                program=self.shown,
                 detail=f"too strong at {felt}: lowered to {level}",
             )
         elif isinstance(event, StateChanged):
@@ -143,11 +151,11 @@ class SessionSlot:
         self.owner.publish_state()
 
     def _finished(self, result: SessionResult) -> None:
-        program, origin = self.program, self.origin
+        shown, origin = self.shown, self.origin
         self._clear()
         self.owner.event(
             "session-finished",
-            program=program.name if program else None,
+            program=shown,
             origin=origin,
             outcome=result.outcome,
             detail=result.detail,
@@ -160,6 +168,7 @@ class SessionSlot:
                 guard.cancel()
         self._guards, self._grace = [], None
         self.session, self.origin, self.program, self.view = None, None, None, None
+        self.shown = None
         self._task = None
 
     # ---------------------------------------------------------------- guards
@@ -190,7 +199,7 @@ class SessionSlot:
         if self.session is session and not self.broker_up:
             self.owner.event(
                 "broker-outage",
-                program=self.program.name if self.program else None,
+                program=self.shown,
                 origin="remote",
                 detail=f"broker unreachable for {grace:g} s: stopped the remotely started session",
             )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -72,6 +72,8 @@ class StudyLink:
             else None
         )
         self.withdrawn: set[str] = set(journal.withdrawn()) if journal is not None else set()
+        self.on_withdrawn: list[Callable[[str], None]] = []
+        """Called with each participant who withdraws (the trial's schedules drop theirs)."""
         self.notices = withdrawn_topic(topics.prefix, "+")
         self._notice_head = withdrawn_topic(topics.prefix, "")
         for band, participant in participants.by_band.items():
@@ -145,7 +147,7 @@ class StudyLink:
     def _notice(self, level: str, payload: bytes) -> None:
         if not payload:
             return  # a cleared retained notice: nothing to do (and nothing to undo)
-        participant = _read_notice(level, payload)
+        participant = read_notice(level, payload)
         if participant is None:
             return
         already = participant in self.withdrawn
@@ -171,9 +173,11 @@ class StudyLink:
                 # Now, with no await since the journal's withdrawal: the session's task does
                 # not run again before it is cancelled, so it writes nothing more.
                 session.cancel(f"participant {participant} withdrew from the study")
+        for listener in self.on_withdrawn:
+            listener(participant)
 
 
-def _read_notice(level: str, payload: bytes) -> str | None:
+def read_notice(level: str, payload: bytes) -> str | None:
     """The participant a notice withdraws, or None (logged) when it is not a clean notice."""
     if not is_participant(level):
         log.warning("ignored a withdrawal notice for %r: not a participant pseudonym", level[:40])

@@ -4,7 +4,8 @@ Rules, in order: a retained command is stale by definition and is refused; the b
 by its pydantic model (size-limited); a repeated `request_id` gets the first answer again and
 is never executed twice, except stop and estop, which are always honoured (with or without a
 body, with any id, every time); a remote start passes the guard (enabled, by name, fresh,
-band idle, safety screening) or is refused.
+band idle, safety screening) or is refused; so does `start-scheduled`, which names no
+program: it runs the band's participant's scheduled session (bridge/schedule.py).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from acudevice.bridge.band import BandAgent, StartRefused
 from acudevice.bridge.payloads import (
     BadCommand,
     CommandResult,
     IntensityCommand,
+    ScheduledStartCommand,
     StartCommand,
     Status,
     parse_command,
@@ -37,18 +40,41 @@ def program_seconds(program: Program) -> float:
     return once * program.repeats + program.rest_between_s * (program.repeats - 1)
 
 
+def _nothing_scheduled(band: str) -> Program | None:
+    return None
+
+
 @dataclass
 class StartGuard:
     allowed: bool
     library: ProgramLibrary
     remote_max_s: float
     max_age_s: float = MAX_COMMAND_AGE_S
+    scheduled: Callable[[str], Program | None] = _nothing_scheduled
+    """band -> its participant's scheduled program (a trial), if any."""
 
     def program_for(self, command: StartCommand, now: float) -> Program:
         """The installed program the command names; raises StartRefused with the reason."""
+        self._fresh(command.issued_at, now)
+        try:
+            programs = self.library.load_all()
+        except AcuDeviceError as exc:
+            raise StartRefused(f"the program library has problems: {exc}") from None
+        if command.program not in programs:
+            raise StartRefused(f"no installed program is named {command.program!r}")
+        return self._short(programs[command.program][1])
+
+    def scheduled_for(self, band: str, command: ScheduledStartCommand, now: float) -> Program:
+        """The band's participant's scheduled program; raises StartRefused with the reason."""
+        self._fresh(command.issued_at, now)
+        program = self.scheduled(band)
+        if program is None:
+            raise StartRefused(f"band {band} has no scheduled session (no study protocol)")
+        return self._short(program)
+
+    def _fresh(self, issued: datetime, now: float) -> None:
         if not self.allowed:
             raise StartRefused("remote start is disabled on this gateway (--allow-remote-start)")
-        issued = command.issued_at
         if issued.tzinfo is None:
             raise StartRefused("issued_at must carry a time zone (or be epoch seconds)")
         age = now - issued.timestamp()
@@ -58,13 +84,8 @@ class StartGuard:
             )
         if age < -self.max_age_s:
             raise StartRefused(f"issued_at is {-age:.1f} s in the future; check the sender's clock")
-        try:
-            programs = self.library.load_all()
-        except AcuDeviceError as exc:
-            raise StartRefused(f"the program library has problems: {exc}") from None
-        if command.program not in programs:
-            raise StartRefused(f"no installed program is named {command.program!r}")
-        program = programs[command.program][1]
+
+    def _short(self, program: Program) -> Program:
         if program_seconds(program) > self.remote_max_s:
             raise StartRefused(
                 f"{program.name} runs {program_seconds(program):g} s; remote sessions are limited to {self.remote_max_s:g} s"
@@ -175,10 +196,15 @@ class CommandDesk:
                         band, verb, "ok", f"lowered to {command.percent} %", request_id
                     )
                 return self._result(band, verb, "refused", refusal, request_id)
-            assert isinstance(command, StartCommand)
-            program = self.guard.program_for(command, self._clock())
+            if isinstance(command, ScheduledStartCommand):
+                program = self.guard.scheduled_for(band, command, self._clock())
+            else:
+                assert isinstance(command, StartCommand)
+                program = self.guard.program_for(command, self._clock())
             await agent.start(program, "remote", request_id)
-            return self._result(band, verb, "ok", f"started {program.name}", request_id)
+            return self._result(
+                band, verb, "ok", f"started {agent.slot.shown or program.name}", request_id
+            )
         except StartRefused as refused:
             return self._result(band, verb, "refused", str(refused), request_id)
         except AcuDeviceError as exc:

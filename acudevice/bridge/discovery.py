@@ -4,6 +4,11 @@ Each band is a device `via_device` the gateway, available only when both the gat
 band are online (`availability_mode: all`). The program select (which starts a session) is
 announced only when remote start is enabled on this gateway, and offers only the programs the
 band can run: pressure programs on a pressure band, vibration programs on a vibration pad.
+
+A band whose participant is in a trial (`scheduled`: their label) offers nothing else: its
+select lists the label alone, and with a "Start <label>" button sends `cmd/start-scheduled`;
+a "Session due" binary sensor follows the band's `schedule` topic (bridge/reminding.py), on
+while a session is due, with the window as its attributes, for a notification automation.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ from acudevice.bridge.topics import Topics
 DISCOVERY_PREFIX = "homeassistant"
 START_TEMPLATE = (
     '{"program": "{{ value }}", "issued_at": {{ now().timestamp() }}, '
+    '"request_id": "ha-{{ (now().timestamp() * 1000) | int }}"}'
+)
+
+
+SCHEDULED_TEMPLATE = (
+    '{"issued_at": {{ now().timestamp() }}, '
     '"request_id": "ha-{{ (now().timestamp() * 1000) | int }}"}'
 )
 
@@ -47,6 +58,45 @@ def offered_programs(programs: Mapping[str, str], actuator: str | None) -> list[
     if actuator is None:
         return []
     return sorted(name for name, needs in programs.items() if needs == actuator)
+
+
+def _scheduled(
+    topics: Topics, band: str, uid: str, label: str, remote_start: bool
+) -> dict[str, dict[str, Any]]:
+    """A trial's band: whether a session is due, and (with remote start) the one to start."""
+    schedule = topics.band(band, "schedule")
+    found: dict[str, dict[str, Any]] = {
+        f"{uid}_session_due": {
+            "platform": "binary_sensor",
+            "unique_id": f"{uid}_session_due",
+            "name": "Session due",
+            "state_topic": schedule,
+            "value_template": "{{ 'ON' if value_json.due else 'OFF' }}",
+            "json_attributes_topic": schedule,
+        }
+    }
+    if remote_start:
+        start = {
+            "command_topic": topics.command(band, "start-scheduled"),
+            "command_template": SCHEDULED_TEMPLATE,
+            "qos": 1,
+            "retain": False,
+        }
+        found[f"{uid}_program"] = {
+            "platform": "select",
+            "unique_id": f"{uid}_program",
+            "name": "Start program",
+            "options": [label],
+            "optimistic": True,
+            **start,
+        }
+        found[f"{uid}_start_scheduled"] = {
+            "platform": "button",
+            "unique_id": f"{uid}_start_scheduled",
+            "name": f"Start {label}",
+            **start,
+        }
+    return found
 
 
 def _origin() -> dict[str, str]:
@@ -86,8 +136,10 @@ def band_config(
     model: str | None,
     actuator: str | None,
     programs: Mapping[str, str] | None,
+    scheduled: str | None = None,
 ) -> tuple[str, str]:
-    """(topic, payload); `programs` (name -> actuator) is None unless remote start is enabled."""
+    """(topic, payload); `programs` (name -> actuator) is None unless remote start is enabled;
+    `scheduled`: the label of the band's participant's scheduled session, if in a trial."""
     uid = device_id(topics, band)
     state = topics.band(band, "state")
     components: dict[str, dict[str, Any]] = {}
@@ -155,8 +207,10 @@ def band_config(
         "qos": 1,
         "retain": False,
     }
+    if scheduled is not None:
+        components.update(_scheduled(topics, band, uid, scheduled, programs is not None))
     options = offered_programs(programs, actuator) if programs is not None else []
-    if options:
+    if options and scheduled is None:
         components[f"{uid}_program"] = {
             "platform": "select",
             "unique_id": f"{uid}_program",

@@ -1,4 +1,5 @@
-"""Forgetting a band on the broker: its retained discovery config, availability and state.
+"""Forgetting a band on the broker: its retained discovery config, availability, state and
+trial schedule.
 
 A band taken off a gateway stays in Home Assistant as a phantom for ever: its discovery config
 is retained by the broker, and no bridge serves the band any more to take it back. Clearing a
@@ -20,8 +21,9 @@ from acudevice.bridge.discovery import config_topic, device_id
 from acudevice.bridge.mqtt import BrokerAddress, Credentials, MqttClient
 from acudevice.bridge.topics import Topics, check_segment
 
-RETAINED_LEAVES = ("availability", "state")
-"""What a bridge publishes retained for each band, besides its discovery config."""
+RETAINED_LEAVES = ("availability", "state", "schedule")
+"""What a bridge publishes retained for each band, besides its discovery config (`schedule`:
+only for a trial participant's band)."""
 
 
 def retained_topics(topics: Topics, band: str) -> list[str]:

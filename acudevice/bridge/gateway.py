@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from acudevice.bridge.outgoing import Message, Outgoing
 from acudevice.bridge.ownership import Instance, check_free, instance_topic
 from acudevice.bridge.participants import Participants
 from acudevice.bridge.payloads import CommandResult, EventPayload
+from acudevice.bridge.schedule import Schedules, utc_now
 from acudevice.bridge.stats import report_stats, snapshot
 from acudevice.bridge.telemetry import Batch, TelemetryBatcher, publish_batches
 from acudevice.bridge.topics import HA_STATUS, Topics
@@ -90,12 +93,23 @@ class Bridge:
         *,
         library: ProgramLibrary | None = None,
         journal: Journal | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
+        """`clock`: the wall clock (UTC) the trial's reminders keep to."""
         self.options = options
         self.topics = Topics(options.prefix, options.gateway)
         self.library = library or ProgramLibrary()
         self.journal = journal
         self.batcher = TelemetryBatcher(options.gateway)
+        self.schedules = Schedules(
+            options.prefix,
+            options.participants,
+            self,
+            journal=journal,
+            catalog=self.library.catalog,
+            now=clock,
+            rediscover=self.band_connected,
+        )
         settings = AgentSettings(
             batcher=self.batcher if options.batch_window_ms else None,
             telemetry_hz=options.telemetry_hz,
@@ -103,6 +117,7 @@ class Bridge:
             remote_max_s=options.remote_max_s,
             make_session=self._make_session,
             connecting=asyncio.Semaphore(CONNECTING),
+            shown_as=self.schedules.shown_name,
         )
         self.agents = {
             band: BandAgent(band, url, self, settings, options.participants.of(band))
@@ -115,9 +130,17 @@ class Bridge:
             self.agents,
             ack_timeout_s=options.record_ack_timeout_s,
         )
+        self.study.on_withdrawn.append(
+            lambda who: self.schedules.withdraw(who, f"participant {who} withdrew from the study")
+        )
         self.desk = CommandDesk(
             self.agents,
-            StartGuard(options.allow_remote_start, self.library, options.remote_max_s),
+            StartGuard(
+                options.allow_remote_start,
+                self.library,
+                options.remote_max_s,
+                scheduled=self.schedules.program_of,
+            ),
             self._reply,
         )
         self.gate = CommandGate(
@@ -184,7 +207,7 @@ class Bridge:
     def _make_session(self, program: Program, keeper: Keeper, band: str) -> Session:
         """A session for the band's participant, screened with their profile and their
         remembered comfort maxima, journalled (and queued for the centre) as theirs."""
-        refusal = self.study.refusal(band)
+        refusal = self.study.refusal(band) or self.schedules.refusal(band, program)
         if refusal is not None:
             raise StartRefused(refusal)
         participants = self.options.participants
@@ -201,6 +224,7 @@ class Bridge:
             band=band,
         )
         self.study.follow(session)
+        self.schedules.follow(session, band)
         return session
 
     async def start_local(self, band: str, program_name: str) -> None:
@@ -216,6 +240,7 @@ class Bridge:
             for a in self.agents.values()
         ]
         agent_tasks += self._timers()
+        agent_tasks.append(asyncio.create_task(self.schedules.run(), name="acudevice-schedules"))
         try:
             await self._broker_loop()
         finally:
@@ -277,6 +302,7 @@ class Bridge:
             if self.options.ha_discovery:
                 await link.subscribe(HA_STATUS, qos=1)
             await self.study.subscribe(link)
+            await self.schedules.subscribe(link)
             self._link = link
             self.connected.set()
             await link.publish(self.topics.status, "online", qos=1, retain=True)
@@ -322,6 +348,7 @@ class Bridge:
         for agent in self.agents.values():
             agent.availability()
             agent.publish_state()
+        self.schedules.announce()
         if self.options.ha_discovery:
             self._discovery()
 
@@ -346,6 +373,7 @@ class Bridge:
             model=info.model if info else None,
             actuator=info.device_model.actuator if info else None,
             programs=programs,
+            scheduled=self.schedules.label_of(agent.band),
         )
         self._send(topic, payload, retain=True)
 
@@ -378,7 +406,7 @@ class Bridge:
             agent.broker_lost()
 
     def _dispatch(self, message: Inbound) -> None:
-        if self.study.dispatch(message):
+        if self.study.dispatch(message) or self.schedules.dispatch(message):
             return
         if message.topic == HA_STATUS:
             if message.payload == b"online" and self.options.ha_discovery:

@@ -61,7 +61,9 @@ def for_participant(
 
 
 def encode(protocol: ParticipantProtocol) -> bytes:
-    return protocol.model_dump_json().encode()
+    """The message; without the program's `sham` mark, which `participant_program` clears
+    (every arm's would read false, and a reader should not meet the word at all)."""
+    return protocol.model_dump_json(exclude={"program": {"sham"}}).encode()
 
 
 def decode(

@@ -27,6 +27,10 @@ EventKind = Literal[
     "broker-outage",
     "band-connected",
     "band-lost",
+    "session-due",
+    "session-missed",
+    "schedule-received",
+    "schedule-cleared",
 ]
 
 
@@ -48,6 +52,14 @@ class StartCommand(_Strict):
     program: ProgramName
 
 
+class ScheduledStartCommand(_Strict):
+    """Start the band's participant's scheduled session (their study program, by its label):
+    fresh, with an id to deduplicate, and no program named: the gateway knows which."""
+
+    request_id: RequestId
+    issued_at: Annotated[datetime, Field(strict=False)]
+
+
 class IntensityCommand(_Strict):
     """Lower a running session to `percent` of its full intensity (never raises it)."""
 
@@ -55,7 +67,7 @@ class IntensityCommand(_Strict):
     percent: Annotated[int, Field(ge=10, le=100)]
 
 
-Command = PlainCommand | StartCommand | IntensityCommand
+Command = PlainCommand | StartCommand | ScheduledStartCommand | IntensityCommand
 _MODELS: dict[str, type[Command]] = {
     "stop": PlainCommand,
     "estop": PlainCommand,
@@ -64,6 +76,7 @@ _MODELS: dict[str, type[Command]] = {
     "too-strong": PlainCommand,
     "intensity": IntensityCommand,
     "start": StartCommand,
+    "start-scheduled": ScheduledStartCommand,
 }
 
 
@@ -157,6 +170,44 @@ class TelemetryPayload(BaseModel):
     ts: float
 
 
+class WindowPayload(BaseModel):
+    """One session window of a participant's timetable, in their local time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day: int
+    """1 for the timetable's first day."""
+    date: str
+    """The local date, YYYY-MM-DD."""
+    window: int
+    """1 for the day's first window."""
+    opens: str
+    closes: str
+    """ISO 8601 local times with their UTC offset."""
+    timezone: str
+
+
+class SchedulePayload(BaseModel):
+    """Retained on `<band>/schedule` while the band's participant has a study protocol."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    """What the participant's program is called; never the arm or the real program."""
+    due: bool
+    """A session is due now: its window is open (or its first reminder has come) and no
+    session has started in it."""
+    window: WindowPayload | None
+    """The window due now, or the next one; None once the last has closed."""
+    first_day: str
+    last_day: str
+    windows_per_day: int
+    missed: int
+    """Windows this gateway saw close with no session."""
+    participant: str
+    ts: float
+
+
 class EventPayload(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -170,3 +221,7 @@ class EventPayload(BaseModel):
     origin: Literal["local", "remote"] | None = None
     outcome: str | None = None
     request_id: str | None = None
+    window: WindowPayload | None = None
+    """session-due, session-missed: which window."""
+    reminder: int | None = None
+    """session-due: 1 for the window's first reminder."""

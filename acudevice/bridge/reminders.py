@@ -33,15 +33,19 @@ class ReminderClock:
         on_missed: Callable[[Slot], None],
         now: Callable[[], dt.datetime],
         since: dt.datetime | None = None,
+        on_checked: Callable[[dt.datetime], None] | None = None,
     ) -> None:
         """`since`: the last time checked before (kept across restarts by the caller), so a
-        window missed while the gateway was down is still reported; default: now."""
+        window missed while the gateway was down is still reported; default: now.
+        `on_checked(now)`: after each check, once its reminders and missed windows are out
+        (to keep `since`, and to say whether a session is due now)."""
         self.timetable = timetable
         self.settings = settings
         self._sessions = sessions
         self._on_reminder = on_reminder
         self._on_missed = on_missed
         self._now = now
+        self._on_checked = on_checked
         self.since = since or now()
         self._poked = asyncio.Event()
 
@@ -58,6 +62,8 @@ class ReminderClock:
             self._on_missed(slot)
         for reminder in found.due:
             self._on_reminder(reminder)
+        if self._on_checked is not None:
+            self._on_checked(now)
         return found.next_at
 
     async def run(self) -> None:

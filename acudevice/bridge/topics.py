@@ -8,7 +8,9 @@ from typing import Literal, get_args
 
 from acudevice.errors import InputError, Problem
 
-Verb = Literal["stop", "estop", "pause", "resume", "too-strong", "intensity", "start"]
+Verb = Literal[
+    "stop", "estop", "pause", "resume", "too-strong", "intensity", "start", "start-scheduled"
+]
 VERBS: tuple[str, ...] = get_args(Verb)
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HA_STATUS = "homeassistant/status"

@@ -242,9 +242,25 @@ async def _start_fleet(instance: Bridge, program: str) -> None:
 def mqtt_acl(
     gateway: Annotated[list[str], typer.Argument(metavar="GATEWAY...", help="gateway ids")],
     prefix: Annotated[str, typer.Option("--prefix")] = "acudevice",
+    participant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--participant",
+            metavar="GATEWAY=ID",
+            help="GATEWAY reads only the study protocols of the participants given so "
+            "(repeatable); without any, every gateway reads every protocol",
+        ),
+    ] = None,
 ) -> None:
     """Print a Mosquitto acl_file on stdout (`> acl`), and the password-file steps on stderr."""
     from acudevice.bridge.acl import acl_text, passwd_commands
+    from acudevice.errors import InputError, Problem
 
-    typer.echo(acl_text(gateway, prefix), nl=False)
+    served: dict[str, list[str]] = {}
+    for spec in participant or []:
+        gw, sep, who = spec.partition("=")
+        if not sep or not gw or not who:
+            raise InputError([Problem("--participant", "", f"{spec!r} is not GATEWAY=ID")])
+        served.setdefault(gw, []).append(who)
+    typer.echo(acl_text(gateway, prefix, participants=served or None), nl=False)
     typer.echo(passwd_commands(gateway), nl=False, err=True)

@@ -86,8 +86,10 @@ def offers(
     confirm_reason: str | None,
     *,
     participant: str | None = None,
+    other_programs: bool = True,
 ) -> list[WayForward]:
-    """Every gentler way that passes screening for this person, instead of `program`."""
+    """Every gentler way that passes screening for this person, instead of `program`;
+    shipped programs among them unless `other_programs` is False."""
     merged = remembered_profile(profile, journal, device.actuator, participant=participant)
     return ways_forward(
         program,
@@ -96,7 +98,7 @@ def offers(
         merged,
         tried=adjustment,
         confirm_reason=confirm_reason,
-        programs=_shipped(library),
+        programs=_shipped(library) if other_programs else [],
     )
 
 

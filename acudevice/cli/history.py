@@ -34,6 +34,7 @@ def history(
     with Journal() as journal:
         sessions = journal.sessions(limit)
         changes = {s.id: journal.cap_changes(s.id) for s in sessions}
+        labels = journal.protocols.labels()  # a trial participant sees their label
         if as_json:
             rows = [
                 session_row(s, len(journal.comfort_events(s.id)), changes[s.id]) for s in sessions
@@ -61,7 +62,7 @@ def history(
         table.add_row(
             str(s.id),
             started,
-            s.program,
+            labels.get((s.participant or "", s.program), s.program),
             ", ".join(s.devices),
             outcome,
             f"{s.repeats_done}/{s.repeats_planned}",

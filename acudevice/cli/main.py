@@ -34,7 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bridge": ("bridge", "bridge", "Publish bands to an MQTT broker and take commands from it."),
     "mqtt-acl": ("bridge", "mqtt_acl", "Print a Mosquitto ACL: each gateway its own prefix."),
     "ingest": ("ingest", "ingest", "Study centre: store gateways' records in PostgreSQL."),
-    "study": ("study", "app", "Study centre: protocol, enroll, unblind, export, report, withdraw."),
+    "study": (
+        "study",
+        "app",
+        "Study centre: protocol, enroll, fetch, unblind, export, report, withdraw.",
+    ),
 }
 
 

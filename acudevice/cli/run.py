@@ -162,8 +162,9 @@ def ask_rating() -> int | None:
 @reports_errors
 def run(
     program_name: Annotated[
-        str, typer.Argument(metavar="PROGRAM", help="program name or .toml file")
-    ],
+        str | None,
+        typer.Argument(metavar="PROGRAM", help="program name or .toml file (or --scheduled)"),
+    ] = None,
     device: Annotated[
         str | None,
         typer.Option(
@@ -211,12 +212,20 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="print a machine-readable summary")
     ] = False,
+    scheduled: Annotated[
+        bool,
+        typer.Option(
+            "--scheduled",
+            help="instead of PROGRAM: your scheduled study session (acudevice study fetch)",
+        ),
+    ] = False,
 ) -> None:
     """Run a program; Ctrl-C stops and vents before exiting.
 
     Past a comfortable maximum or a bleeding risk, --at-comfort or --at-halved-cap runs the
     program scaled under it (screened again, no confirmation); --confirm runs it at its
-    full peak. A refusal lists every way forward that passes.
+    full peak. A refusal lists every way forward that passes. --scheduled runs a trial
+    participant's session, by its label, as the study centre delivered it.
 
     Exit codes: 0 completed or stopped by you; 1 ended early (safety alarm, ESTOP, lost
     link, journal or host failure); 2 bad input, refused or needs confirmation; 129 SIGHUP,
@@ -227,7 +236,18 @@ def run(
     if participant is not None:
         check_participant(participant, "--participant")
     library = ProgramLibrary()
-    program = library.get(program_name)
+    if scheduled == (program_name is not None):
+        raise InputError([Problem("PROGRAM", "", "give a program, or --scheduled (not both)")])
+    if program_name is not None:
+        program = library.get(program_name)
+    else:
+        from acudevice.cli.scheduled import scheduled_session  # a trial's modules, only here
+
+        with Journal() as journal:
+            found = scheduled_session(journal, participant)
+        program, participant = found.program, found.participant
+        if not as_json:
+            out.print(f"{participant}: {found.label} — {found.where}", markup=False)
     profile = build_profile(profile_file, pregnant=pregnant, cap_kpa=cap_kpa)
     adjustment = Adjustment(side, at_comfort, at_halved_cap)
     if side is not None and both:
@@ -296,6 +316,7 @@ def run(
                 adjustment,
                 confirm,
                 participant=participant,
+                other_programs=not scheduled,  # another program could be the other arm
             )
             print_verdict(result.verdict, program.actuator, ways=ways, adjusted_as=fitted.notes)
             raise typer.Exit(EXIT_BAD_INPUT)

@@ -13,7 +13,7 @@ from acudevice.cli.centre_db import Database, with_database
 from acudevice.cli.common import err, out, reports_errors
 
 app = typer.Typer(
-    help="Study centre: protocol, enroll, unblind, export, report, withdraw.",
+    help="Study centre: protocol, enroll, fetch, unblind, export, report, withdraw.",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -169,3 +169,4 @@ app.command("protocol")(trial.protocol)
 app.command("enroll")(trial.enroll)
 app.command("unblind")(trial.unblind)
 app.command("unblindings")(trial.unblindings)
+app.command("fetch")(trial.fetch)

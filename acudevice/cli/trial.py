@@ -214,3 +214,62 @@ def unblindings(database: Database) -> None:
         )
     if not rows:
         err.print("no unblinding so far", markup=False)
+
+
+@reports_errors
+def fetch(
+    participant: Annotated[str, typer.Argument(metavar="ID", help="the participant's pseudonym")],
+    broker: Annotated[str, typer.Option("--broker", help="mqtt://HOST:PORT or mqtts://HOST:PORT")],
+    prefix: Annotated[str, typer.Option("--prefix")] = "acudevice",
+    ca: Annotated[Path | None, typer.Option("--ca", help="CA certificate for mqtts://")] = None,
+    username: Annotated[str | None, typer.Option("--username")] = None,
+    password_file: Annotated[Path | None, typer.Option("--password-file")] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0.5, max=60, help="seconds to wait for the broker")
+    ] = 5.0,
+) -> None:
+    """On a single host: keep a participant's delivered study protocol for `acudevice run
+    --scheduled` (a gateway fetches its own). A withdrawal deletes their data here too."""
+    from acudevice.bridge.config import read_password
+    from acudevice.bridge.mqtt import BrokerAddress, BrokerError, Credentials
+    from acudevice.bridge.protocol_fetch import fetch_protocol
+    from acudevice.bridge.topics import Topics
+    from acudevice.store import Journal
+    from acudevice.store.identity import check_participant
+
+    check_participant(participant, "ID")
+    address = BrokerAddress.parse(broker)
+    Topics(prefix, "host")  # checks the prefix
+    credentials = Credentials(username, read_password(password_file) if password_file else None)
+    with Journal() as journal:
+        journal.check_writable()
+        try:
+            got = asyncio.run(
+                fetch_protocol(address, credentials, prefix, participant, ca_file=ca, wait_s=wait)
+            )
+        except BrokerError as exc:
+            raise AcuDeviceError(f"cannot read {participant}'s protocol: {exc}") from None
+        if got.withdrawn:
+            deleted = journal.withdraw(participant)
+            out.print(
+                f"{participant} has withdrawn from the study: their schedule and {deleted} "
+                "session(s) were deleted from this host's journal",
+                markup=False,
+            )
+            return
+        protocol = got.protocol
+        if protocol is None:
+            raise AcuDeviceError(
+                f"no study protocol for {participant} on {address} ({got.topic}): not "
+                "enrolled, not delivered yet (study enroll), or not readable by this user"
+            )
+        journal.protocols.keep(
+            participant, topic=got.topic, study=protocol.study, label=protocol.label,
+            program=protocol.program.name, body=got.body,
+        )  # fmt: skip
+    t = protocol.schedule
+    out.print(
+        f"{participant}: {protocol.label!r} kept for `acudevice run --scheduled`: {t.days} "
+        f"days from {t.first_day}, {len(t.windows)} window(s) a day ({t.timezone})",
+        markup=False,
+    )

@@ -184,7 +184,8 @@ class Study:
 
     def participant_program(self, arm: str) -> Program:
         """The arm's program as its participant's gateway receives it: named after the label,
-        described in the study's participant-facing words, its phases unlabelled."""
+        described in the study's participant-facing words, its phases unlabelled, and never
+        marked `sham` (that mark is the arm)."""
         program = self.programs[arm]
         label = self.arm(arm).label
         data = program.model_dump(mode="python")
@@ -193,6 +194,7 @@ class Study:
             title=label,
             description=self.protocol.participant_description,
             indication=self.protocol.participant_indication,
+            sham=False,
         )
         data["phases"] = [{**phase, "label": None} for phase in data["phases"]]
         return Program.model_validate(data)

@@ -100,3 +100,21 @@ def _attended(slot: Slot, started: list[dt.datetime]) -> bool:
     """Whether a session (of the sorted start times) started inside `slot`."""
     i = bisect.bisect_left(started, slot.opens)
     return i < len(started) and started[i] < slot.closes
+
+
+def current_window(
+    timetable: Timetable,
+    settings: ReminderSettings | None,
+    sessions: Iterable[SessionMark],
+    now: dt.datetime,
+) -> tuple[Slot | None, bool]:
+    """The window a participant should act on now: the first not yet closed with no session
+    started inside it (None once the last has closed), and whether it is due: open, or its
+    first reminder has come."""
+    started = sorted(s.started_at for s in sessions if s.outcome in DONE_OUTCOMES | FAILED_OUTCOMES)
+    for slot in timetable.slots():
+        if slot.closes <= now or _attended(slot, started):
+            continue
+        lead = dt.timedelta(minutes=settings.before_min if settings is not None else 0)
+        return slot, now >= slot.opens - lead
+    return None, False

@@ -167,6 +167,34 @@ CREATE INDEX comfort_changes_by_point ON comfort_changes(participant, point, act
 (`new_level` NULL: forgotten). "Too strong" lowerings stay in `comfort_events`."""
 
 
+_V5 = """
+CREATE TABLE study_protocols (
+    participant TEXT PRIMARY KEY,
+    topic TEXT NOT NULL,
+    study TEXT NOT NULL,
+    label TEXT NOT NULL,
+    program TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    checked_at REAL
+);
+CREATE TABLE missed_windows (
+    participant TEXT NOT NULL,
+    study TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    window_no INTEGER NOT NULL,
+    opens REAL NOT NULL,
+    closes REAL NOT NULL,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (participant, study, day, window_no)
+)
+"""
+"""A trial on a gateway or a single host: each participant's delivered protocol (the JSON as
+received, with what history needs to show the label) and when their reminders were last
+checked, so a restart neither repeats nor loses a window; and the windows seen to close with
+no session (store/study_protocols.py)."""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def step(db: sqlite3.Connection) -> None:
         for statement in sql.split(";"):
@@ -181,6 +209,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _script(_V2),  # 1 -> 2: paired devices move here from devices.json
     _v3,  # 2 -> 3: session UUIDs, participants, intensity changes, the outbox
     _script(_V4),  # 3 -> 4: the log of comfort maxima set or reset by hand
+    _script(_V5),  # 4 -> 5: delivered study protocols and missed windows
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -45,6 +45,7 @@ from acudevice.store.records import (
     Record,
     encode,
 )
+from acudevice.store.study_protocols import StudyProtocols
 
 MAX_SAMPLES_PER_SESSION = 20_000
 
@@ -90,6 +91,8 @@ class Journal(JournalReader):
         self._identities: dict[int, _Identity] = {}
         self.comfort_memory = ComfortMemory(self._db, self._transaction, self.path)
         """Remembered maxima listed, set or forgotten with a logged reason."""
+        self.protocols = StudyProtocols(self._db, self._transaction, self.path)
+        """Delivered study protocols and missed windows (a trial on this host)."""
         try:
             self.outbox = Outbox(self._db, outbox_bound)
         except sqlite3.Error as exc:
@@ -358,7 +361,7 @@ class Journal(JournalReader):
 
     def withdraw(self, participant: str) -> int:
         """Delete everything journalled about `participant` (sessions, samples, events,
-        comfort maxima, queued records) and refuse their sessions from now on; returns how
+        comfort maxima, queued records, their study protocol and missed windows) and refuse their sessions from now on; returns how
         many sessions went."""
         check_participant(participant)
         with self._transaction():
@@ -377,6 +380,7 @@ class Journal(JournalReader):
             self._db.execute("DELETE FROM sessions WHERE participant=?", (participant,))
             self._db.execute("DELETE FROM comfort_max WHERE participant=?", (participant,))
             self.comfort_memory.forget(participant)
+            self.protocols.forget(participant)
             self.outbox.forget(participant)
         for i in ids:
             self._identities.pop(i, None)
