@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pytest
 from bleak import BleakClient
@@ -23,6 +24,7 @@ from acudevice.store.paired import PairedDevices
 from acudevice.transport import TransportError
 from acudevice.transport.ble import BleTransport, radio_config
 from simulator.ble_radio import HciServer, VirtualRadio
+from simulator.link_bands import served_bands
 from tests.ble_helpers import ble_rig, bonds_in
 
 pytestmark = pytest.mark.wire
@@ -149,3 +151,18 @@ async def test_over_tcp_hci_a_host_may_reattach_at_once() -> None:
                     await client.disconnect()
         finally:
             await server.close()
+
+
+@pytest.mark.looptime
+async def test_bands_connecting_at_once_on_one_radio_take_turns(tmp_path: Path) -> None:
+    """A controller takes one connection attempt at a time: a gateway's bands connecting
+    together on one dongle all get their link (Bumble refused the second as "connection
+    already pending", which killed that band's keeper)."""
+    async with served_bands("ble", 3, tmp_path) as bands:
+        transports = [BleTransport(band.url) for band in bands]
+        await asyncio.gather(*(t.connect() for t in transports))
+        try:
+            assert all(t.subscriptions == 1 for t in transports)
+        finally:
+            for transport in transports:
+                await transport.close()

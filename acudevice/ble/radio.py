@@ -26,7 +26,7 @@ import os
 import secrets
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bumble import hci, pairing
@@ -116,6 +116,9 @@ class Radio:
         """Address type of each advertiser seen, so a later connect uses the right one."""
         self.device: Device = self._make_device()
         self.wedged = False
+        self._connecting = asyncio.Lock()
+        """A controller takes one LE connection attempt at a time (Bumble refuses a second
+        with "connection already pending"): the bands of a gateway wait their turn."""
 
     def _make_device(self) -> Device:
         address = hci.Address(self.config.identity.address, hci.Address.RANDOM_DEVICE_ADDRESS)
@@ -207,15 +210,16 @@ class Radio:
         virtual one, when the address does not exist) would otherwise refuse every later
         connect, so the radio is marked wedged and reopened by its next user.
         """
-        if self.wedged:
-            raise BleakRadioResetting(f"the radio at {self.spec!r} is being reset")
         peer = self.peer_address(address)
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await self.device.connect(peer, timeout=None)
-        except TimeoutError:
-            await self._cancel_connect(peer)
-            raise BleakConnectTimeout(address, timeout_s) from None
+        async with self._connecting:  # the wait for our turn is not the attempt's deadline
+            if self.wedged:
+                raise BleakRadioResetting(f"the radio at {self.spec!r} is being reset")
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await self.device.connect(peer, timeout=None)
+            except TimeoutError:
+                await self._cancel_connect(peer)
+                raise BleakConnectTimeout(address, timeout_s) from None
 
     async def _cancel_connect(self, peer: hci.Address) -> None:
         loop = asyncio.get_running_loop()
@@ -274,6 +278,9 @@ def _key(address: str) -> str:
 class _Entry:
     radio: Radio
     users: int = 0
+    opened: bool = False
+    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Users arriving together share one `open()` (two would power the controller on twice)."""
 
 
 class Radios:
@@ -314,11 +321,13 @@ class Radios:
         opened = self._open.setdefault(asyncio.get_running_loop(), {})
         entry = opened.get(spec)
         if entry is None or (entry.radio.wedged and entry.users == 0):
-            radio = Radio(spec, config, self._controller_for(spec))
-            await radio.open()
-            entry = opened[spec] = _Entry(radio)
+            entry = opened[spec] = _Entry(Radio(spec, config, self._controller_for(spec)))
         entry.users += 1
         try:
+            async with entry.opening:
+                if not entry.opened:
+                    await entry.radio.open()
+                    entry.opened = True
             yield entry.radio
         finally:
             entry.users -= 1
