@@ -157,6 +157,28 @@ async def test_a_band_lost_during_a_lease_is_left_to_its_watchdog(
             assert (await keeper.device.status()).fault is FaultCode.WATCHDOG
 
 
+async def test_a_band_back_before_its_watchdog_is_vented_not_heartbeated_running(
+    link: TransportKind, tmp_path: Path
+) -> None:
+    """A new link's heartbeats would keep the lost lease's program running with nobody
+    watching it: the keeper vents it (ESTOP) before it says READY."""
+    async with (
+        bands_on(link, tmp_path) as [band],
+        Keeper(band.url, policy=QUICK, connect=band.connect) as keeper,
+    ):
+        tap = Tap(band.sim)
+        states = States(keeper)
+        await keeper.wait_ready(10)
+        async with keeper.lease() as device:
+            await start_program(device)
+            await band.drop()  # back at once: sooner than the 3 s watchdog
+            await states.until(lambda: keeper.connections == 2 and keeper.ready)
+            status = await keeper.device.status()
+            assert status.state not in MOVING, status
+            assert tap.reasons == [Reason.HOST_ESTOP]
+        assert tap.reasons == [Reason.HOST_ESTOP], "nothing more to stop"
+
+
 async def test_a_silent_link_is_noticed_by_heartbeats_and_reconnected(
     link: TransportKind, tmp_path: Path
 ) -> None:

@@ -12,15 +12,16 @@ from acudevice.device import Device, RequestRefused
 from acudevice.device.device import AUTO_BATCH_MS
 from acudevice.device.keeper import Keeper
 from acudevice.plan.schedule import PhaseKind, Schedule
-from acudevice.protocol import EventCode, FaultCode, FirmwareState, Kind, Result, Stop
+from acudevice.protocol import EventCode, FaultCode, FirmwareState, Kind, Reason, Result, Stop
 from acudevice.protocol.messages import FaultRaised
 from acudevice.safety.compiler import compile_program
 from acudevice.safety.findings import PlanRefused
 from acudevice.safety.limits import effective_limits
-from acudevice.session.events import CapLowered
+from acudevice.session.events import CapLowered, Note
 from acudevice.session.runner import Session
 from acudevice.store import Journal
 from simulator.loopback import SimTransport
+from tests.keeper_helpers import Tap
 from tests.plan_helpers import hand_made_ramp
 from tests.session_helpers import NAUSEA, Watch, connector, session, simulated
 
@@ -116,6 +117,36 @@ async def test_link_drop_mid_hold_reconnects_and_restarts_the_repeat_vented(
         result = await task
     codes = [f.code for f in journal.faults(result.session_id)]
     assert "link-lost" in codes and "device-watchdog" in codes
+
+
+async def test_a_band_back_before_its_watchdog_is_vented_then_the_repeat_restarts(
+    journal: Journal,
+) -> None:
+    """The band's side drops the link mid-hold and takes the next connect at once, before its
+    3 s watchdog: the band was still running at pressure, on the new link's heartbeats. It
+    is vented (ESTOP) first; then the repeat restarts from its ramp and the session ends
+    completed. (It once waited for a vent that never came, and ended faulted.)"""
+    async with simulated("sim://?speed=20&seed=3") as sim:
+        tap = Tap(sim)
+        watch = Watch()
+        runner = session(sim, journal, watch)
+        levels_at_restart: list[float] = []
+        runner.subscribe(
+            lambda e: (
+                levels_at_restart.append(sim.device.true_level)
+                if isinstance(e, Note) and "restarting repeat" in e.message
+                else None
+            )
+        )
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
+        assert sim.link is not None and sim.device.true_level > 10_000
+        sim.link.lose("the band dropped the link")
+        result = await asyncio.wait_for(task, 120)
+    assert result.outcome == "completed" and result.repeats_done == 4
+    assert [f.split(":")[0] for f in result.faults] == ["link-lost"]
+    assert tap.reasons == [Reason.HOST_ESTOP, Reason.SCHEDULE_DONE], "vented at the reconnect"
+    assert levels_at_restart and levels_at_restart[0] < 2_000, "restarted from a ramp"
 
 
 async def test_a_busy_device_refuses_a_second_program() -> None:
