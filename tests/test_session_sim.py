@@ -161,6 +161,25 @@ async def test_a_band_back_before_its_watchdog_is_vented_then_the_repeat_restart
     assert levels_at_restart and levels_at_restart[0] < 2_000, "restarted from a ramp"
 
 
+@pytest.mark.parametrize("silent_s", [2.0, 2.6])
+async def test_a_silence_that_trips_the_bands_watchdog_is_recovered_as_a_lost_link(
+    journal: Journal, silent_s: float
+) -> None:
+    """A line silent for a couple of seconds: the band's watchdog vents it before the host
+    calls the link lost. Its WATCHDOG fault (the event, or FAULT in telemetry with the event
+    lost in the silence) means our frames stopped reaching it: the session reconnects and
+    restarts the repeat, as for any lost link, instead of ending faulted."""
+    async with simulated("sim://?speed=20&seed=3") as sim:
+        watch = Watch()
+        task = asyncio.create_task(session(sim, journal, watch).run())
+        await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
+        sim.silence(silent_s)
+        result = await asyncio.wait_for(task, 120)
+    assert (result.outcome, result.repeats_done) == ("completed", 4), result.detail
+    assert [f.split(":")[0] for f in result.faults] == ["link-lost", "device-watchdog"]
+    assert "stopped hearing us" in journal.faults(result.session_id)[0].message
+
+
 async def test_a_busy_device_refuses_a_second_program() -> None:
     async with simulated("sim://?speed=20") as sim, connector(sim)("sim://") as band:
         schedule = compile_program(
