@@ -11,7 +11,7 @@ import pytest
 
 from acudevice.device import Device, RequestRefused
 from acudevice.device.device import AUTO_BATCH_MS
-from acudevice.device.keeper import Keeper
+from acudevice.device.keeper import Keeper, ReconnectPolicy
 from acudevice.plan.schedule import PhaseKind, Schedule
 from acudevice.protocol import (
     Deframer,
@@ -32,6 +32,7 @@ from acudevice.safety.limits import effective_limits
 from acudevice.session.events import CapLowered, Note
 from acudevice.session.runner import Session
 from acudevice.store import Journal
+from simulator.link_bands import served_bands
 from simulator.loopback import SimTransport, Simulation
 from tests.keeper_helpers import Tap
 from tests.plan_helpers import hand_made_ramp
@@ -178,6 +179,31 @@ async def test_a_silence_that_trips_the_bands_watchdog_is_recovered_as_a_lost_li
     assert (result.outcome, result.repeats_done) == ("completed", 4), result.detail
     assert [f.split(":")[0] for f in result.faults] == ["link-lost", "device-watchdog"]
     assert "stopped hearing us" in journal.faults(result.session_id)[0].message
+
+
+async def test_a_band_still_venting_when_the_host_is_back_is_cleared_once_vented(
+    tmp_path: Path, journal: Journal
+) -> None:
+    """A real band (speed 1) takes seconds to vent after its watchdog trips. A host back
+    sooner found it in FAULT, still venting; its STOP to clear the fault was refused (the
+    band clears it only once vented) and the session ended faulted. It now waits for the
+    vent, clears the fault and restarts the repeat from its ramp."""
+    async with served_bands("sim", 1, tmp_path, url="sim://?speed=1&seed=3") as [band]:
+        policy = ReconnectPolicy(initial_s=0.5, maximum_s=1.0)
+        async with Keeper(band.url, policy=policy, connect=band.connect) as keeper:
+            watch = Watch()
+            runner = watch.follow(Session(NAUSEA, [keeper], journal=journal))
+            task = asyncio.create_task(runner.run())
+            await watch.until(lambda: band.sim.device.true_level > 10_000, within_s=120)
+            await band.go_away(3.5)  # past its 3 s watchdog, back before its vent is done
+            restarted = lambda: any("restarting repeat" in n for n in watch.notes)  # noqa: E731
+            await watch.until(lambda: restarted() or task.done(), 60)
+            assert not task.done(), task.result().detail
+            assert band.sim.device.true_level < 2_000, "restarted from a ramp, never at pressure"
+            runner.stop()
+            result = await asyncio.wait_for(task, 60)
+    assert result.outcome == "stopped", result.detail
+    assert [f.split(":")[0] for f in result.faults] == ["link-lost", "device-watchdog"]
 
 
 async def test_a_busy_device_refuses_a_second_program() -> None:

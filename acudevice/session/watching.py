@@ -11,6 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from acudevice.device import DeviceDisconnected, DeviceError
+from acudevice.device.stopping import vent_and_clear
 from acudevice.plan.schedule import Schedule
 from acudevice.protocol import FaultCode, FirmwareState
 from acudevice.protocol.messages import (
@@ -295,14 +296,21 @@ class Watch:
             device = await bands.reopen(channel, link.reopen_within_s)
         except DeviceDisconnected as exc:
             return Ending("link-lost", f"could not reconnect to {url}: {exc}")
-        status = await device.status()
-        if status.state == FirmwareState.FAULT:
+        # A band that vented on its own clears its fault only once vented: its vent may
+        # still be under way (seconds, on a real band), so wait for it, then clear.
+        found, now = await vent_and_clear(device)
+        if found.state == FirmwareState.FAULT:
             session.record.fault(
                 channel,
-                f"device-{status.fault.name.lower()}",
+                f"device-{found.fault.name.lower()}",
                 "the band vented on its own while the link was down",
             )
-            await device.stop()  # clears the latched fault
+        if now.state != FirmwareState.IDLE:
+            return Ending(
+                "faulted",
+                f"{url} is not back at rest after the lost link "
+                f"({now.state.name}, fault {now.fault.name}); it needs attention",
+            )
         await bands.wait_vented()
         remaining = self.schedule.from_repeat(repeat)
         self._offset_ms += next(s.start_ms for s in self.schedule.segments if s.repeat == repeat)
