@@ -179,6 +179,27 @@ async def test_a_band_back_before_its_watchdog_is_vented_not_heartbeated_running
         assert tap.reasons == [Reason.HOST_ESTOP], "nothing more to stop"
 
 
+async def test_a_lease_left_as_its_link_drops_still_gets_its_band_vented(
+    link: TransportKind, tmp_path: Path
+) -> None:
+    """The lessee leaves before the keeper has seen the loss (a session ending `link-lost`
+    does): its STOP never reached the band. Once back, the keeper vents it, rather than
+    heartbeat a program nobody watches until it runs out."""
+    async with (
+        bands_on(link, tmp_path) as [band],
+        Keeper(band.url, policy=QUICK, connect=band.connect) as keeper,
+    ):
+        tap = Tap(band.sim)
+        states = States(keeper)
+        await keeper.wait_ready(10)
+        async with keeper.lease() as device:
+            await start_program(device)
+            await band.drop()  # and leave at once
+        await states.until(lambda: keeper.connections == 2 and keeper.ready)
+        assert (await keeper.device.status()).state not in MOVING
+        assert tap.reasons == [Reason.HOST_ESTOP]
+
+
 async def test_a_silent_link_is_noticed_by_heartbeats_and_reconnected(
     link: TransportKind, tmp_path: Path
 ) -> None:

@@ -244,14 +244,18 @@ class Keeper:
             await self._leave_stopped(vent=vent)
 
     async def _leave_stopped(self, *, vent: bool) -> None:
-        """On the current connection, best effort; a lost band is left to its watchdog."""
-        if not self.ready:
-            return
+        """On the current connection, best effort; a lost band is left to its watchdog, and
+        vented by the keeper if it gets the band back first (a lessee may leave before the
+        keeper's task has seen the loss, so the lease's end says so too)."""
         device = self._device
-        assert device is not None
+        if not self.ready or device is None:
+            self._orphaned = True
+            return
         with contextlib.suppress(DeviceError):
             # Shielded: a cancel that ends the lease must not also cancel the ESTOP it sends.
             await asyncio.shield(device.leave_stopped(vent=vent))
+        if not device.connected:  # lost on the way: whether the band heard it is unknown
+            self._orphaned = True
 
     # ---------------------------------------------------------------- keeping
 
