@@ -219,3 +219,34 @@ async def test_a_link_made_just_as_its_connect_gives_up_is_dropped_not_leaked() 
                 await asyncio.sleep(0.2)
                 assert not radio.wedged and not rig.band.device.connections, step
         assert outcomes == {"connected", "gave up"}, "the sweep crossed the deadline"
+
+
+@pytest.mark.looptime
+async def test_a_link_nobody_owns_is_dropped_before_the_next_connect() -> None:
+    """However a late link comes about (Bumble's device fails on one that completes just as
+    its connect task is cancelled), the band holding it would never advertise again: the
+    radio drops it before its next connect, and the band can be reached."""
+    async with ble_rig() as rig:
+        await rig.pair()
+        async with radios.use(rig.hci, radio_config()) as radio:
+            for step in range(12):  # as in the test above, but cancelling Bumble's task
+                first = BleTransport(rig.url(timeout_s=5, attempts=1))
+                await first.connect()
+                await rig.band.drop_link(silent_s=0.974 + step * 0.001)
+                await first.close()
+                peer = radio.peer_address(rig.band.address)
+                attempt = asyncio.ensure_future(radio.device.connect(peer, timeout=None))
+                done, _ = await asyncio.wait({attempt}, timeout=1.0)
+                if done:
+                    await attempt.result().disconnect()
+                    continue
+                attempt.cancel()
+                await asyncio.wait({attempt})
+                await asyncio.sleep(0.2)
+                if rig.band.device.connections:
+                    break  # a link nobody owns: the band holds it
+            else:
+                pytest.fail("the sweep never left a link behind: Bumble changed?")
+            again = BleTransport(rig.url(timeout_s=3, attempts=1))
+            await again.connect()
+            await again.close()

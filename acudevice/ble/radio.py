@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bumble import hci, pairing
 from bumble.controller import Controller
+from bumble.core import PhysicalTransport
 from bumble.device import Connection, Device
 from bumble.host import Host
 from bumble.keys import JsonKeyStore, KeyStore, MemoryKeyStore, PairingKeys
@@ -219,6 +220,7 @@ class Radio:
         async with self._connecting:  # the wait for our turn is not the attempt's deadline
             if self.wedged:
                 raise BleakRadioResetting(f"the radio at {self.spec!r} is being reset")
+            await self._drop_unowned_links()
             attempt = asyncio.ensure_future(self.device.connect(peer, timeout=None))
             try:
                 done, _ = await asyncio.wait({attempt}, timeout=timeout_s)
@@ -258,6 +260,23 @@ class Radio:
             late = attempt.result()  # it connected just as we gave up: do not leak the link
             with contextlib.suppress(Exception):
                 await late.disconnect()
+
+    async def _drop_unowned_links(self) -> None:
+        """Drop links the controller made that Bumble's device never took: it fails on a link
+        that completes just as its connect was given up, and the band holding such a link
+        never advertises again. Cheap: a look at two tables, before every connect."""
+        host = self.device.host
+        owned = self.device.connections
+        for handle, link in list(host.connections.items()):
+            if handle not in owned and link.transport == PhysicalTransport.LE:
+                log.warning("%s: dropping a link nobody owns (to %s)", self.spec, link.peer_address)
+                with contextlib.suppress(Exception):
+                    await self.device.send_command(
+                        hci.HCI_Disconnect_Command(
+                            connection_handle=handle,
+                            reason=hci.HCI_ErrorCode.REMOTE_USER_TERMINATED_CONNECTION_ERROR,
+                        )
+                    )
 
     async def _cancel_pending(self) -> bool:
         """LE Create Connection Cancel; False when the controller had none pending."""
