@@ -186,13 +186,9 @@ class BleServedBand(ServedBand):
 
     async def start(self) -> None:
         from acudevice.device import pairing
-        from acudevice.paths import make_private, user_data_dir
 
         await self.band.start()
         await pairing.pair(self.band.address, passkey=self.band.passkeys.get, hci=self.air.hci)
-        # Bumble writes its key store readable by all; acudevice tightens it on next use and
-        # says so. Done here, quietly: these bonds are the simulation's own.
-        make_private(user_data_dir(), notice=False)
 
     async def close(self) -> None:
         await super().close()

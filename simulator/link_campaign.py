@@ -64,7 +64,7 @@ class CutResult:
     recovery_s: float | None = None
     """Cut to `Running` again (recovered)."""
     vent_s: float | None = None
-    """From the last host frame the band heard to its vent (if it was running at the cut)."""
+    """From the last frame the band heard on the cut link to its vent."""
     vent_reason: str | None = None
 
 
@@ -300,11 +300,10 @@ class _BandRun:
                 break
         at = asyncio.get_running_loop().time()
         await make_cut(self.band, cut)
-        self._record(await self._judge(cut, follower, at, was_running=True))
+        self._record(await self._judge(cut, follower, at))
 
-    async def _judge(
-        self, cut: Cut, follower: _Follower, at: float, *, was_running: bool
-    ) -> CutResult:
+    async def _judge(self, cut: Cut, follower: _Follower, at: float) -> CutResult:
+        """Recovered, vented, neither or hung; made while the band was running."""
         lost = await follower.until(
             lambda: follower.first(LinkLost, at) is not None or follower.result is not None,
             cut.hold_s + HANG_S,
@@ -319,7 +318,7 @@ class _BandRun:
             lambda: follower.first(Running, lost_at) is not None or follower.result is not None,
             cut.hold_s + HANG_S,
         )
-        vent = self.tap.vent_after(at) if was_running else None
+        vent = self.tap.vent_after(at)
         vent_s, reason = vent if vent else (None, None)
         back_at = follower.first(Running, lost_at)
         if back_at is not None:
@@ -332,7 +331,7 @@ class _BandRun:
         await self._finish_session()
         if not await _until(lambda: self.tap.vented, VENTED_WITHIN_S):
             return CutResult(cut, "neither", "ended link-lost, but the band did not vent")
-        vent = self.tap.vent_after(at) if was_running else None
+        vent = self.tap.vent_after(at)
         vent_s, reason = vent if vent else (None, None)
         return CutResult(cut, "vented", end.detail or "", None, vent_s, reason)
 

@@ -36,11 +36,15 @@ def _quiet_and_apart(folder: Path) -> Iterator[None]:
     levels = [logger.level for logger in loggers]
     home = os.environ.get("ACUDEVICE_HOME")
     os.environ["ACUDEVICE_HOME"] = str(folder / "home")
+    # Bumble writes its bond store as the umask allows; acudevice would tighten it on the
+    # next connect and say so, once per band. These bonds are the simulation's own.
+    umask = os.umask(0o077)
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
+        os.umask(umask)
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
         if home is None:

@@ -8,10 +8,13 @@ numeric speed the firmware already spaces them), so a serial reader is not flood
 
 - PTY: `os.openpty()` in raw mode; a host opens the slave path with pyserial. The server
   keeps its own slave descriptor open, so a host closing and reopening the port is seen as
-  the same connection (as on a real UART) and reads never fail with EIO.
+  the same connection (as on a real UART) and reads never fail with EIO. Optionally behind
+  a stable symlink (a udev by-id name), which survives `hang_up`: the adapter unplugged and
+  plugged back as a new pty.
 - TCP: one client at a time; a new connection replaces the previous one and counts as a
   new connection for the firmware (HELLO and SET_LIMITS again). The device keeps running
-  between clients, so a client that vanishes mid-session trips the watchdog.
+  between clients, so a client that vanishes mid-session trips the watchdog. `reset` aborts
+  the connection (RST); `refuse` closes the port for a while.
 """
 
 from __future__ import annotations
