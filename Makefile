@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 OUT := demo-output
 
-.PHONY: install core demo test lint typecheck unit bench campaign clean mosquitto postgresql bids-validator
+.PHONY: install core demo test lint typecheck unit bench campaign mutation clean mosquitto postgresql bids-validator
 
 # Debian's python3 ships without ensurepip; install the venv module when it is missing.
 $(BIN)/python:
@@ -90,7 +90,13 @@ campaign: install
 	$(BIN)/acudevice-sim link-campaign --transport tcp --bands 4 --disconnects 200 --seed 0
 
 bench: install mosquitto postgresql
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in bench/*.py; do case $$f in bench/mutation.py) continue;; esac; \
+	  echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# Plausible safety bugs, one at a time, against the tests that should catch them (about
+# 20-40 min): the score and the survivors (docs/safety.md, "Mutation campaign").
+mutation: install mosquitto postgresql
+	$(BIN)/python bench/mutation.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .sim-core .tools .mypy_cache .pytest_cache .ruff_cache

@@ -48,6 +48,7 @@ _LAZY: dict[str, str] = {
     "effective_limits": "acudevice.safety.limits",
     "compile_program": "acudevice.safety.compiler",
     "screen": "acudevice.safety.screening",
+    "fit_under": "acudevice.safety.fitting",
     "Verdict": "acudevice.safety.screening",
     "PlanRefused": "acudevice.safety.findings",
 }
@@ -91,6 +92,7 @@ __all__ = [
     "connect",
     "effective_limits",
     "events",
+    "fit_under",
     "load_device",
     "load_profile",
     "programs",

@@ -1,6 +1,9 @@
 """Sessions out of the journal for a spreadsheet or a notebook: CSV or JSON, units in names.
 
-Four tables, one file each: `sessions`, `samples`, `comfort_events`, `faults`. Pressure is
+Five tables, one file each: `sessions`, `samples`, `comfort_events`, `faults`,
+`intensity_changes`. A session's cap at the end (`final_cap_*`) is the screened cap lowered
+by each "too strong" (`comfort_events`: `old_*` the level felt when pressed, `new_*` the
+lowered cap) and each lower intensity, as the live view said it. Pressure is
 in kPa and vibration intensity a fraction 0–1, each in its own column (`peak_kpa`,
 `peak_intensity`), so a column never mixes units; the other is left empty. Files are
 written to temporary names and renamed, so an export is either whole or absent. They hold
@@ -24,6 +27,7 @@ from acudevice.files import write_private_text
 from acudevice.plan.devices import FRACTION_TO_PERMILLE, KPA_TO_PA
 from acudevice.protocol import FirmwareState
 from acudevice.store import Journal, SessionRecord
+from acudevice.store.models import CapChange
 
 Format = Literal["csv", "json"]
 Value = str | int | float | None
@@ -45,6 +49,9 @@ SESSION_COLUMNS = (
     "cap_kpa",
     "peak_intensity",
     "cap_intensity",
+    "final_cap_kpa",
+    "final_cap_intensity",
+    "cap_lowered_by",
     "symptom_before_0_10",
     "symptom_after_0_10",
     "comfort_events",
@@ -70,11 +77,13 @@ COMFORT_COLUMNS = (
     "new_intensity",
 )
 FAULT_COLUMNS = ("session_id", "channel", "t_s", "code", "message")
+INTENSITY_COLUMNS = ("session_id", "t_s", "percent", "cap_kpa", "cap_intensity")
 TABLES: dict[str, tuple[str, ...]] = {
     "sessions": SESSION_COLUMNS,
     "samples": SAMPLE_COLUMNS,
     "comfort_events": COMFORT_COLUMNS,
     "faults": FAULT_COLUMNS,
+    "intensity_changes": INTENSITY_COLUMNS,
 }
 
 
@@ -110,7 +119,17 @@ def _seconds(t_ms: int | None) -> float | None:
     return None if t_ms is None else t_ms / 1000
 
 
-def session_row(record: SessionRecord, comfort_events: int) -> Row:
+def final_cap(record: SessionRecord, changes: Sequence[CapChange]) -> tuple[int, str | None]:
+    """The cap the session ended with, and what lowered it last ("too-strong",
+    "intensity"; None when it ran at the screened cap)."""
+    if not changes:
+        return record.cap_level, None
+    return changes[-1].level, changes[-1].cause
+
+
+def session_row(
+    record: SessionRecord, comfort_events: int, changes: Sequence[CapChange] = ()
+) -> Row:
     row: Row = {
         "session_id": record.id,
         "started_at_utc": _utc(record.started_at),
@@ -128,7 +147,10 @@ def session_row(record: SessionRecord, comfort_events: int) -> Row:
         "comfort_events": comfort_events,
         "start_skew_ms": record.start_skew_ms,
     }
+    final, lowered_by = final_cap(record, changes)
     row.update(_levels(record.actuator, peak=record.peak_level, cap=record.cap_level))
+    row.update(_levels(record.actuator, final_cap=final))
+    row["cap_lowered_by"] = lowered_by
     return {column: row[column] for column in SESSION_COLUMNS}
 
 
@@ -144,7 +166,8 @@ def collect(journal: Journal, since: float | None = None) -> dict[str, list[Row]
     tables: dict[str, list[Row]] = {name: [] for name in TABLES}
     for record in journal.sessions_since(since):
         comfort = journal.comfort_events(record.id)
-        tables["sessions"].append(session_row(record, len(comfort)))
+        changes = journal.cap_changes(record.id)
+        tables["sessions"].append(session_row(record, len(comfort), changes))
         for s in journal.samples(record.id):
             row: Row = {"session_id": record.id, "channel": s.channel, "t_s": s.t_ms / 1000}
             row.update(_levels(record.actuator, measured=s.measured_level, target=s.target_level))
@@ -154,6 +177,10 @@ def collect(journal: Journal, since: float | None = None) -> dict[str, list[Row]
             row = {"session_id": record.id, "point": c.point, "t_s": _seconds(c.t_ms)}
             row.update(_levels(record.actuator, old=c.old_level, new=c.new_level))
             tables["comfort_events"].append({k: row[k] for k in COMFORT_COLUMNS})
+        for i in journal.intensity_changes(record.id):
+            row = {"session_id": record.id, "t_s": _seconds(i.t_ms), "percent": i.percent}
+            row.update(_levels(record.actuator, cap=i.level))
+            tables["intensity_changes"].append({k: row[k] for k in INTENSITY_COLUMNS})
         for f in journal.faults(record.id):
             tables["faults"].append(
                 {

@@ -7,10 +7,10 @@ import os
 import stat
 import tempfile
 import tomllib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -136,6 +136,31 @@ def problems_from_validation(
             message = _bound_message(err, loc, _fields_along(model, err["loc"])[1]) or message
         problems.append(Problem(source, _field_path(loc), message))
     return problems
+
+
+_T = TypeVar("_T")
+_parsed: dict[tuple[str, Path], tuple[tuple[int, int, int], object]] = {}
+"""Immutable results of reading a file, by what read it and the file's identity: a gateway
+starting session after session (or a fleet of a thousand simulated bands, or a campaign)
+reads each file once."""
+
+
+def parsed_once(kind: str, path: Path, parse: Callable[[Path], _T]) -> _T:
+    """`parse(path)`, again only when the file changed (modified, replaced or resized).
+
+    `parse` must return something immutable: every caller shares the one result.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return parse(path)  # which says what is wrong with it
+    version = (info.st_mtime_ns, info.st_size, info.st_ino)
+    known = _parsed.get((kind, path))
+    if known is not None and known[0] == version:
+        return known[1]  # type: ignore[return-value]
+    result = parse(path)
+    _parsed[(kind, path)] = (version, result)
+    return result
 
 
 MAX_FILE_BYTES = 256 * 1024

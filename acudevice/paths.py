@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from functools import cache
 from pathlib import Path
 
 import platformdirs
@@ -16,8 +17,11 @@ import platformdirs
 APP = "acudevice"
 
 
+@cache
 def shipped_profiles_dir() -> Path:
-    """`profiles/` from the wheel, or from the source tree in a development install."""
+    """`profiles/` from the wheel, or from the source tree in a development install.
+
+    Looked up once: where the package lies does not change while it runs."""
     packaged = Path(__file__).parent / "_profiles"
     if packaged.is_dir():
         return packaged

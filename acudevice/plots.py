@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from acudevice.files import atomic_output
 from acudevice.plan.devices import FRACTION_TO_PERMILLE, KPA_TO_PA
@@ -25,9 +25,37 @@ class Line:
     level: int
     label: str
     style: str  # "hard", "ceiling", "soft" or "info"
+    start_s: float = 0.0
+    """Where it begins: a comfortable maximum remembered at a press is drawn from the press."""
 
 
-_STYLES = {
+@dataclass(frozen=True)
+class Steps:
+    """A level that steps to a new value at given times (a cap lowered during a session):
+    `(t_s, level)` pairs, the first at 0, held until the next and to the end."""
+
+    points: tuple[tuple[float, int], ...]
+    label: str
+    style: str
+
+    def level_at(self, t_s: float) -> int:
+        level = self.points[0][1]
+        for start, value in self.points:
+            if start <= t_s:
+                level = value
+        return level
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Where a session was stopped short, and whether the band vented there."""
+
+    t_s: float
+    label: str
+    vented: bool
+
+
+_STYLES: dict[str, dict[str, Any]] = {
     "hard": {"color": "#c0392b", "linestyle": "-", "linewidth": 1.8},
     "ceiling": {"color": "#641e16", "linestyle": "-.", "linewidth": 1.4},
     "soft": {"color": "#e67e22", "linestyle": "--", "linewidth": 1.2},
@@ -53,8 +81,11 @@ def schedule_figure(
     lines: Sequence[Line] = (),
     measured: Sequence[tuple[float, float]] = (),
     events: Sequence[tuple[float, str]] = (),
+    steps: Sequence[Steps] = (),
+    stop: Stop | None = None,
 ) -> Figure:
-    """Planned curve, measured samples, reference lines and events, legend below the plot."""
+    """Planned curve, measured samples, reference lines (some stepping down), events and
+    where the session stopped, legend below the plot."""
     scale, ylabel = _scale(schedule.actuator)
     times = [0.0]
     levels = [schedule.segments[0].from_level / scale if schedule.segments else 0.0]
@@ -63,7 +94,9 @@ def schedule_figure(
         levels.append(seg.to_level / scale)
     values = [v / scale for _, v in measured]
     near = [ln.level / scale for ln in lines if ln.style != "ceiling"]
+    near += [level / scale for step in steps for _, level in step.points]
     top = max([*levels, *values, *near, 0.01]) * HEADROOM
+    end = max(times[-1], 1.0)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,13 +110,23 @@ def schedule_figure(
         ax.plot([t for t, _ in measured], values, color=MEASURED, linewidth=1.1, label="measured")
     else:
         ax.plot(times, levels, color=PLANNED, linewidth=2, label="planned")
+    for step in steps:
+        xs = [t for t, _ in step.points] + [end]
+        ys = [level / scale for _, level in step.points]
+        style: dict[str, Any] = dict(_STYLES[step.style])
+        ax.step(xs, [*ys, ys[-1]], where="post", label=step.label, **style)
     off_chart = []
     for line in lines:
         level = line.level / scale
         if level > top:
             off_chart.append(line.label)
             continue
-        ax.axhline(level, label=line.label, **_STYLES[line.style])  # type: ignore[arg-type]
+        # Over the steps: a comfortable maximum often sits on the cap it lowered.
+        style = dict(_STYLES[line.style], zorder=3)
+        if line.start_s > 0:
+            ax.hlines(level, line.start_s, end, label=line.label, **style)
+        else:
+            ax.axhline(level, label=line.label, **style)
     if off_chart:
         ax.text(
             0.995,
@@ -100,10 +143,23 @@ def schedule_figure(
         ax.annotate(
             label, (t_s, top * 0.9), rotation=90, fontsize=7, va="top", ha="right", color="#8e44ad"
         )
+    if stop is not None:
+        ax.axvline(stop.t_s, color=_STYLES["hard"]["color"], linewidth=1.6)
+        if stop.vented:
+            ax.axvspan(stop.t_s, end, color="#7f8c8d", alpha=0.15, label="vented")
+        ax.annotate(
+            stop.label,
+            (stop.t_s, top * 0.98),
+            rotation=90,
+            fontsize=8,
+            va="top",
+            ha="left",
+            color=_STYLES["hard"]["color"],
+        )
     ax.set_xlabel("time (s)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.set_xlim(0, max(times[-1], 1.0))
+    ax.set_xlim(0, end)
     ax.set_ylim(0, top)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
@@ -119,11 +175,21 @@ def plot_schedule(
     lines: Sequence[Line] = (),
     measured: Sequence[tuple[float, float]] = (),
     events: Sequence[tuple[float, str]] = (),
+    steps: Sequence[Steps] = (),
+    stop: Stop | None = None,
     private: bool = False,
 ) -> Path:
     """`schedule_figure` to PNG or SVG by the file's suffix; `private` (a session's report,
     health data) writes it 0600 from its creation."""
-    fig = schedule_figure(schedule, title=title, lines=lines, measured=measured, events=events)
+    fig = schedule_figure(
+        schedule,
+        title=title,
+        lines=lines,
+        measured=measured,
+        events=events,
+        steps=steps,
+        stop=stop,
+    )
     import matplotlib.pyplot as plt
 
     with atomic_output(path, private=private) as tmp:

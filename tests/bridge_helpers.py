@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 from acudevice.bridge.gateway import Bridge, BridgeOptions
 from acudevice.bridge.mqtt import BrokerAddress
 from acudevice.paths import user_programs_dir
+from acudevice.store import Journal
 from tests.mqtt_broker import Broker, Seen, Watcher
 
 GW = "gw1"
@@ -59,15 +62,16 @@ def install_quick_program() -> Path:
 
 @contextlib.asynccontextmanager
 async def running_bridge(
-    broker: Broker, bands: dict[str, str], **options: Any
+    broker: Broker, bands: dict[str, str], *, journal: Journal | None = None, **options: Any
 ) -> AsyncIterator[Bridge]:
+    """With a `journal`, the bridge journals its sessions and sends their records."""
     opts = BridgeOptions(
         broker=BrokerAddress.parse(broker.url),
         gateway=GW,
         bands=bands,
         **{"backoff_initial_s": 0.2, **options},
     )
-    bridge = Bridge(opts)
+    bridge = Bridge(opts, journal=journal)
     task = asyncio.create_task(bridge.run())
     try:
         async with asyncio.timeout(20):
@@ -126,3 +130,24 @@ async def until(condition: object, within_s: float = 20.0) -> None:
     async with asyncio.timeout(within_s):
         while not condition():  # noqa: ASYNC110 - polls simulator state, which has no event
             await asyncio.sleep(0.02)
+
+
+def bridge_command(broker: Broker, *args: str) -> list[str]:
+    """`acudevice bridge` as a person or a service manager starts it, on gateway GW."""
+    return [
+        sys.executable,
+        "-m",
+        "acudevice.cli",
+        "bridge",
+        "--broker",
+        broker.url,
+        "--gateway",
+        GW,
+        *args,
+    ]
+
+
+def bridge_process(broker: Broker, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        bridge_command(broker, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 
 import pytest
 
@@ -15,6 +14,7 @@ from simulator.server import TcpServer
 from tests.bridge_helpers import (
     GW,
     LONG,
+    bridge_command,
     command,
     payload,
     running_bridge,
@@ -96,19 +96,7 @@ async def test_sigkill_of_the_bridge_publishes_the_will_and_the_band_vents_by_it
     server = TcpServer(sim)
     port = await server.start()
     proc = await asyncio.create_subprocess_exec(
-        *[
-            sys.executable,
-            "-m",
-            "acudevice.cli",
-            "bridge",
-            "--broker",
-            broker.url,
-            "--gateway",
-            GW,
-            "--device",
-            f"band=tcp://127.0.0.1:{port}",
-            "--allow-remote-start",
-        ],
+        *bridge_command(broker, "--device", f"band=tcp://127.0.0.1:{port}", "--allow-remote-start"),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )

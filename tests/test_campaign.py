@@ -19,7 +19,7 @@ from simulator.cli import main
 
 pytestmark = pytest.mark.sim
 
-SMALL_RUNS = len(FAULT_KINDS) * len(ACTIONS) * 7
+SMALL_RUNS = len(FAULT_KINDS) * len(ACTIONS) * len(shipped_programs())
 """Every fault kind x every host action x every shipped program (both device kinds) once."""
 
 
@@ -30,7 +30,7 @@ def campaign(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[
 
 # Not `model`: run once, compiled. Pure Python it takes a minute more and would show nothing
 # new: test_sim_core proves the two models say the same bytes, fault by fault.
-@pytest.mark.timeout(600)  # a hang guard, not a speed check: 385 sessions, ~80 s when idle
+@pytest.mark.timeout(600)  # a hang guard, not a speed check: 440 sessions, ~90 s when idle
 def test_a_small_campaign_has_no_exceedance_no_hang_and_an_honest_journal(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

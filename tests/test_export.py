@@ -85,6 +85,7 @@ def test_csv_export_round_trips_sessions_samples_comfort_and_faults(
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "comfort_events.csv",
         "faults.csv",
+        "intensity_changes.csv",
         "samples.csv",
         "sessions.csv",
     ]

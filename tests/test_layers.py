@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("study", ("acudevice.study",), ("bridge", "store", "plan")),
     (
         "front",
-        ("acudevice.cli", "acudevice.plots", "acudevice.export"),
+        ("acudevice.cli", "acudevice.plots", "acudevice.export", "acudevice.report"),
         ("study", "bridge", "session", "device"),
     ),
 ]

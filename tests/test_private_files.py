@@ -133,7 +133,13 @@ def test_a_fresh_home_is_private_from_creation_and_the_first_run_says_nothing(
     assert mode(tmp_path / "session-1.png") == 0o600  # a session's record
     assert mode(tmp_path / "study") == 0o700
     exported = sorted(p.name for p in (tmp_path / "study").iterdir())
-    assert exported == ["comfort_events.csv", "faults.csv", "samples.csv", "sessions.csv"]
+    assert exported == [
+        "comfort_events.csv",
+        "faults.csv",
+        "intensity_changes.csv",
+        "samples.csv",
+        "sessions.csv",
+    ]
     for name in exported:
         assert mode(tmp_path / "study" / name) == 0o600, name
 

@@ -16,6 +16,7 @@ SHIPPED = {
     "headache",
     "menstrual-cramps",
     "vibration-nausea",
+    "nausea-sham",
 }
 
 GOOD = """

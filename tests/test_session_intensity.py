@@ -55,6 +55,17 @@ async def test_intensity_lowers_the_cap_without_recording_a_comfort_maximum(
     assert result.comfort_level is None
     assert journal.comfort_max("pressure") == {}
     assert journal.comfort_events(result.session_id) == []
+    # Journalled as it happened, so history, export and the report step the cap down there.
+    [change] = journal.intensity_changes(result.session_id)
+    assert (change.percent, change.level) == (50, half)
+    assert change.t_ms is not None and 30_000 <= change.t_ms < 90_000  # in the first hold
+    [step] = journal.cap_changes(result.session_id)
+    assert (step.cause, step.previous, step.level, step.t_ms) == (
+        "intensity",
+        20_000,
+        half,
+        change.t_ms,
+    )
     with pytest.raises(ValueError, match="1-100"):
         await runner.lower_intensity(0)
 

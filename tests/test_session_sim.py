@@ -108,6 +108,41 @@ async def test_too_strong_drops_at_once_and_is_remembered(journal: Journal) -> N
     assert "comfort-max" in result.detail
 
 
+async def test_a_participant_s_too_strong_screens_their_sessions_only(journal: Journal) -> None:
+    """The same journal, two people: P1's remembered maximum is P1's, and a session screens
+    and journals under the participant it names."""
+    async with simulated("sim://?speed=20") as sim:
+        watch = Watch()
+        runner = session(sim, journal, watch, participant="P1")
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
+        runner.too_strong()
+        await watch.until(lambda: runner.cap_level is not None and runner.cap_level < 12_000)
+        runner.stop()
+        first = await task
+    assert first.comfort_level is not None
+    assert journal.comfort_max("pressure", participant="P1") == {"PC6": first.comfort_level}
+    assert journal.comfort_max("pressure") == {}
+    async with simulated("sim://?speed=max") as sim:
+        theirs = await session(sim, journal, Watch(), participant="P1").run()
+        others = await session(sim, journal, Watch(), participant="P2").run()
+    assert theirs.refused and "comfort-max" in (theirs.detail or "")
+    assert others.outcome == "completed" and others.cap_level == 20_000
+    assert journal.session(others.session_id).participant == "P2"
+
+
+async def test_a_withdrawn_participant_s_session_is_refused_before_anything_moves(
+    journal: Journal,
+) -> None:
+    journal.withdraw("P1")
+    async with simulated("sim://?speed=max") as sim:
+        result = await session(sim, journal, Watch(), participant="P1").run()
+        assert sim.device.true_level < 500
+    assert result.refused and result.session_id is None
+    assert "P1' has withdrawn" in (result.detail or "")
+    assert journal.sessions() == []
+
+
 async def test_stuck_pump_is_estopped_recorded_faulted_and_vented(journal: Journal) -> None:
     async with simulated("sim://?speed=20&fault=stuck-pump:45000") as sim:
         result = await session(sim, journal, Watch()).run()

@@ -86,8 +86,11 @@ async def test_band_over_a_wire_switched_on_long_ago(
 ) -> None:
     flags = [where] + (["0"] if where == "--tcp" else [])
     views = Views()
+    # Speed 200, not max: at speed=max the simulator thins telemetry to one sample per 20 ms of
+    # wall time, and on a busy machine a whole ramp could pass unseen. 200x still crosses the
+    # 32-bit wrap (45 s into the session) in a quarter of a second.
     with (
-        serve(*flags, "--speed", "max", "--uptime", str(uptime)) as url,
+        serve(*flags, "--speed", "200", "--uptime", str(uptime)) as url,
         Journal(tmp_path / "j.sqlite3") as journal,
     ):
         result = await _followed(Session(SHORT, [url], journal=journal), views).run()

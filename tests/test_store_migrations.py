@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -176,12 +177,42 @@ def _database_at(start: int, path: Path) -> None:
                 " 1.7e9, 'completed', 4, 1)",
                 (program,),
             )
+        if start >= 3:  # from then on every session has its UUID
+            for sid in (1, 2):
+                db.execute("UPDATE sessions SET session_uuid=? WHERE id=?", (str(uuid4()), sid))
         db.execute("INSERT INTO samples VALUES (1, 0, 0, 100, 100, 2)")
-        db.execute("INSERT INTO faults VALUES (1, 0, 10, 'SENSOR', 'drift', 1.7e9)")
-        db.execute("INSERT INTO faults VALUES (2, 0, 10, 'SENSOR', 'drift', 1.7e9)")
-        db.execute("INSERT INTO faults VALUES (2, 0, 20, 'SENSOR', 'drift', 1.7e9)")
-        db.execute("INSERT INTO comfort_events VALUES (1, 'PC6', 5, 9000, 8000, 1.7e9)")
-        db.execute("INSERT INTO comfort_max VALUES ('PC6', 'pressure', 8000, 1.7e9)")
+
+        def add(table: str, **row: object) -> None:
+            if start >= 3:  # events are numbered per session from version 3
+                row["n"] = db.execute(
+                    f"SELECT COUNT(*) + 1 FROM {table} WHERE session_id=?", (row["session_id"],)
+                ).fetchone()[0]
+            marks = ", ".join("?" * len(row))
+            db.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})", (*row.values(),))
+
+        for sid, t_ms in ((1, 10), (2, 10), (2, 20)):
+            add(
+                "faults",
+                session_id=sid,
+                channel=0,
+                t_ms=t_ms,
+                code="SENSOR",
+                message="drift",
+                at=1.7e9,
+            )
+        add(
+            "comfort_events",
+            session_id=1,
+            point="PC6",
+            t_ms=5,
+            old_level=9000,
+            new_level=8000,
+            at=1.7e9,
+        )
+        db.execute(
+            "INSERT INTO comfort_max (point, actuator, level, updated_at)"
+            " VALUES ('PC6', 'pressure', 8000, 1.7e9)"
+        )
 
 
 @pytest.mark.parametrize("start", range(1, SCHEMA_VERSION))

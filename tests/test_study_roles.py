@@ -38,6 +38,14 @@ def study(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_sql(server: PostgresServer, database: str, sql: str) -> None:
+    """Run a block of the docs; roles belong to the whole server, which other tests share,
+    so a role already there is kept."""
+    sql = re.sub(
+        r"^CREATE ROLE (\w+) ([^;]*);",
+        r"DO $$BEGIN CREATE ROLE \1 \2; EXCEPTION WHEN duplicate_object THEN NULL; END$$;",
+        sql,
+        flags=re.M,
+    )
     done = subprocess.run(
         [*server.psql(database), "-v", "ON_ERROR_STOP=1"],
         input=sql, capture_output=True, text=True, timeout=60, check=False,
@@ -51,7 +59,7 @@ async def test_each_role_of_the_docs_does_its_job_and_only_that(
     database = urlsplit(pg_url).path.lstrip("/")
     owner_sql, grants_sql = sql_blocks()
     owner_sql = owner_sql.split("\\c study\n", 1)[1]  # the database exists already
-    run_sql(postgres_server, database, owner_sql)
+    run_sql(postgres_server, database, owner_sql.replace("DATABASE study", f"DATABASE {database}"))
     await centre(as_role(pg_url, "study_owner"), ["gw1"])
     run_sql(postgres_server, database, grants_sql.replace("DATABASE study", f"DATABASE {database}"))
 

@@ -212,3 +212,43 @@ async def test_connect_gives_up_at_its_deadline() -> None:
     with pytest.raises(TransportClosed):
         await transport.send(b"\x01")
     await transport.close()
+
+
+async def test_cancelling_whoever_closes_the_link_is_not_swallowed() -> None:
+    """Regression (issue 18): closing waited for its reader inside
+    `suppress(CancelledError)`, which also ate a cancel aimed at the task closing it."""
+    async with serve(echo) as url:
+        transport = TcpTransport(url)
+        await transport.connect()
+        closer = asyncio.create_task(transport.close())
+        await asyncio.sleep(0)  # the closer is now waiting for the reader to end
+        closer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closer
+        await transport.close()
+
+
+async def test_a_write_done_while_this_process_stalled_is_not_a_stalled_link() -> None:
+    """Regression: a frozen host (or a busy machine) woke after the write deadline, and the
+    deadline's wake-up ran before the completion of a write that had finished meanwhile: the
+    link was closed as "write stalled" though nothing stalled but us."""
+    import time
+
+    async with serve(echo) as url:
+        transport = TcpTransport(url)
+        await transport.connect()
+        try:
+            transport.write_timeout_s = 0.2
+            loop = asyncio.get_running_loop()
+
+            async def slow_write(data: bytes) -> None:  # done 50 ms in, on another thread
+                await loop.run_in_executor(None, time.sleep, 0.05)
+
+            transport._write = slow_write  # type: ignore[method-assign]
+            sending = asyncio.create_task(transport.send(encode(Start(), 1)))
+            await asyncio.sleep(0)  # the write is under way in the executor
+            loop.call_soon(time.sleep, 0.5)  # then the whole process freezes past the deadline
+            await sending
+            assert transport.is_open
+        finally:
+            await transport.close()

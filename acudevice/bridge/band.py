@@ -21,6 +21,7 @@ from acudevice.bridge.band_session import (
     StartRefused,
 )
 from acudevice.bridge.payloads import EventKind, EventPayload, StatePayload, TelemetryPayload
+from acudevice.bridge.telemetry import TelemetryBatcher
 from acudevice.device import Device
 from acudevice.device.keeper import Keeper, KeeperState, ReconnectPolicy
 from acudevice.plan.program import Program
@@ -32,6 +33,7 @@ from acudevice.protocol.messages import (
     TelemetryBatch,
     VentFinished,
 )
+from acudevice.session.events import SessionState
 from acudevice.session.model import Command
 
 __all__ = ["AgentSettings", "BandAgent", "Origin", "Outlet", "StartRefused"]
@@ -41,7 +43,7 @@ log = logging.getLogger("acudevice.bridge")
 LEVEL_SCALE = 1000.0  # Pa -> kPa, permille -> fraction
 STATE_PERIOD_S = 1.0
 BAND_PERIOD_S = 0.1  # a band's own telemetry period while running
-SessionKind = Literal["idle", "running", "paused", "stopping"]
+SessionKind = Literal["idle", "running", "paused", "stopping", "venting"]
 GATEWAY_RECONNECT = ReconnectPolicy(initial_s=0.5, maximum_s=30.0)
 
 
@@ -60,19 +62,30 @@ class Outlet(Protocol):
 @dataclass
 class AgentSettings:
     make_session: SessionMaker
-    telemetry_hz: float = 2.0
+    telemetry_hz: float = 1.0
     broker_grace_s: float = 10.0
     remote_max_s: float = 3600.0
     reconnect: ReconnectPolicy = GATEWAY_RECONNECT
     """A gateway's bands are kept for ever: a band switched off comes back when it is on."""
     connecting: asyncio.Semaphore | None = None
     """Shared by a gateway's agents: a fleet connects a few bands at a time, not all at once."""
+    batcher: TelemetryBatcher | None = None
+    """The gateway's telemetry batches: every sample goes in (acudevice/bridge/telemetry.py)."""
 
 
 class BandAgent:
-    def __init__(self, band: str, url: str, outlet: Outlet, settings: AgentSettings) -> None:
+    def __init__(
+        self,
+        band: str,
+        url: str,
+        outlet: Outlet,
+        settings: AgentSettings,
+        participant: str | None = None,
+    ) -> None:
         self.band = band
         self.url = url
+        self.participant = participant
+        """Who wears the band (a study pseudonym), shown in its state and events."""
         self.outlet = outlet
         self.settings = settings
         self.keeper = Keeper(url, policy=settings.reconnect, connecting=settings.connecting)
@@ -88,6 +101,7 @@ class BandAgent:
         self._next_telemetry = 0.0
         self._last_state = 0.0
         self._state_later: asyncio.TimerHandle | None = None
+        self._published_session: SessionKind | None = None
 
     @property
     def device(self) -> Device | None:
@@ -156,6 +170,8 @@ class BandAgent:
 
     def _telemetry(self, sample: Telemetry) -> None:
         self._last = sample
+        if self.settings.batcher is not None:
+            self.settings.batcher.add(self.band, sample)
         now = time.monotonic()
         period = 1.0 / self.settings.telemetry_hz
         # Due times advance by the period, with half a band period of slack for jitter, so
@@ -176,22 +192,20 @@ class BandAgent:
             )
         self.publish_state()
 
-    def publish_state(self) -> None:
-        """Retained state, at most once a second; a change in between goes out at the next slot."""
+    def publish_state(self, *, at_once: bool = False) -> None:
+        """Retained state, at most once a second; a change in between goes out at the next
+        slot. `at_once`: if the session's state as published (running, paused, stopping,
+        venting, idle) changed, it goes out now, and the next routine one a second after."""
         now = time.monotonic()
         wait = self._last_state + STATE_PERIOD_S - now
-        if wait > 0:
+        state = self.state()
+        if wait > 0 and not (at_once and state.session != self._published_session):
             if self._state_later is None:
                 loop = asyncio.get_running_loop()
                 self._state_later = loop.call_later(wait, self._state_due)
             return
-        self._last_state = now
-        self.outlet.publish("state", self.band, self.state().model_dump_json(), qos=0, retain=True)
-
-    def publish_state_now(self) -> None:
-        """Retained state at once (the bridge is leaving): the last word must be true."""
-        self._last_state = time.monotonic()
-        self.outlet.publish("state", self.band, self.state().model_dump_json(), qos=0, retain=True)
+        self._last_state, self._published_session = now, state.session
+        self.outlet.publish("state", self.band, state.model_dump_json(), qos=0, retain=True)
 
     def _state_due(self) -> None:
         self._state_later = None
@@ -206,7 +220,9 @@ class BandAgent:
             session = "running"
             if view.paused:
                 session = "paused"
-            elif view.state.value in ("stopping", "ended"):
+            elif view.state is SessionState.VENTING:
+                session = "venting"
+            elif view.state in (SessionState.STOPPING, SessionState.ENDED):
                 session = "stopping"
         return StatePayload(
             model=info.model if info else None,
@@ -227,11 +243,16 @@ class BandAgent:
             target=sample.target_level / LEVEL_SCALE if sample else None,
             cap=view.cap_level / LEVEL_SCALE if view and view.cap_level else None,
             intensity_percent=view.intensity_percent if view and view.full_level else None,
+            participant=self.participant,
             ts=time.time(),
         )
 
     def event(self, kind: EventKind, **fields: str | None) -> None:
-        self.outlet.event(EventPayload(event=kind, band=self.band, ts=time.time(), **fields))
+        self.outlet.event(
+            EventPayload(
+                event=kind, band=self.band, participant=self.participant, ts=time.time(), **fields
+            )
+        )
 
     # ---------------------------------------------------------------- commands
 

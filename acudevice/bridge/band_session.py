@@ -32,6 +32,7 @@ from acudevice.session.runner import Session
 from acudevice.session.view import SessionView
 
 Origin = Literal["local", "remote"]
+_COMING_DOWN = (SessionState.STOPPING, SessionState.VENTING, SessionState.ENDED)
 SessionMaker = Callable[[Program, Keeper, str], Session]
 """(program, the band's keeper, band id) -> a Session the gateway configured."""
 
@@ -54,7 +55,7 @@ class SlotOwner(Protocol):
 
     def event(self, kind: EventKind, **fields: str | None) -> None: ...
 
-    def publish_state(self) -> None: ...
+    def publish_state(self, *, at_once: bool = False) -> None: ...
 
 
 class SessionSlot:
@@ -134,6 +135,8 @@ class SessionSlot:
         elif isinstance(event, StateChanged):
             self._state_changed.set()
             self._state_changed = asyncio.Event()
+            self.owner.publish_state(at_once=True)  # "stopping" must not wait a second
+            return
         elif isinstance(event, Ended) and running.done():
             self._finished(event.result)
             return
@@ -204,7 +207,7 @@ class SessionSlot:
         session.command("estop" if emergency else "stop", "by a remote command")
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(30):
-                while session.state not in (SessionState.STOPPING, SessionState.ENDED):
+                while session.state not in _COMING_DOWN:
                     await self._state_changed.wait()
         return "venting" if emergency else "stopping"
 

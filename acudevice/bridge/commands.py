@@ -2,8 +2,9 @@
 
 Rules, in order: a retained command is stale by definition and is refused; the body is parsed
 by its pydantic model (size-limited); a repeated `request_id` gets the first answer again and
-is never executed twice; stop and estop are always honoured, with or without a body; a remote
-start passes the guard (enabled, by name, fresh, band idle, safety screening) or is refused.
+is never executed twice, except stop and estop, which are always honoured (with or without a
+body, with any id, every time); a remote start passes the guard (enabled, by name, fresh,
+band idle, safety screening) or is refused.
 """
 
 from __future__ import annotations
@@ -130,8 +131,10 @@ class CommandDesk:
             return self._result(
                 band, verb, "error", f"no band {band!r} on this gateway", request_id
             )
-        if request_id is None:
-            return await self._execute(agent, verb, command, None)
+        if request_id is None or verb in ("stop", "estop"):
+            # A stop is never answered from memory: an id used before (by a start, or by an
+            # earlier stop) must not turn it into a non-stop. Stopping twice is harmless.
+            return await self._execute(agent, verb, command, request_id)
         key = (band, request_id)
         earlier = self._seen.get(key)
         if earlier is not None:  # QoS 1 may deliver twice: answer again, do not act again

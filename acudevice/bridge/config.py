@@ -8,11 +8,18 @@ gateway = "gw-kitchen"
 devices = ["left=sim://?seed=1", "tcp://127.0.0.1:7000"]
 allow_remote_start = false
 ha_discovery = true
-telemetry_hz = 2            # 0 < Hz <= 10
+telemetry_hz = 1            # 0 < Hz <= 10: per-band telemetry (Home Assistant)
+batch_window_ms = 100       # 0 (no batches) or 10-10000 ms: <prefix>/<gw>/telemetry
 broker_grace_s = 10         # 0 < s <= 3600
 remote_max_s = 3600         # 0 < s <= 86400
 backoff_initial_s = 1       # 0.1 <= s <= 600, doubling up to
 backoff_max_s = 60          # 1 <= s <= 3600
+
+[participants]              # band id = participant pseudonym (a study; docs/study.md)
+left = "P017"
+
+[participant_profiles]      # participant = their health profile TOML
+P017 = "/etc/acudevice/profiles/P017.toml"
 
 Every number is checked against its range in `acudevice.bridge.ranges` (nan and inf are
 refused), as the same flags are.
@@ -25,14 +32,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from acudevice.bridge.gateway import BridgeOptions
 from acudevice.bridge.mqtt import BrokerAddress, Credentials
+from acudevice.bridge.participants import Participants, assign, load_profiles, split_pairs
 from acudevice.bridge.ranges import (
     BACKOFF_INITIAL_S,
     BACKOFF_MAX_S,
+    BATCH_WINDOW_MS,
     BROKER_GRACE_S,
+    MIN_BATCH_WINDOW_MS,
     REMOTE_MAX_S,
     SIM_FLEET,
     SIM_SPEED,
@@ -70,11 +88,22 @@ class BridgeFile(BaseModel):
     allow_remote_start: bool | None = None
     ha_discovery: bool | None = None
     telemetry_hz: Annotated[float, _within(TELEMETRY_HZ)] | None = None
+    batch_window_ms: Annotated[int, _within(BATCH_WINDOW_MS)] | None = None
     broker_grace_s: Annotated[float, _within(BROKER_GRACE_S)] | None = None
     remote_max_s: Annotated[float, _within(REMOTE_MAX_S)] | None = None
     backoff_initial_s: Annotated[float, _within(BACKOFF_INITIAL_S)] | None = None
     backoff_max_s: Annotated[float, _within(BACKOFF_MAX_S)] | None = None
     sim_fleet: Annotated[int, _within(SIM_FLEET)] | None = None
+    participants: dict[str, str] = Field(default_factory=dict)
+    """band id -> participant pseudonym."""
+    participant_profiles: dict[str, str] = Field(default_factory=dict)
+    """participant -> health profile file."""
+    _path: str = PrivateAttr(default="bridge.toml")
+
+    @property
+    def source(self) -> str:
+        """The file these settings came from, for messages."""
+        return self._path
 
     @model_validator(mode="after")
     def _backoff_grows(self) -> BridgeFile:
@@ -99,9 +128,11 @@ def load_file(path: Path | None) -> BridgeFile:
             return BridgeFile()
     data = read_toml(path)
     try:
-        return BridgeFile.model_validate(data)
+        loaded = BridgeFile.model_validate(data)
     except ValidationError as exc:
         raise InputError(problems_from_validation(str(path), exc, BridgeFile)) from None
+    loaded._path = str(path)
+    return loaded
 
 
 def read_password(path: Path) -> str:
@@ -231,6 +262,9 @@ def build_options(
     sim_fleet: int | None,
     sim_speed: int,
     profile: HealthProfile,
+    participants: list[str] | None = None,
+    participant_profiles: list[str] | None = None,
+    batch_window_ms: int | None = None,
 ) -> BridgeOptions:
     checked("--telemetry-hz", telemetry_hz, TELEMETRY_HZ)
     checked("--broker-grace", broker_grace_s, BROKER_GRACE_S)
@@ -255,6 +289,21 @@ def build_options(
         raise InputError(
             [Problem("--device", "", "no bands: pass --device URL (repeatable) or --sim-fleet N")]
         )
+    window_ms = batch_window_ms if batch_window_ms is not None else file.batch_window_ms
+    if window_ms is None:
+        window_ms = 100
+    checked("--batch-window-ms", window_ms, BATCH_WINDOW_MS)
+    if 0 < window_ms < MIN_BATCH_WINDOW_MS:
+        raise InputError(
+            [
+                Problem(
+                    "--batch-window-ms",
+                    "",
+                    f"got {window_ms} ms; must be 0 (no batches) or at least "
+                    f"{MIN_BATCH_WINDOW_MS} ms",
+                )
+            ]
+        )
     return BridgeOptions(
         broker=where.address,
         gateway=where.gateway,
@@ -264,10 +313,35 @@ def build_options(
         ca_file=where.ca_file,
         allow_remote_start=allow_remote_start or bool(file.allow_remote_start),
         ha_discovery=ha_discovery or bool(file.ha_discovery),
-        telemetry_hz=telemetry_hz or file.telemetry_hz or 2.0,
+        telemetry_hz=telemetry_hz or file.telemetry_hz or 1.0,
+        batch_window_ms=window_ms,
         broker_grace_s=broker_grace_s or file.broker_grace_s or 10.0,
         remote_max_s=remote_max_s or file.remote_max_s or 3600.0,
         backoff_initial_s=file.backoff_initial_s or min(1.0, file.backoff_max_s or 1.0),
         backoff_max_s=file.backoff_max_s or max(60.0, file.backoff_initial_s or 60.0),
         profile=profile,
+        participants=study_participants(
+            file, participants or [], participant_profiles or [], bands
+        ),
     )
+
+
+def study_participants(
+    file: BridgeFile, flags: list[str], profile_flags: list[str], bands: dict[str, str]
+) -> Participants:
+    """`--participant` flags replace the file's `[participants]`; a `--participant-profile`
+    replaces the file's profile for that participant only."""
+    if flags:
+        source = "--participant"
+        by_band = assign(split_pairs(flags, source, "BAND", "ID"), bands, source)
+    else:
+        by_band = assign(file.participants, bands, f"{file.source}: participants")
+    wearing = set(by_band.values())
+    from_flags = split_pairs(profile_flags, "--participant-profile", "ID", "FILE")
+    from_file = {
+        who: Path(path) for who, path in file.participant_profiles.items() if who not in from_flags
+    }
+    profiles = load_profiles(from_file, wearing, f"{file.source}: participant_profiles")
+    flag_paths = {who: Path(path) for who, path in from_flags.items()}
+    profiles.update(load_profiles(flag_paths, wearing, "--participant-profile"))
+    return Participants(by_band, profiles)

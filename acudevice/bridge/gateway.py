@@ -4,6 +4,10 @@ Connection follows aiomqtt's own pattern (one client, `async with` in a loop) wi
 backoff. On every connect: subscribe, publish `online`, availability, state and discovery,
 then the events kept while the broker was away. While disconnected, telemetry and state are
 dropped (the journal still has everything); bands stay connected and heartbeated.
+
+With a journal, the same connection carries the journal's records to the study centre and
+brings its withdrawal notices (bridge/centre.py); each band's sessions are those of its
+participant (bridge/participants.py).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acudevice.bridge.band import AgentSettings, BandAgent
+from acudevice.bridge.admission import CommandGate, Limits
+from acudevice.bridge.band import AgentSettings, BandAgent, StartRefused
+from acudevice.bridge.centre import StudyLink
 from acudevice.bridge.commands import CommandDesk, StartGuard
 from acudevice.bridge.discovery import band_config, config_topic, device_id, gateway_config
 from acudevice.bridge.mqtt import (
@@ -29,7 +35,12 @@ from acudevice.bridge.mqtt import (
     MqttLink,
     Will,
 )
+from acudevice.bridge.outgoing import Message, Outgoing
+from acudevice.bridge.ownership import Instance, check_free, instance_topic
+from acudevice.bridge.participants import Participants
 from acudevice.bridge.payloads import CommandResult, EventPayload
+from acudevice.bridge.stats import report_stats, snapshot
+from acudevice.bridge.telemetry import Batch, TelemetryBatcher, publish_batches
 from acudevice.bridge.topics import HA_STATUS, Topics
 from acudevice.device.backoff import Backoff
 from acudevice.device.keeper import Keeper
@@ -41,8 +52,6 @@ from acudevice.store import Journal
 
 log = logging.getLogger("acudevice.bridge")
 
-OUTBOX = 20_000
-WRITERS = 8  # aiomqtt warns past 10 concurrent publishes; 8 keeps the socket busy
 KEPT_EVENTS = 200
 CONNECTING = 16
 
@@ -58,20 +67,20 @@ class BridgeOptions:
     ca_file: Path | None = None
     allow_remote_start: bool = False
     ha_discovery: bool = False
-    telemetry_hz: float = 2.0
+    telemetry_hz: float = 1.0
+    """Per-band telemetry (Home Assistant, people); every sample goes out in the batches."""
+    batch_window_ms: int = 100
+    """`<prefix>/<gateway>/telemetry`: every band's samples of this window; 0: no batches."""
+    command_limits: Limits = field(default_factory=Limits)
     broker_grace_s: float = 10.0
     remote_max_s: float = 3600.0
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     profile: HealthProfile = field(default_factory=HealthProfile)
-
-
-@dataclass(frozen=True)
-class _Out:
-    topic: str
-    payload: str
-    qos: int
-    retain: bool
+    """The gateway's own profile: for bands (and participants) without one of their own."""
+    participants: Participants = field(default_factory=Participants)
+    record_ack_timeout_s: float = 30.0
+    """Records unacknowledged this long are sent again (the centre may have missed them)."""
 
 
 class Bridge:
@@ -86,7 +95,9 @@ class Bridge:
         self.topics = Topics(options.prefix, options.gateway)
         self.library = library or ProgramLibrary()
         self.journal = journal
+        self.batcher = TelemetryBatcher(options.gateway)
         settings = AgentSettings(
+            batcher=self.batcher if options.batch_window_ms else None,
             telemetry_hz=options.telemetry_hz,
             broker_grace_s=options.broker_grace_s,
             remote_max_s=options.remote_max_s,
@@ -94,30 +105,52 @@ class Bridge:
             connecting=asyncio.Semaphore(CONNECTING),
         )
         self.agents = {
-            band: BandAgent(band, url, self, settings) for band, url in options.bands.items()
+            band: BandAgent(band, url, self, settings, options.participants.of(band))
+            for band, url in options.bands.items()
         }
+        self.study = StudyLink(
+            journal,
+            self.topics,
+            options.participants,
+            self.agents,
+            ack_timeout_s=options.record_ack_timeout_s,
+        )
         self.desk = CommandDesk(
             self.agents,
             StartGuard(options.allow_remote_start, self.library, options.remote_max_s),
             self._reply,
         )
+        self.gate = CommandGate(
+            self.agents,
+            lambda band, verb, raw, retained: self.desk.handle(band, verb, raw, retained=retained),
+            self._reply,
+            options.command_limits,
+        )
+        self.out = Outgoing()
+        self.mqtt = MqttClient(
+            options.broker,
+            client_id=options.gateway,
+            credentials=options.credentials,
+            will=Will(self.topics.status, "offline", qos=1, retain=True),
+            ca_file=options.ca_file,
+            precious=self.topics.is_stop,  # read first, never dropped for another command
+        )
         self.connected = asyncio.Event()
         self._link: MqttLink | None = None
-        self._outbox: asyncio.Queue[_Out] = asyncio.Queue(OUTBOX)
         self._kept_events: deque[EventPayload] = deque(maxlen=KEPT_EVENTS)
         self._down_since: float | None = None
-        self._tasks: set[asyncio.Task[object]] = set()
-        self.dropped = 0
+        self.instance = Instance()
 
     # ---------------------------------------------------------------- outlet for agents
 
     def publish(self, topic_leaf: str, band: str, payload: str, *, qos: int, retain: bool) -> None:
         if self._link is None:
             return  # retained state is re-published on connect; telemetry is never queued
-        try:
-            self._outbox.put_nowait(_Out(self.topics.band(band, topic_leaf), payload, qos, retain))
-        except asyncio.QueueFull:
-            self.dropped += 1
+        topic = self.topics.band(band, topic_leaf)
+        if topic_leaf == "telemetry":
+            self.out.telemetry(topic, payload)
+        else:
+            self.out.urgent(Message(topic, payload, qos, retain))
 
     def event(self, payload: EventPayload) -> None:
         if self._link is None:
@@ -138,8 +171,10 @@ class Bridge:
             self._band_discovery(self.agents[band], self._remote_programs())
 
     def _send(self, topic: str, payload: str, *, qos: int = 1, retain: bool = False) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outbox.put_nowait(_Out(topic, payload, qos, retain))
+        self.out.urgent(Message(topic, payload, qos, retain))
+
+    def _send_batch(self, batch: Batch) -> None:
+        self.out.telemetry(self.topics.telemetry, batch.payload, samples=batch.samples)
 
     def _reply(self, result: CommandResult) -> None:
         self._send(self.topics.command(result.band, "result"), result.model_dump_json(), qos=1)
@@ -147,15 +182,26 @@ class Bridge:
     # ---------------------------------------------------------------- sessions
 
     def _make_session(self, program: Program, keeper: Keeper, band: str) -> Session:
-        return Session(
+        """A session for the band's participant, screened with their profile and their
+        remembered comfort maxima, journalled (and queued for the centre) as theirs."""
+        refusal = self.study.refusal(band)
+        if refusal is not None:
+            raise StartRefused(refusal)
+        participants = self.options.participants
+        session = Session(
             program,
             [keeper],
-            profile=self.options.profile,
+            profile=participants.profile(band, self.options.profile),
             confirm_reason=None,  # soft limits are never confirmed remotely
             journal=self.journal,
             catalog=self.library.catalog,
             link=LinkPolicy(end_on_link_loss=True),
+            participant=participants.of(band),
+            gateway=self.options.gateway,
+            band=band,
         )
+        self.study.follow(session)
+        return session
 
     async def start_local(self, band: str, program_name: str) -> None:
         """Start a session from this gateway itself (not from the broker)."""
@@ -169,25 +215,49 @@ class Bridge:
             asyncio.create_task(a.run(), name=f"acudevice-band-{a.band}")
             for a in self.agents.values()
         ]
+        agent_tasks += self._timers()
         try:
             await self._broker_loop()
         finally:
             for task in agent_tasks:
                 task.cancel()
             await asyncio.gather(*agent_tasks, return_exceptions=True)
+            await self.gate.close()
+
+    def _timers(self) -> list[asyncio.Task[None]]:
+        """Telemetry batches every window, the gateway's counters every 10 s."""
+        counters = self.out.counters
+        stats = asyncio.create_task(
+            report_stats(
+                lambda: snapshot(
+                    self.batcher.run, counters, self.gate.counters, self.mqtt.incoming.dropped
+                ),
+                lambda payload: self._send(self.topics.stats, payload, qos=0, retain=True),
+            )
+        )
+        window_ms = self.options.batch_window_ms
+        if not window_ms:
+            return [stats]
+        batches = publish_batches(
+            self.batcher, self._send_batch, window_ms / 1000, lambda: counters.dropped_samples
+        )
+        return [stats, asyncio.create_task(batches)]
 
     async def _broker_loop(self) -> None:
         o = self.options
-        client = MqttClient(
-            o.broker,
-            client_id=o.gateway,
-            credentials=o.credentials,
-            will=Will(self.topics.status, "offline", qos=1, retain=True),
-            ca_file=o.ca_file,
-        )
+        client = self.mqtt
         backoff = Backoff(o.backoff_initial_s, o.backoff_max_s)
         while True:
             try:
+                # Before taking the client id, and after every drop: is another bridge
+                # serving this gateway id? Then stop (GatewayTaken), never flap.
+                await check_free(
+                    o.broker,
+                    self.topics,
+                    self.instance,
+                    credentials=o.credentials,
+                    ca_file=o.ca_file,
+                )
                 async with client.connect() as link:
                     backoff.reset()
                     await self._serve(link)
@@ -200,16 +270,23 @@ class Bridge:
             await asyncio.sleep(delay)
 
     async def _serve(self, link: MqttLink) -> None:
-        writers = [asyncio.create_task(self._writer(link)) for _ in range(WRITERS)]
+        self.out.attach(link)
+        sender: asyncio.Task[None] | None = None
         try:
             await link.subscribe(self.topics.command_filter, qos=1)
             if self.options.ha_discovery:
                 await link.subscribe(HA_STATUS, qos=1)
+            await self.study.subscribe(link)
             self._link = link
             self.connected.set()
             await link.publish(self.topics.status, "online", qos=1, retain=True)
+            await link.publish(
+                instance_topic(self.topics), self.instance.payload(), qos=1, retain=True
+            )
             self._announce()
             self._broker_back()
+            # The study's records go out beside everything else, until this link goes.
+            sender = asyncio.create_task(self.study.send(link))
             async for message in link.messages():
                 self._dispatch(message)
         except asyncio.CancelledError:
@@ -221,7 +298,7 @@ class Bridge:
                     await asyncio.gather(*(a.shut_down() for a in self.agents.values()))
                 async with asyncio.timeout(2):
                     for agent in self.agents.values():
-                        agent.publish_state_now()
+                        agent.publish_state(at_once=True)
                     await self._drain()
                     for band in self.agents:  # the bands go with us: their links close next
                         topic = self.topics.band(band, "availability")
@@ -229,24 +306,16 @@ class Bridge:
                     await link.publish(self.topics.status, "offline", qos=1, retain=True)
             raise
         finally:
+            if sender is not None:
+                sender.cancel()
+                await asyncio.wait([sender])
             self._link = None
             self.connected.clear()
-            for task in writers:
-                task.cancel()
+            self.out.detach()
             self._broker_lost()
 
     async def _drain(self) -> None:
-        await self._outbox.join()
-
-    async def _writer(self, link: MqttLink) -> None:
-        while True:
-            out = await self._outbox.get()
-            try:
-                await link.publish(out.topic, out.payload, qos=out.qos, retain=out.retain)
-            except BrokerError:
-                self.dropped += 1
-            finally:
-                self._outbox.task_done()
+        await self.out.drain()
 
     def _announce(self) -> None:
         """Everything retained, again: after a reconnect the broker may have lost it."""
@@ -267,7 +336,7 @@ class Bridge:
         """Program name -> actuator, for the start select (each band is offered its own kind)."""
         if not self.options.allow_remote_start:
             return None
-        return {name: p.actuator for name, (_, p) in self.library.load_all().items()}
+        return {name: p.actuator for name, (_, p) in self.library.load_all().items() if not p.sham}
 
     def _band_discovery(self, agent: BandAgent, programs: dict[str, str] | None) -> None:
         info = agent.device.info if agent.device is not None else None
@@ -309,6 +378,8 @@ class Bridge:
             agent.broker_lost()
 
     def _dispatch(self, message: Inbound) -> None:
+        if self.study.dispatch(message):
+            return
         if message.topic == HA_STATUS:
             if message.payload == b"online" and self.options.ha_discovery:
                 self._announce()
@@ -317,8 +388,4 @@ class Bridge:
         if parsed is None:
             return
         band, verb = parsed
-        task = asyncio.create_task(
-            self.desk.handle(band, verb, message.payload, retained=message.retain)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.gate.submit(band, verb, message.payload, retained=message.retain)

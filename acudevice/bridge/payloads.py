@@ -128,7 +128,7 @@ class StatePayload(BaseModel):
     unit: str | None
     battery_percent: int | None
     device_state: str | None
-    session: Literal["idle", "running", "paused", "stopping"]
+    session: Literal["idle", "running", "paused", "stopping", "venting"]
     origin: Literal["local", "remote"] | None = None
     program: str | None = None
     phase: str | None = None
@@ -138,6 +138,8 @@ class StatePayload(BaseModel):
     intensity_percent: int | None = None
     """The cap as a percentage of full intensity (the starting cap, or the program's peak
     when lower); None when no session runs."""
+    participant: str | None = None
+    """The study pseudonym of who wears the band (`--participant BAND=ID`), if any."""
     ts: float
 
 
@@ -160,6 +162,8 @@ class EventPayload(BaseModel):
 
     event: EventKind
     band: str | None = None
+    participant: str | None = None
+    """The band's participant (a study pseudonym), if it has one."""
     ts: float
     detail: str | None = None
     program: str | None = None

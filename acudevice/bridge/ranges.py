@@ -19,3 +19,7 @@ BACKOFF_MAX_S = Span(1, 3600, "s")
 SIM_FLEET = Span(0, 5000)
 SIM_SPEED = Span(1, 0xFFFF)
 """Device seconds per wall second of the simulated bands (INFO's time_scale is a u16)."""
+BATCH_WINDOW_MS = Span(0, 10_000, "ms")
+"""Telemetry batches: every band's samples of this window in one message; 0: no batches,
+otherwise at least MIN_BATCH_WINDOW_MS."""
+MIN_BATCH_WINDOW_MS = 10

@@ -30,6 +30,12 @@ def withdrawn_topic(prefix: str, participant: str) -> str:
     return f"{prefix}/{STUDY_LEVEL}/withdrawn/{participant}"
 
 
+def protocol_topic(prefix: str, participant: str) -> str:
+    """The retained study protocol for `participant`'s gateway (acudevice study enroll):
+    their schedule, reminders and the program behind their label (docs/trials.md)."""
+    return f"{prefix}/{STUDY_LEVEL}/participants/{participant}/protocol"
+
+
 def band_id_for(url: str) -> str:
     """A band id from a device URL or alias: every run of other characters becomes '-'."""
     slug = re.sub(r"[^A-Za-z0-9_]+", "-", url.split("://", 1)[-1]).strip("-")
@@ -75,6 +81,15 @@ class Topics:
         """Where the centre confirms what it has committed."""
         return f"{self.root}/records/ack"
 
+    @property
+    def telemetry(self) -> str:
+        """Every band's samples, batched (acudevice/bridge/telemetry.py)."""
+        return f"{self.root}/telemetry"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.root}/stats"
+
     def band(self, band: str, leaf: str) -> str:
         return f"{self.root}/{band}/{leaf}"
 
@@ -84,6 +99,11 @@ class Topics:
     @property
     def command_filter(self) -> str:
         return f"{self.root}/+/cmd/+"
+
+    def is_stop(self, topic: str) -> bool:
+        """A stop or estop command of ours: it goes ahead of every other message."""
+        parsed = self.parse_command(topic)
+        return parsed is not None and parsed[1] in ("stop", "estop")
 
     def parse_command(self, topic: str) -> tuple[str, str] | None:
         """(band, verb) of a command topic of ours; None for anything else (results, others)."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from acudevice.bridge.ranges import (
+    BATCH_WINDOW_MS,
     BROKER_GRACE_S,
     REMOTE_MAX_S,
     SIM_FLEET,
@@ -52,7 +53,15 @@ def bridge(
     ] = False,
     telemetry_hz: Annotated[
         float | None,
-        typer.Option("--telemetry-hz", help=f"telemetry per band, {TELEMETRY_HZ} (default 2)"),
+        typer.Option("--telemetry-hz", help=f"telemetry per band, {TELEMETRY_HZ} (default 1)"),
+    ] = None,
+    batch_window_ms: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-window-ms",
+            help="every band's samples in one message per window on <prefix>/<gw>/telemetry, "
+            f"{BATCH_WINDOW_MS} (default 100; 0: none)",
+        ),
     ] = None,
     broker_grace: Annotated[
         float | None,
@@ -81,6 +90,22 @@ def bridge(
     ] = None,
     profile_file: Annotated[
         Path | None, typer.Option("--profile", help="the gateway's health profile TOML")
+    ] = None,
+    participant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--participant",
+            metavar="BAND=ID",
+            help="the study participant wearing BAND (a pseudonym); repeatable",
+        ),
+    ] = None,
+    participant_profile: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--participant-profile",
+            metavar="ID=FILE",
+            help="participant ID's health profile TOML; repeatable",
+        ),
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="bridge.toml (default: the user config dir)")
@@ -131,11 +156,14 @@ def bridge(
         allow_remote_start=allow_remote_start,
         ha_discovery=ha_discovery,
         telemetry_hz=telemetry_hz,
+        batch_window_ms=batch_window_ms,
         broker_grace_s=broker_grace,
         remote_max_s=remote_max,
         sim_fleet=sim_fleet,
         sim_speed=sim_speed,
         profile=build_profile(profile_file, pregnant=False, cap_kpa=None),
+        participants=participant or [],
+        participant_profiles=participant_profile or [],
     )
     with Journal() as journal:
         instance = Bridge(options, journal=journal)
@@ -143,7 +171,9 @@ def bridge(
             instance.library.get(fleet_run)  # a bad name fails now, before connecting
         err.print(
             f"bridge {options.gateway}: {len(options.bands)} band(s) -> {options.broker} "
-            f"(prefix {options.prefix}, remote start {'on' if options.allow_remote_start else 'off'})"
+            f"(prefix {options.prefix}, remote start {'on' if options.allow_remote_start else 'off'}"
+            f", {len(options.participants.by_band)} participant(s))",
+            markup=False,
         )
         try:
             asyncio.run(_serve(instance, fleet_run))
@@ -192,6 +222,7 @@ async def _serve(instance: Bridge, fleet_run: str | None) -> None:
 
 async def _start_fleet(instance: Bridge, program: str) -> None:
     from acudevice.bridge.band import StartRefused
+    from acudevice.errors import AcuDeviceError
 
     slots = asyncio.Semaphore(16)  # a few starts at a time: each is a handful of requests
 
@@ -201,8 +232,8 @@ async def _start_fleet(instance: Bridge, program: str) -> None:
         try:
             async with slots:
                 await instance.start_local(band, program)
-        except StartRefused as exc:
-            err.print(f"{band}: {exc}")
+        except (StartRefused, AcuDeviceError) as exc:  # one band's failure is that band's
+            err.print(f"{band}: {exc}", markup=False)
 
     await asyncio.gather(*(one(b) for b in instance.agents))
 

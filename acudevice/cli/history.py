@@ -13,10 +13,9 @@ from rich.table import Table
 from acudevice.cli.common import out, reports_errors, shell_command
 from acudevice.errors import InputError, Problem
 from acudevice.export import session_row
-from acudevice.plan.devices import format_level
-from acudevice.plan.schedule import Schedule
-from acudevice.plots import Line, plot_schedule
-from acudevice.store import Journal
+from acudevice.report import session_picture
+from acudevice.store import Journal, SessionRecord
+from acudevice.store.models import CapChange
 
 MAX_LIMIT = 1_000_000
 
@@ -34,8 +33,11 @@ def history(
         raise InputError([Problem("--limit", "", f"must be 1 to {MAX_LIMIT}, got {limit}")])
     with Journal() as journal:
         sessions = journal.sessions(limit)
+        changes = {s.id: journal.cap_changes(s.id) for s in sessions}
         if as_json:
-            rows = [session_row(s, len(journal.comfort_events(s.id))) for s in sessions]
+            rows = [
+                session_row(s, len(journal.comfort_events(s.id)), changes[s.id]) for s in sessions
+            ]
             typer.echo(json.dumps(rows, ensure_ascii=False))
             return
     if not sessions:
@@ -55,7 +57,6 @@ def history(
         started = dt.datetime.fromtimestamp(s.started_at).strftime("%m-%d %H:%M")
         before = "-" if s.rating_before is None else str(s.rating_before)
         after = "-" if s.rating_after is None else str(s.rating_after)
-        peak = "-" if s.peak_level is None else format_level(s.peak_level, s.actuator).split()[0]
         outcome = s.outcome + (f" ({len(s.confirmations)} confirmed)" if s.confirmations else "")
         table.add_row(
             str(s.id),
@@ -64,10 +65,28 @@ def history(
             ", ".join(s.devices),
             outcome,
             f"{s.repeats_done}/{s.repeats_planned}",
-            f"{peak} / {format_level(s.cap_level, s.actuator)}",
+            peak_and_cap(s, changes[s.id]),
             "-" if s.rating_before is None and s.rating_after is None else f"{before} → {after}",
         )
     out.print(table)
+
+
+def peak_and_cap(record: SessionRecord, changes: list[CapChange]) -> str:
+    """The peak measured and the cap the session ended with, saying what lowered it:
+    "12.1 / 8.33 kPa (too strong)", "intensity 0.21 / 0.8"."""
+    peak = "-" if record.peak_level is None else f"{record.peak_level / 1000:g}"
+    cap = changes[-1].level if changes else record.cap_level
+    pair = (
+        f"{peak} / {cap / 1000:g} kPa"
+        if record.actuator == "pressure"
+        else f"intensity {peak} / {cap / 1000:g}"
+    )
+    if not changes:
+        return pair
+    last = changes[-1]
+    return pair + (
+        " (too strong)" if last.cause == "too-strong" else f" (intensity {last.percent} %)"
+    )
 
 
 @reports_errors
@@ -75,7 +94,8 @@ def report(
     session: Annotated[str, typer.Argument(metavar="SESSION", help="session id, or 'last'")],
     output: Annotated[Path, typer.Option("-o", "--output", help="PNG or SVG file to write")],
 ) -> None:
-    """Planned vs measured pressure, with faults and comfort events marked."""
+    """Planned vs measured, the cap stepping down where it was lowered, "too strong", faults
+    and where a session stopped short."""
     if output.suffix.lower() not in (".png", ".svg"):
         raise InputError([Problem(str(output), "", "the report file must end in .png or .svg")])
     with Journal() as journal:
@@ -89,23 +109,11 @@ def report(
         else:
             raise InputError([Problem("SESSION", "", f"{session!r} is not a session id or 'last'")])
         record = journal.session(session_id)
-        samples = [s for s in journal.samples(session_id) if s.channel == 0]
-        faults = journal.faults(session_id)
-        comfort = journal.comfort_events(session_id)
-    schedule = Schedule.model_validate(record.schedule)
-    measured = [(s.t_ms / 1000, float(s.measured_level)) for s in samples]
-    last_t = measured[-1][0] if measured else 0.0
-    events = [(last_t, f.code) for f in faults]
-    events += [
-        ((c.t_ms or 0) / 1000, f"too strong → {format_level(c.new_level, record.actuator)}")
-        for c in comfort
-    ]
-    lines = [
-        Line(record.cap_level, f"cap {format_level(record.cap_level, record.actuator)}", "hard")
-    ]
-    lines += [Line(c.new_level, f"comfort max {c.point}", "soft") for c in comfort]
-    title = f"Session {record.id}: {record.program} — {record.outcome}"
-    plot_schedule(
-        schedule, output, title=title, lines=lines, measured=measured, events=events, private=True
-    )
+        picture = session_picture(
+            record,
+            [s for s in journal.samples(session_id) if s.channel == 0],
+            journal.faults(session_id),
+            journal.cap_changes(session_id),
+        )
+    picture.draw(output)
     out.print(f"wrote {output}")

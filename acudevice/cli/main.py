@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("history", "report", "Plot a past session: planned against measured."),
     "export": ("export", "export", "Write sessions and samples as CSV or JSON, for a study."),
     "profile": ("profile", "app", "Your health profile: write one to fill in."),
+    "comfort": ("comfort", "app", "Your comfortable maximum per point: list, set or reset one."),
     "scan": ("ble", "scan", "Find BLE bands in range."),
     "pair": ("ble", "pair", "Pair a BLE band and give it an alias."),
     "devices": ("ble", "devices_app", "Paired bands: list, rename or forget one."),
@@ -33,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bridge": ("bridge", "bridge", "Publish bands to an MQTT broker and take commands from it."),
     "mqtt-acl": ("bridge", "mqtt_acl", "Print a Mosquitto ACL: each gateway its own prefix."),
     "ingest": ("ingest", "ingest", "Study centre: store gateways' records in PostgreSQL."),
-    "study": ("study", "app", "Study centre: gateways, export, report, withdraw a participant."),
+    "study": ("study", "app", "Study centre: protocol, enroll, unblind, export, report, withdraw."),
 }
 
 

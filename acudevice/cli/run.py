@@ -19,20 +19,33 @@ from acudevice.cli.common import (
     CAP_KPA,
     EXIT_BAD_INPUT,
     build_profile,
+    default_device,
     err,
     out,
     reports_errors,
     shell_command,
     styled,
 )
+from acudevice.cli.gentler import (
+    AtComfortOption,
+    AtHalvedCapOption,
+    SideOption,
+    adjusted,
+    offers,
+)
 from acudevice.cli.live import PlainProgress, keys_to, render
-from acudevice.errors import InputError, Problem
-from acudevice.plan.devices import format_level
-from acudevice.plan.library import ProgramLibrary
+from acudevice.errors import InputError, NotFoundError, Problem
+from acudevice.plan.devices import PressureDevice, VibrationDevice, format_level
+from acudevice.plan.library import ProgramLibrary, load_device
+from acudevice.plan.program import Program
+from acudevice.safety.fitting import Adjustment
+from acudevice.safety.profile import HealthProfile
+from acudevice.safety.screening import comfort_level
 from acudevice.session.model import SessionResult
 from acudevice.session.runner import LinkPolicy, Session
+from acudevice.session.verdict import remembered_profile
 from acudevice.session.view import SessionView
-from acudevice.store import Journal
+from acudevice.store import Journal, check_participant
 from acudevice.store.journal import JournalError
 
 DEFAULT_DEVICE = "sim://"
@@ -89,6 +102,47 @@ def _simulator_banner(device: str | None, both: str | None) -> None:
     )
 
 
+def _model_named(name: str, program: Program) -> PressureDevice | VibrationDevice:
+    """The band's model as screening saw it (a model we do not ship: the default)."""
+    try:
+        return load_device(name)
+    except NotFoundError:
+        return default_device(program, None)
+
+
+def _comfort_max(
+    program: Program,
+    library: ProgramLibrary,
+    profile: HealthProfile,
+    journal: Journal,
+    participant: str | None,
+) -> float | None:
+    """The comfortable maximum that counts for the program's points now (the journal's,
+    this session's "too strong" included, and the profile's), in kPa or 0-1."""
+    merged = remembered_profile(profile, journal, program.actuator, participant=participant)
+    level = comfort_level(program, library.catalog, merged)
+    return None if level is None else level / 1000
+
+
+def summary_line(result: SessionResult) -> str:
+    """The last line of a run: how it ended, the peak, and the cap it ended with, saying what
+    lowered it as the live view did."""
+
+    def level(value: int) -> str:
+        return format_level(value, result.actuator)
+
+    cap = f"cap {level(result.cap_level)}"
+    if result.cap_level < result.screened_cap_level:
+        cause = "too strong" if result.comfort_level == result.cap_level else "intensity"
+        cap += f", lowered from {level(result.screened_cap_level)} by {cause}"
+    skew = "" if result.start_skew_ms is None else f", start skew {result.start_skew_ms:.1f} ms"
+    return (
+        f"session {result.session_id}: {result.outcome} — {result.detail or ''}; "
+        f"{result.repeats_done}/{result.repeats_planned} repeats, peak "
+        f"{level(result.peak_level)} ({cap}){skew}"
+    )
+
+
 def ask_rating() -> int | None:
     """After an interactive session: the symptom now, 0-10, or nothing."""
     question = "How are your symptoms now, 0 (none) to 10 (worst)? Enter skips: "
@@ -131,8 +185,13 @@ def run(
     ] = None,
     confirm: Annotated[
         str | None,
-        typer.Option("--confirm", metavar="REASON", help="confirm soft limits, with a reason"),
+        typer.Option(
+            "--confirm", metavar="REASON", help="confirm soft limits, with a reason (full peak)"
+        ),
     ] = None,
+    side: SideOption = None,
+    at_comfort: AtComfortOption = False,
+    at_halved_cap: AtHalvedCapOption = False,
     rate_before: Annotated[
         int | None, typer.Option("--rate-before", metavar="0-10", help="symptom now, 10 worst")
     ] = None,
@@ -143,11 +202,21 @@ def run(
     end_on_link_loss: Annotated[
         bool, typer.Option("--end-on-link-loss", help="end instead of reconnecting")
     ] = False,
+    participant: Annotated[
+        str | None,
+        typer.Option(
+            "--participant", metavar="ID", help="study pseudonym of who wears the band (journalled)"
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="print a machine-readable summary")
     ] = False,
 ) -> None:
     """Run a program; Ctrl-C stops and vents before exiting.
+
+    Past a comfortable maximum or a bleeding risk, --at-comfort or --at-halved-cap runs the
+    program scaled under it (screened again, no confirmation); --confirm runs it at its
+    full peak. A refusal lists every way forward that passes.
 
     Exit codes: 0 completed or stopped by you; 1 ended early (safety alarm, ESTOP, lost
     link, journal or host failure); 2 bad input, refused or needs confirmation; 129 SIGHUP,
@@ -155,19 +224,39 @@ def run(
     """
     _rating(rate_before, "--rate-before")
     _rating(rate_after, "--rate-after")
+    if participant is not None:
+        check_participant(participant, "--participant")
     library = ProgramLibrary()
     program = library.get(program_name)
     profile = build_profile(profile_file, pregnant=pregnant, cap_kpa=cap_kpa)
+    adjustment = Adjustment(side, at_comfort, at_halved_cap)
+    if side is not None and both:
+        raise InputError([Problem("--side", "", "one side is one band: drop --both")])
     url = device or DEFAULT_DEVICE
     urls = [url] + ([both] if both else [])
-    if not as_json:
-        _simulator_banner(device, both)
     live = sys.stdout.isatty() and not as_json
     progress = None if as_json else PlainProgress(out.print)
     with Journal() as journal:
         journal.check_writable()  # before any band is touched
-        session = Session(
+        if participant is not None and journal.has_withdrawn(participant):
+            raise InputError(
+                [Problem("--participant", "", f"{participant} has withdrawn from the study")]
+            )
+        if not as_json:
+            _simulator_banner(device, both)
+        fitted = adjusted(
             program,
+            default_device(program, None),
+            library,
+            profile,
+            journal,
+            adjustment,
+            participant=participant,
+        )
+        if fitted.notes and not as_json:
+            out.print(f"adjusted: {'; '.join(fitted.notes)}", soft_wrap=True)
+        session = Session(
+            fitted.program,
             urls,
             profile=profile,
             confirm_reason=confirm,
@@ -175,6 +264,7 @@ def run(
             catalog=library.catalog,
             rating_before=rate_before,
             link=LinkPolicy(end_on_link_loss=end_on_link_loss),
+            participant=participant,
         )
         if progress is not None and not live:
             SessionView.follow(session, progress)
@@ -196,7 +286,18 @@ def run(
             )
             raise typer.Exit(128 + signum)
         if result.refused and result.verdict is not None:
-            print_verdict(result.verdict, program.actuator)
+            model = _model_named(result.verdict.device, program)
+            ways = offers(
+                program,
+                model,
+                library,
+                profile,
+                journal,
+                adjustment,
+                confirm,
+                participant=participant,
+            )
+            print_verdict(result.verdict, program.actuator, ways=ways, adjusted_as=fitted.notes)
             raise typer.Exit(EXIT_BAD_INPUT)
         if result.error is not None and result.session_id is None:
             raise result.error  # never started: the error says why (exit 2)
@@ -209,26 +310,15 @@ def run(
             rate_after = ask_rating()
         if rate_after is not None and result.session_id is not None:
             journal.rate_after(result.session_id, rate_after)
+        comfort_max = _comfort_max(program, library, profile, journal, participant)
     if as_json:
-        typer.echo(json.dumps(result.as_json()))
+        summary = result.as_json()
+        unit = "kpa" if program.actuator == "pressure" else "intensity"
+        summary[f"comfort_max_{unit}"] = comfort_max  # remembered for the point, not only now
+        summary["adjusted"] = list(fitted.notes)
+        typer.echo(json.dumps(summary))
     else:
-        out.print(
-            f"session {result.session_id}: {result.outcome} — {result.detail or ''}; "
-            f"{result.repeats_done}/{result.repeats_planned} repeats, peak "
-            f"{format_level(result.peak_level, result.actuator)} (cap "
-            f"{format_level(result.cap_level, result.actuator)}"
-            + (
-                f", lowered from {format_level(result.screened_cap_level, result.actuator)}"
-                if result.cap_level < result.screened_cap_level
-                else ""
-            )
-            + ")"
-            + (
-                f", start skew {result.start_skew_ms:.1f} ms"
-                if result.start_skew_ms is not None
-                else ""
-            )
-        )
+        out.print(summary_line(result))
         if result.session_id is not None:
             report = ("report", str(result.session_id), "-o", f"session-{result.session_id}.png")
             out.print(f"report: {shell_command(*report)}")

@@ -1,46 +1,24 @@
-"""`acudevice study`: the centre's gateways, export, report and withdrawal (docs/study.md)."""
+"""`acudevice study`: the centre's gateways, export, report and withdrawal (docs/study.md), and
+the trial commands of cli/trial.py: protocol, enroll, unblind, unblindings (docs/trials.md)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import typer
 
+from acudevice.cli.centre_db import Database, with_database
 from acudevice.cli.common import err, out, reports_errors
 
 app = typer.Typer(
-    help="Study centre: gateways, export, report, withdraw a participant.",
+    help="Study centre: protocol, enroll, unblind, export, report, withdraw.",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-Database = Annotated[str, typer.Option("--database", help="postgresql://USER@HOST:PORT/DB")]
-T = TypeVar("T")
-
-
-def _with_database(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Connect, migrate, run `work(conn)`, close."""
-    import asyncpg
-
-    from acudevice.study.schema import CentreError, check_url, connect, migrate
-
-    check_url(url)
-
-    async def main() -> T:
-        conn = await connect(url)
-        try:
-            await migrate(conn)
-            return await work(conn)
-        except asyncpg.PostgresError as exc:  # e.g. a role without the right (docs/study.md)
-            raise CentreError(f"the study database refused: {exc}") from None
-        finally:
-            await conn.close()
-
-    return asyncio.run(main())
 
 
 @app.command()
@@ -60,7 +38,7 @@ def gateways(
             await add_gateways(conn, add)
         return await listing(conn)
 
-    for name, registered, last in _with_database(database, work):
+    for name, registered, last in with_database(database, work):
         seen = "never" if last is None else last.isoformat(timespec="seconds")
         out.print(f"{name}\tregistered {registered:%Y-%m-%d}\tlast batch {seen}", markup=False)
 
@@ -75,15 +53,35 @@ def export(
     since: Annotated[
         str | None, typer.Option("--since", help="sessions started since YYYY-MM-DD[THH:MM]")
     ] = None,
+    unblind_reason: Annotated[
+        str | None,
+        typer.Option("--unblind-reason", help="add allocation.csv (the arms); logged with why"),
+    ] = None,
 ) -> None:
     """Write the study as CSV tables, or as a BIDS-style tree of physio recordings."""
+    from acudevice.errors import InputError, Problem
     from acudevice.export import parse_since
+    from acudevice.study.allocations import check_reason, unblind
     from acudevice.study.bids import export_bids
     from acudevice.study.export import Selection, export_csv
 
     selection = Selection(participant, parse_since(since) if since else None)
-    writer = export_csv if fmt == "csv" else export_bids
-    written = _with_database(database, lambda conn: writer(conn, output, selection))
+    if unblind_reason is not None:
+        check_reason(unblind_reason, "--unblind-reason")
+        if fmt != "csv":
+            raise InputError(
+                [Problem("--unblind-reason", "", "the allocation goes with --format csv")]
+            )
+
+    async def work(conn: Any) -> list[Path]:
+        if fmt == "bids":
+            return await export_bids(conn, output, selection)
+        arms = None
+        if unblind_reason is not None:
+            arms = await unblind(conn, unblind_reason, scope="export")
+        return await export_csv(conn, output, selection, arms)
+
+    written = with_database(database, work)
     err.print(f"wrote {len(written)} file(s) into {output}", markup=False)
 
 
@@ -102,13 +100,28 @@ def report(
     quiet_hours: Annotated[
         float, typer.Option("--quiet-hours", min=0, help="list gateways silent for H hours")
     ] = 24.0,
+    unblind_reason: Annotated[
+        str | None,
+        typer.Option("--unblind-reason", help="show arms and adherence per arm; logged with why"),
+    ] = None,
 ) -> None:
-    """Per participant and day: sessions, minutes, "too strong"; who and what went quiet."""
-    from acudevice.study.report import build, draw
+    """Per participant and day: sessions, minutes, "too strong", adherence to the schedule;
+    who and what went quiet."""
+    from acudevice.study.allocations import check_reason, unblind
+    from acudevice.study.heatmap import draw
+    from acudevice.study.report import Report, build
 
-    figures = _with_database(
-        database, lambda conn: build(conn, quiet_days=quiet_days, quiet_hours=quiet_hours)
-    )
+    if unblind_reason is not None:
+        check_reason(unblind_reason, "--unblind-reason")
+
+    async def work(conn: Any) -> Report:
+        arms = None
+        if unblind_reason is not None:
+            revealed = await unblind(conn, unblind_reason, scope="report")
+            arms = {a.participant: a.arm for a in revealed}
+        return await build(conn, quiet_days=quiet_days, quiet_hours=quiet_hours, arms=arms)
+
+    figures = with_database(database, work)
     try:
         draw(figures, output)
     except OSError as exc:
@@ -141,10 +154,18 @@ def withdraw(
     check_participant(participant, "ID")
     address = BrokerAddress.parse(broker)
     credentials = Credentials(username, read_password(password_file) if password_file else None)
-    done = _with_database(database, lambda conn: withdraw_centrally(conn, participant))
+    done = with_database(database, lambda conn: withdraw_centrally(conn, participant))
     topic = asyncio.run(announce(address, credentials, prefix, participant, ca_file=ca))
     out.print(
         f"{participant}: {done.sessions} session(s) and {done.samples} sample(s) deleted "
         f"centrally; gateways told on {topic} (retained)",
         markup=False,
     )
+
+
+from acudevice.cli import trial  # noqa: E402 - the trial commands join this group
+
+app.command("protocol")(trial.protocol)
+app.command("enroll")(trial.enroll)
+app.command("unblind")(trial.unblind)
+app.command("unblindings")(trial.unblindings)

@@ -6,14 +6,12 @@ without reading a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
 from acudevice.errors import InputError, NotFoundError, Problem
-from acudevice.files import problems_from_validation, read_toml
+from acudevice.files import parsed_once, problems_from_validation, read_toml
 from acudevice.paths import (
     make_private,
     shipped_profiles_dir,
@@ -25,31 +23,10 @@ from acudevice.plan.points import Point, PointCatalog
 from acudevice.plan.program import Program
 
 _DEVICE_ADAPTER: TypeAdapter[DeviceModel] = TypeAdapter(DeviceModel)
-_T = TypeVar("_T")
-_parsed: dict[tuple[str, Path], tuple[tuple[int, int, int], object]] = {}
-"""Immutable results of reading a file, by what read it and the file's identity: a gateway
-starting session after session (or a campaign, thousands) reads each file once."""
-
-
-def _once_per_version(kind: str, path: Path, parse: Callable[[Path], _T]) -> _T:
-    """`parse(path)` again only when the file changed (modified, replaced or resized)."""
-    try:
-        info = path.stat()
-    except OSError:
-        return parse(path)  # which says what is wrong with it
-    version = (info.st_mtime_ns, info.st_size, info.st_ino)
-    known = _parsed.get((kind, path))
-    if known is not None and known[0] == version:
-        return known[1]  # type: ignore[return-value]
-    result = parse(path)
-    _parsed[(kind, path)] = (version, result)
-    return result
 
 
 def load_points(path: Path | None = None) -> PointCatalog:
-    return _once_per_version(
-        "points", path or shipped_profiles_dir() / "points.toml", _parse_points
-    )
+    return parsed_once("points", path or shipped_profiles_dir() / "points.toml", _parse_points)
 
 
 def _parse_points(path: Path) -> PointCatalog:
@@ -70,7 +47,7 @@ def _parse_points(path: Path) -> PointCatalog:
 
 
 def parse_device(path: Path) -> DeviceModel:
-    return _once_per_version("device", path, _parse_device)
+    return parsed_once("device", path, _parse_device)
 
 
 def _parse_device(path: Path) -> DeviceModel:
@@ -96,24 +73,38 @@ def load_devices(directory: Path | None = None) -> list[DeviceModel]:
 
 
 def parse_program(path: Path, catalog: PointCatalog | None = None) -> Program:
-    """Validate one program file; raises InputError listing every problem."""
-    data = read_toml(path)
+    """Validate one program file; raises InputError listing every problem.
+
+    The file is read and validated once per version of it (a gateway starts a session on
+    a thousand bands, and each start looks its program up); its points are checked against
+    `catalog` every time."""
     catalog = catalog or load_points()
-    sites = data.get("sites")
-    problems = [
-        Problem(str(path), f"sites[{i}].point", f"unknown point or alias {site['point']!r}")
-        for i, site in enumerate(sites if isinstance(sites, list) else [])
-        if isinstance(site, dict)
-        and isinstance(site.get("point"), str)
-        and site["point"] not in catalog
+    points, program, invalid = parsed_once("program", path, _read_program)
+    problems = list(invalid) + [
+        Problem(str(path), f"sites[{i}].point", f"unknown point or alias {point!r}")
+        for i, point in points
+        if point not in catalog
     ]
-    try:
-        program = Program.model_validate(data)
-    except ValidationError as exc:
-        problems = problems_from_validation(str(path), exc, Program) + problems
-    if problems:
+    if problems or program is None:
         raise InputError(problems)
     return program
+
+
+def _read_program(
+    path: Path,
+) -> tuple[tuple[tuple[int, str], ...], Program | None, tuple[Problem, ...]]:
+    """The file's site points (index, code), and the program or what is wrong with it."""
+    data = read_toml(path)
+    sites = data.get("sites")
+    points = tuple(
+        (i, site["point"])
+        for i, site in enumerate(sites if isinstance(sites, list) else [])
+        if isinstance(site, dict) and isinstance(site.get("point"), str)
+    )
+    try:
+        return points, Program.model_validate(data), ()
+    except ValidationError as exc:
+        return points, None, tuple(problems_from_validation(str(path), exc, Program))
 
 
 class ProgramLibrary:

@@ -100,6 +100,11 @@ class Program(BaseModel):
     frequency_hz: Number | None = Field(default=None, gt=0, description="vibration frequency")
     repeats: Whole = Field(ge=1, le=100)
     rest_between_s: Number = Field(default=0, ge=0, le=3600)
+    sham: bool = Field(
+        default=False,
+        description="a trial's control, not a treatment: never offered as a gentler program "
+        "nor on a gateway's start selector (docs/trials.md)",
+    )
     sites: tuple[Site, ...] = Field(min_length=1, max_length=MAX_SITES)
     phases: tuple[Phase, ...] = Field(min_length=1, max_length=MAX_PHASES)
 

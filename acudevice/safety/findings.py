@@ -14,6 +14,10 @@ class Finding(BaseModel):
     rule: RuleId
     message: str
     where: str | None = None
+    clears_at: int | None = None
+    """For a finding about how strong the program is (`comfort-max`, `bleeding-risk`): the
+    peak level (Pa or permille) at or under which it would not apply, so a program scaled
+    under it (`acudevice.safety.fitting`) no longer raises it."""
 
     @property
     def severity(self) -> Severity:

@@ -84,13 +84,17 @@ class Verdict(BaseModel):
 _WHAT_NEXT: dict[Status, str] = {
     "ok": "It may run as it is.",
     "needs-confirmation": (
-        "To go ahead, confirm the soft limits with a reason, which is recorded: "
-        'Session(..., confirm_reason="REASON") or screen(..., confirm_reason="REASON") in '
-        'Python, --confirm "REASON" on the command line. Or choose a gentler program.'
+        "To go ahead, run it gentler or confirm: a limit on how strong it is clears when the "
+        "program is scaled under the level the finding names (fit_under in Python, "
+        "--at-comfort or --at-halved-cap on the command line); or confirm the soft limits "
+        'with a reason, which is recorded: Session(..., confirm_reason="REASON") or '
+        'screen(..., confirm_reason="REASON") in Python, --confirm "REASON" on the command '
+        "line. Or choose a gentler program."
     ),
     "refused": (
         "It cannot run as it is: change what each refusal names (the program, the device, "
-        "the profile or the side); a confirmation cannot lift a hard limit."
+        "the profile or the side: --side left|right on the command line); a confirmation "
+        "cannot lift a hard limit."
     ),
 }
 
@@ -127,7 +131,9 @@ def _site_findings(
     return found
 
 
-def _comfort_level(program: Program, catalog: PointCatalog, profile: HealthProfile) -> int | None:
+def comfort_level(program: Program, catalog: PointCatalog, profile: HealthProfile) -> int | None:
+    """The lowest comfortable maximum the profile gives for the program's points, in Pa or
+    permille; None when it gives none."""
     table, scale = (
         (profile.comfort_max_kpa, KPA_TO_PA)
         if program.actuator == "pressure"
@@ -184,9 +190,46 @@ def _soft_findings(program: Program, schedule: Schedule, limits: Limits) -> list
             Finding(
                 rule=RuleId.COMFORT_MAX,
                 message=f"peak {peak} is above your comfortable maximum {comfort}",
+                clears_at=limits.comfort_level,
             )
         )
     return found
+
+
+def _user_cap(device: PressureDevice | VibrationDevice, profile: HealthProfile) -> int | None:
+    if isinstance(device, PressureDevice) and profile.cap_kpa is not None:
+        return round(profile.cap_kpa * KPA_TO_PA)
+    if isinstance(device, VibrationDevice) and profile.cap_intensity is not None:
+        return round(profile.cap_intensity * FRACTION_TO_PERMILLE)
+    return None
+
+
+def envelope(
+    program: Program,
+    device: PressureDevice | VibrationDevice,
+    catalog: PointCatalog,
+    profile: HealthProfile,
+) -> tuple[Limits, Limits | None]:
+    """The limits the program meets for this person: the full envelope (comfort maxima
+    included), and the one whose cap a bleeding risk halves (None without a risk)."""
+    user_cap = _user_cap(device, profile)
+    points = [catalog.resolve(s.point) for s in program.sites]
+    sensitive = ", ".join(p.code for p in points if p.sensitivity == "sensitive") or None
+    comfort = comfort_level(program, catalog, profile)
+    full = effective_limits(
+        device, user_cap_level=user_cap, sensitive_site=sensitive, comfort_level=comfort
+    )
+    risk = ", ".join(profile.bleeding_risk)
+    if not risk:
+        return full, None
+    halved = effective_limits(
+        device,
+        user_cap_level=user_cap,
+        sensitive_site=sensitive,
+        bleeding_risk=risk,
+        comfort_level=comfort,
+    )
+    return full, halved
 
 
 def screen(
@@ -212,11 +255,7 @@ def screen(
         )
         return base.model_copy(update={"hard": tuple(hard)})
 
-    user_cap: int | None = None
-    if isinstance(device, PressureDevice) and profile.cap_kpa is not None:
-        user_cap = round(profile.cap_kpa * KPA_TO_PA)
-    if isinstance(device, VibrationDevice) and profile.cap_intensity is not None:
-        user_cap = round(profile.cap_intensity * FRACTION_TO_PERMILLE)
+    user_cap = _user_cap(device, profile)
     if user_cap is not None and user_cap > device.default_user_cap_level:
         hard.append(
             Finding(
@@ -229,12 +268,7 @@ def screen(
         )
     hard += _site_findings(program, catalog, profile)
 
-    sensitive = [catalog.resolve(s.point) for s in program.sites]
-    sensitive_label = ", ".join(p.code for p in sensitive if p.sensitivity == "sensitive") or None
-    comfort = _comfort_level(program, catalog, profile)
-    full = effective_limits(
-        device, user_cap_level=user_cap, sensitive_site=sensitive_label, comfort_level=comfort
-    )
+    full, halved = envelope(program, device, catalog, profile)
     try:
         schedule = compile_program(program, full, device)
     except PlanRefused as refused:
@@ -245,21 +279,14 @@ def screen(
 
     limits = full
     soft = _soft_findings(program, schedule, full)
-    risk = ", ".join(profile.bleeding_risk)
-    if risk:
-        halved = effective_limits(
-            device,
-            user_cap_level=user_cap,
-            sensitive_site=sensitive_label,
-            bleeding_risk=risk,
-            comfort_level=comfort,
-        )
+    if halved is not None:
         if schedule.peak_level > halved.cap_level:
             soft.append(
                 Finding(
                     rule=RuleId.BLEEDING_RISK,
-                    message=f"{risk}: the cap is halved to "
+                    message=f"{', '.join(profile.bleeding_risk)}: the cap is halved to "
                     f"{format_level(halved.cap_level, device.actuator)} unless you confirm",
+                    clears_at=halved.cap_level,
                 )
             )
         if confirm_reason is None or schedule.peak_level <= halved.cap_level:

@@ -28,7 +28,9 @@ class SessionState(enum.Enum):
     RECOVERING = "recovering"
     """A band's link was lost: reconnecting, then restarting the repeat from its ramp."""
     STOPPING = "stopping"
-    """Releasing (STOP) or venting (ESTOP): the band is coming down."""
+    """Releasing (STOP): the band is coming down gently."""
+    VENTING = "venting"
+    """Venting now (ESTOP, or a safety alarm): the band is coming down at once."""
     ENDED = "ended"
 
 

@@ -55,9 +55,21 @@ class _ChannelClock:
 
 
 class Recorder:
-    def __init__(self, program: Program, journal: Journal | None, emit: EventSink) -> None:
+    def __init__(
+        self,
+        program: Program,
+        journal: Journal | None,
+        emit: EventSink,
+        *,
+        participant: str | None = None,
+        gateway: str | None = None,
+        band: str | None = None,
+    ) -> None:
+        """`participant`, `gateway`, `band`: who and where, written on the journal row; a
+        gateway's sessions are also queued for the study centre (store/journal.py)."""
         self.program = program
         self.journal = journal
+        self.participant, self.gateway, self.band = participant, gateway, band
         self._emit = emit
         self.session_id: int | None = None
         self.faults: list[str] = []
@@ -91,6 +103,9 @@ class Recorder:
                 schedule=schedule.model_dump(mode="json"),
                 repeats_planned=self.program.repeats,
                 rating_before=rating_before,
+                participant=self.participant,
+                gateway=self.gateway,
+                band=self.band,
             )
         return self.session_id
 
@@ -119,6 +134,13 @@ class Recorder:
                 t_ms=self.plan_ms(0),
                 old_level=felt,
                 new_level=level,
+            )
+
+    def intensity(self, percent: int, level: int) -> None:
+        """A lowered intensity: `percent` of full, `level` the new cap (no comfort maximum)."""
+        if self.journal is not None and self.session_id is not None:
+            self.journal.add_intensity_change(
+                self.session_id, t_ms=self.plan_ms(0), percent=percent, level=level
             )
 
     def restart(self, offset_ms: int) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from acudevice.device import Device, DeviceError, connect
 from acudevice.device.keeper import Keeper, ReconnectPolicy
-from acudevice.errors import AcuDeviceError
+from acudevice.errors import AcuDeviceError, InputError
 from acudevice.plan.library import load_points
 from acudevice.plan.points import PointCatalog
 from acudevice.plan.program import Program
@@ -43,7 +43,7 @@ from acudevice.session.monitor import LOW_BATTERY_START_PERCENT, ChannelMonitor,
 from acudevice.session.recorder import Recorder
 from acudevice.session.verdict import verdict_for
 from acudevice.session.watching import Watch
-from acudevice.store import Journal, StoreError
+from acudevice.store import Journal, StoreError, check_participant
 
 log = logging.getLogger("acudevice.session")
 
@@ -86,11 +86,22 @@ class Session:
         link: LinkPolicy | None = None,
         reconnect: ReconnectPolicy = SESSION_RECONNECT,
         connect: Callable[[str], Device] = connect,
+        participant: str | None = None,
+        gateway: str | None = None,
+        band: str | None = None,
     ) -> None:
         """`bands`: URLs (or paired aliases), for which the session makes and closes keepers
-        with the `reconnect` policy, or keepers the caller keeps (a gateway's)."""
+        with the `reconnect` policy, or keepers the caller keeps (a gateway's).
+
+        `participant` (a pseudonym) wears the band: screening uses their remembered comfort
+        maxima only and a "too strong" lowers theirs. `gateway` and `band` say where it ran;
+        with a `gateway` the journal queues the session's records for the study centre.
+        """
         if not 1 <= len(bands) <= 2:
             raise ValueError("a session runs on one device or on a pair")
+        if participant is not None:
+            check_participant(participant)
+        self.participant = participant
         self.program = program
         self.profile = profile or HealthProfile()
         self.confirm_reason = confirm_reason
@@ -107,7 +118,9 @@ class Session:
         self._inbox = SessionInbox()
         self._sinks: list[EventSink] = []
         self._state = SessionState.PREPARING
-        self.record = Recorder(program, journal, self._emit)
+        self.record = Recorder(
+            program, journal, self._emit, participant=participant, gateway=gateway, band=band
+        )
         self._cap: Cap | None = None
         self._task: asyncio.Task[object] | None = None
         self._cancel_reason: str | None = None
@@ -236,9 +249,12 @@ class Session:
                 )
                 return Ending("faulted", str(problem), vent=False, error=problem), None
         self._cap = cap = Cap(verdict.limits.cap_level, schedule.peak_level)
-        session_id = self.record.begin(
-            verdict, schedule, bands.urls, bands.devices[0].info.model, self.rating_before
-        )
+        try:
+            session_id = self.record.begin(
+                verdict, schedule, bands.urls, bands.devices[0].info.model, self.rating_before
+            )
+        except InputError as refused:  # the journal will not take this participant (withdrawn)
+            return Ending("refused", str(refused), vent=False, error=refused), None
         self._emit(
             Started(
                 session_id=session_id,
@@ -274,6 +290,7 @@ class Session:
             self.profile,
             self.journal,
             confirm_reason=self.confirm_reason,
+            participant=self.participant,
         )
         if not verdict.runnable:
             raise SessionRefused(verdict)

@@ -2,7 +2,8 @@
 
 It is `screen` with the user's remembered comfort maxima (lowered by "too strong" in past
 sessions) folded into the health profile, so a check can never be more permissive than the
-run it predicts.
+run it predicts. The maxima are those of one participant (None: the single-host user), so one
+person's "too strong" never lowers another's sessions.
 """
 
 from __future__ import annotations
@@ -29,6 +30,20 @@ def with_remembered_comfort(
     return profile.model_copy(update={key: merged})
 
 
+def remembered_profile(
+    profile: HealthProfile,
+    journal: Journal | None,
+    actuator: str,
+    *,
+    participant: str | None = None,
+) -> HealthProfile:
+    """The profile a run screens with: that participant's remembered maxima folded in."""
+    if journal is None:
+        return profile
+    remembered = journal.comfort_max(actuator, participant=participant)
+    return with_remembered_comfort(profile, remembered, actuator)
+
+
 def verdict_for(
     program: Program,
     device: PressureDevice | VibrationDevice,
@@ -37,8 +52,7 @@ def verdict_for(
     journal: Journal | None,
     *,
     confirm_reason: str | None = None,
+    participant: str | None = None,
 ) -> Verdict:
-    if journal is not None:
-        remembered = journal.comfort_max(device.actuator)
-        profile = with_remembered_comfort(profile, remembered, device.actuator)
+    profile = remembered_profile(profile, journal, device.actuator, participant=participant)
     return screen(program, device, catalog, profile, confirm_reason=confirm_reason)

@@ -202,7 +202,7 @@ class Watch:
         return Alarm("stopped-unannounced", f"the band went idle in segment {segment} unasked")
 
     async def _alarm(self, alarm: Alarm, channel: int) -> Ending:
-        self.session._set_state(SessionState.STOPPING, alarm.code)
+        self.session._set_state(SessionState.VENTING, alarm.code)
         await self.bands.vent()
         self.session.record.fault(channel, alarm.code, alarm.message)
         return Ending("faulted", f"{alarm.code}: {alarm.message}")
@@ -213,7 +213,7 @@ class Watch:
         session, bands, name = self.session, self.bands, command.command
         state = session.state
         if name == "estop":
-            session._set_state(SessionState.STOPPING, f"emergency stop {command.reason}")
+            session._set_state(SessionState.VENTING, f"emergency stop {command.reason}")
             await bands.vent()
             session.record.note("ESTOP sent: the band is venting")
             return Ending("estopped", f"emergency stop {command.reason}")
@@ -266,7 +266,10 @@ class Watch:
         self.session.lower_cap(level, CapCause.INTENSITY)
         for m in self.monitors:
             m.lower_cap(level)
-        request.answer_once(None)
+        try:
+            self.session.record.intensity(request.percent, level)  # journalled before the reply
+        finally:
+            request.answer_once(None)  # lowered, even if the journal then failed
         return None
 
     # ---------------------------------------------------------------- lost links

@@ -149,6 +149,24 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO outbox_meta VALUES ('epoch', ?)", (uuid.uuid4().hex,))
 
 
+_V4 = """
+CREATE TABLE comfort_changes (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    participant TEXT NOT NULL DEFAULT '',
+    point TEXT NOT NULL,
+    actuator TEXT NOT NULL,
+    old_level INTEGER,
+    new_level INTEGER,
+    reason TEXT NOT NULL,
+    who TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX comfort_changes_by_point ON comfort_changes(participant, point, actuator)
+"""
+"""A remembered comfort maximum set or forgotten by hand: who, when, why, from what, to what
+(`new_level` NULL: forgotten). "Too strong" lowerings stay in `comfort_events`."""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def step(db: sqlite3.Connection) -> None:
         for statement in sql.split(";"):
@@ -162,6 +180,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _script(_V1),  # 0 -> 1: sessions, samples, faults, comfort
     _script(_V2),  # 1 -> 2: paired devices move here from devices.json
     _v3,  # 2 -> 3: session UUIDs, participants, intensity changes, the outbox
+    _script(_V4),  # 3 -> 4: the log of comfort maxima set or reset by hand
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from acudevice.errors import InputError, Problem
+from acudevice.store.comfort import ComfortMemory
 from acudevice.store.database import SCHEMA_VERSION, StoreError, open_database
 from acudevice.store.identity import check_participant
 from acudevice.store.models import (
@@ -87,6 +88,8 @@ class Journal(JournalReader):
         """Samples written per session by this connection: one process writes a session, so
         the cap is kept without counting the table at every write."""
         self._identities: dict[int, _Identity] = {}
+        self.comfort_memory = ComfortMemory(self._db, self._transaction, self.path)
+        """Remembered maxima listed, set or forgotten with a logged reason."""
         try:
             self.outbox = Outbox(self._db, outbox_bound)
         except sqlite3.Error as exc:
@@ -181,7 +184,7 @@ class Journal(JournalReader):
                 )
         session_uuid = str(uuid.uuid4())
         with self._transaction():
-            if participant is not None and self._withdrawn(participant):
+            if participant is not None and self.has_withdrawn(participant):
                 raise InputError(
                     [Problem("participant", "", f"{participant!r} has withdrawn from the study")]
                 )
@@ -373,6 +376,7 @@ class Journal(JournalReader):
                 self._db.executemany(f"DELETE FROM {table} WHERE session_id=?", [(i,) for i in ids])
             self._db.execute("DELETE FROM sessions WHERE participant=?", (participant,))
             self._db.execute("DELETE FROM comfort_max WHERE participant=?", (participant,))
+            self.comfort_memory.forget(participant)
             self.outbox.forget(participant)
         for i in ids:
             self._identities.pop(i, None)
@@ -395,7 +399,8 @@ class Journal(JournalReader):
         holds only what a gateway has not yet delivered)."""
         return journal_records(self._db, gateway)
 
-    def _withdrawn(self, participant: str) -> bool:
+    def has_withdrawn(self, participant: str) -> bool:
+        """True once `withdraw(participant)` ran on this journal: their sessions are refused."""
         row = self._db.execute("SELECT 1 FROM withdrawn WHERE participant=?", (participant,))
         return row.fetchone() is not None
 

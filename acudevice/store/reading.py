@@ -7,7 +7,14 @@ import sqlite3
 from pathlib import Path
 
 from acudevice.store.database import StoreError
-from acudevice.store.models import ComfortEvent, FaultRecord, Sample, SessionRecord
+from acudevice.store.models import (
+    CapChange,
+    ComfortEvent,
+    FaultRecord,
+    IntensityChange,
+    Sample,
+    SessionRecord,
+)
 
 
 class JournalReader:
@@ -58,6 +65,44 @@ class JournalReader:
             (session_id,),
         ).fetchall()
         return [ComfortEvent(**dict(r)) for r in rows]
+
+    def intensity_changes(self, session_id: int) -> list[IntensityChange]:
+        rows = self._db.execute(
+            "SELECT t_ms, percent, level FROM intensity_changes WHERE session_id=? ORDER BY n",
+            (session_id,),
+        ).fetchall()
+        return [IntensityChange(**dict(r)) for r in rows]
+
+    def cap_changes(self, session_id: int) -> list[CapChange]:
+        """Each time the session's cap stepped down, in session time: a "too strong" or a
+        lower intensity; never up."""
+        record = self.session(session_id)
+        moves: list[tuple[int, int, CapChange]] = []
+        for i, c in enumerate(self.comfort_events(session_id)):
+            step = CapChange(
+                t_ms=c.t_ms,
+                level=c.new_level,
+                previous=0,
+                cause="too-strong",
+                felt_level=c.old_level,
+            )
+            moves.append((c.t_ms or 0, i, step))
+        for i, change in enumerate(self.intensity_changes(session_id)):
+            step = CapChange(
+                t_ms=change.t_ms,
+                level=change.level,
+                previous=0,
+                cause="intensity",
+                percent=change.percent,
+            )
+            moves.append((change.t_ms or 0, 1_000_000 + i, step))
+        cap = record.cap_level
+        steps: list[CapChange] = []
+        for _, _, step in sorted(moves, key=lambda m: (m[0], m[1])):
+            if step.level < cap:
+                steps.append(step.model_copy(update={"previous": cap}))
+                cap = step.level
+        return steps
 
     def integrity_ok(self) -> bool:
         return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

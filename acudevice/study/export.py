@@ -1,16 +1,20 @@
 """A study out of the central store as CSV: one file per table, units in the column names.
 
 `sessions.csv`, `samples.csv`, `comfort_events.csv`, `faults.csv` and `intensity_changes.csv`,
-keyed by `session_uuid`. Pressure is in kPa and vibration a fraction 0-1, each in its own
-column (`measured_kpa`, `measured_intensity`), the other left empty, as in the single-host
-`acudevice export`. Samples stream from PostgreSQL by COPY (a study has millions of rows);
+keyed by `session_uuid`; in a trial, `schedule.csv`, every enrolled participant's windows (study, stratum,
+time zone, first and last day); and `allocation.csv` (participant, arm, real program, label)
+only when the caller passes allocations from a logged unblinding (docs/trials.md).
+Pressure is in kPa and vibration a fraction 0-1, each in its own column (`measured_kpa`,
+`measured_intensity`), the other left empty, as in the single-host `acudevice export`. Samples stream from PostgreSQL by COPY (a study has millions of rows);
 every file is written under a temporary name and renamed, so an export is whole or absent.
 The BIDS-style tree is study/bids.py.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -121,8 +125,49 @@ def commit_files(staged: Sequence[tuple[Path, Path]]) -> list[Path]:
     return [final for _, final in staged]
 
 
-async def export_csv(conn: Any, directory: Path, selection: Selection) -> list[Path]:
-    """Write the five CSV files into `directory`; the paths written."""
+SCHEDULE_COLUMNS = (
+    "participant", "study", "stratum", "timezone", "first_day", "last_day", "days",
+    "window", "start_local", "end_local", "enrolled_at_utc",
+)  # fmt: skip
+ALLOCATION_COLUMNS = (
+    "participant", "study", "stratum", "arm", "program", "label", "allocated_at_utc",
+)  # fmt: skip
+
+
+async def schedule_rows(conn: Any, selection: Selection) -> list[tuple[Any, ...]]:
+    """One row per enrolled participant and daily window."""
+    rows = await conn.fetch(
+        "SELECT participant, study, stratum, timetable, enrolled_at FROM enrolments"
+        " WHERE $1::text IS NULL OR participant = $1 ORDER BY participant",
+        selection.participant,
+    )
+    out = []
+    for r in rows:
+        t = json.loads(r["timetable"])
+        last = dt.date.fromisoformat(t["first_day"]) + dt.timedelta(days=t["days"] - 1)
+        for n, w in enumerate(t["windows"], start=1):
+            out.append((r["participant"], r["study"], r["stratum"], t["timezone"],
+                        t["first_day"], last.isoformat(), t["days"], n, w["start"], w["end"],
+                        _utc(r["enrolled_at"])))  # fmt: skip
+    return out
+
+
+def _utc(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        writer.writerows(rows)
+
+
+async def export_csv(
+    conn: Any, directory: Path, selection: Selection, allocations: Sequence[Any] | None = None
+) -> list[Path]:
+    """Write the CSV files into `directory`; the paths written. `allocations` (from a logged
+    unblinding, study/allocations.py) adds `allocation.csv`."""
     prepare_directory(directory)
     staged: list[tuple[Path, Path]] = []
     try:
@@ -131,6 +176,19 @@ async def export_csv(conn: Any, directory: Path, selection: Selection) -> list[P
                 temp = directory / f".{name}.csv.partial"
                 await conn.copy_from_query(sql, *args, output=str(temp), format="csv", header=True)
                 staged.append((temp, directory / f"{name}.csv"))
+            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM enrolments)"):
+                temp = directory / ".schedule.csv.partial"
+                _write_csv(temp, SCHEDULE_COLUMNS, await schedule_rows(conn, selection))
+                staged.append((temp, directory / "schedule.csv"))
+        if allocations is not None:
+            temp = directory / ".allocation.csv.partial"
+            chosen = [a for a in allocations
+                      if selection.participant in (None, a.participant)]  # fmt: skip
+            _write_csv(temp, ALLOCATION_COLUMNS, [
+                (a.participant, a.study, a.stratum, a.arm, a.program, a.label,
+                 _utc(a.allocated_at)) for a in chosen
+            ])  # fmt: skip
+            staged.append((temp, directory / "allocation.csv"))
     except OSError as exc:
         for temp, _ in staged:
             temp.unlink(missing_ok=True)

@@ -1,22 +1,27 @@
 """How a study is going, at a glance: per participant and day, and who has gone quiet.
 
-Per participant and UTC day: sessions started, completed, faulted (faulted, estopped or
-link lost), stopped (stopped or interrupted), minutes of stimulation (channel 0's samples in
-RUNNING, 250 ms each) and "too strong" presses. Then participants with no session for
-`quiet_days` or more, and gateways not heard from (no batch committed) for `quiet_hours`.
-The figure is a heatmap of minutes with the counts written in each cell; matplotlib is
-imported only to draw it.
+Per participant and day (the participant's local date when enrolled in a study, else the
+UTC date): sessions started, completed, faulted (faulted, estopped or link lost), stopped
+(stopped or interrupted), minutes of stimulation (channel 0's samples in RUNNING, 250 ms
+each) and "too strong" presses; for enrolled participants, adherence to their timetable
+(done / late / failed / missed / due / extra, plan/adherence.py). Then participants with no
+session for `quiet_days` or more, and gateways not heard from (no batch committed) for
+`quiet_hours`. Arms appear only when the caller passes them, from a logged unblinding.
+The figure is a heatmap of minutes with the counts written in each cell, and missed windows
+framed in red; matplotlib is imported only to draw it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
+from acudevice.plan.adherence import totals
 from acudevice.protocol import FirmwareState
+from acudevice.study.adherence import enrolled_adherence
 
 FAULTED = ("faulted", "estopped", "link-lost")
 STOPPED = ("stopped", "interrupted")
@@ -42,6 +47,14 @@ class Report:
     cells: list[Cell]
     quiet_participants: list[dict[str, Any]] = field(default_factory=list)
     quiet_gateways: list[dict[str, Any]] = field(default_factory=list)
+    adherence: list[dict[str, Any]] = field(default_factory=list)
+    """Per enrolled participant and timetable day: windows, done, late, failed, missed, due,
+    extra (every day of the timetable, the future ones due)."""
+    adherence_totals: list[dict[str, Any]] = field(default_factory=list)
+    unblinded: bool = False
+    arms: dict[str, str] = field(default_factory=dict)
+    """Participant -> arm: only in a report made with an unblinding reason (logged)."""
+    arm_totals: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1) + "\n"
@@ -55,7 +68,8 @@ WITH running AS (
     SELECT session_uuid, count(*) AS n FROM comfort_events GROUP BY session_uuid
 )
 SELECT coalesce(se.participant, '') AS participant,
-    to_char(se.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
+    to_char(se.started_at AT TIME ZONE coalesce(e.timetable->>'timezone', 'UTC'), 'YYYY-MM-DD')
+        AS day,
     count(*) AS started,
     count(*) FILTER (WHERE outcome = 'completed') AS completed,
     count(*) FILTER (WHERE outcome = any($1::text[])) AS faulted,
@@ -63,6 +77,7 @@ SELECT coalesce(se.participant, '') AS participant,
     (coalesce(sum(r.n), 0) * 0.25 / 60)::float8 AS minutes,
     coalesce(sum(p.n), 0)::int AS too_strong
 FROM sessions se
+LEFT JOIN enrolments e USING (participant)
 LEFT JOIN running r USING (session_uuid)
 LEFT JOIN pressed p USING (session_uuid)
 GROUP BY 1, 2 ORDER BY 1, 2
@@ -70,8 +85,15 @@ GROUP BY 1, 2 ORDER BY 1, 2
 
 
 async def build(
-    conn: Any, *, now: dt.datetime | None = None, quiet_days: int = 2, quiet_hours: float = 24
+    conn: Any,
+    *,
+    now: dt.datetime | None = None,
+    quiet_days: int = 2,
+    quiet_hours: float = 24,
+    arms: Mapping[str, str] | None = None,
 ) -> Report:
+    """The report as of `now`; `arms` (participant -> arm, from a logged unblinding) adds
+    each participant's arm and adherence per arm."""
     now = now or dt.datetime.now(dt.UTC)
     rows = await conn.fetch(_CELLS, list(FAULTED), list(STOPPED))
     cells = [
@@ -87,12 +109,33 @@ async def build(
         )
         for r in rows
     ]
+    followed = await enrolled_adherence(conn, now)
+    shown_days = [
+        day.date
+        for p in followed
+        for day in p.days
+        if dt.date.fromisoformat(day.date) <= p.timetable.local_date(now)
+    ]
     report = Report(
         generated_utc=now.isoformat(timespec="seconds"),
-        participants=sorted({c.participant for c in cells}),
-        days=_days([c.day for c in cells]),
+        participants=sorted({c.participant for c in cells} | {p.participant for p in followed}),
+        days=_days([c.day for c in cells] + shown_days),
         cells=cells,
     )
+    for p in followed:
+        for day in p.days:
+            report.adherence.append({"participant": p.participant, "study": p.study,
+                                     **day.as_dict()})  # fmt: skip
+        report.adherence_totals.append(
+            {"participant": p.participant, "study": p.study, **p.totals()}
+        )
+    if arms is not None:
+        report.unblinded = True
+        report.arms = dict(sorted(arms.items()))
+        for arm in sorted(set(arms.values())):
+            report.arm_totals[arm] = totals(
+                day for p in followed if arms.get(p.participant) == arm for day in p.days
+            )
     for r in await conn.fetch(
         "SELECT participant, max(started_at) AS last FROM sessions"
         " WHERE participant IS NOT NULL GROUP BY participant ORDER BY participant"
@@ -131,60 +174,3 @@ def _days(days: list[str]) -> list[str]:
         return []
     first, last = dt.date.fromisoformat(min(days)), dt.date.fromisoformat(max(days))
     return [(first + dt.timedelta(d)).isoformat() for d in range((last - first).days + 1)]
-
-
-def draw(report: Report, path: Path) -> None:
-    """The heatmap (participants down, days across) with the quiet lists below it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    people, days = report.participants or ["(none)"], report.days or ["(no sessions)"]
-    grid = [[float("nan")] * len(days) for _ in people]
-    by_key = {(c.participant, c.day): c for c in report.cells}
-    width = min(max(6.0, 1.1 * len(days) + 2.5), 40.0)
-    height = min(max(3.5, 0.55 * len(people) + 2.8), 40.0)
-    fig, ax = plt.subplots(figsize=(width, height))
-    for i, who in enumerate(people):
-        for j, day in enumerate(days):
-            cell = by_key.get((who, day))
-            if cell is not None:
-                grid[i][j] = cell.minutes
-    most = max((c.minutes for c in report.cells), default=0.0) or 1.0
-    # the darkest cell stays mid-green, so the counts written on it stay readable
-    image = ax.imshow(grid, cmap="Greens", aspect="auto", vmin=0, vmax=most * 1.6)
-    for (who, day), cell in by_key.items():
-        i, j = people.index(who), days.index(day)
-        text = f"{cell.completed}/{cell.started}"
-        if cell.faulted:
-            text += f"\n{cell.faulted} fault"
-        if cell.stopped:
-            text += f"\n{cell.stopped} stop"
-        if cell.too_strong:
-            text += f"\n{cell.too_strong}× strong"
-        ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                color="#b00000" if cell.faulted else "black",
-                fontweight="bold" if cell.faulted else "normal")  # fmt: skip
-    ax.set_yticks(range(len(people)), [p or "(no participant)" for p in people])
-    ax.set_xticks(range(len(days)), [d[5:] for d in days], rotation=45, ha="right")
-    ax.set_xlabel("day (UTC, month-day)")
-    ax.set_title(
-        "Sessions completed/started per participant and day\n(colour: minutes of stimulation)",
-        fontsize=10,
-    )
-    fig.colorbar(image, ax=ax, label="minutes of stimulation")
-    quiet = [f"{q['participant']} ({q['days']} d)" for q in report.quiet_participants]
-    silent = [
-        f"{g['gateway']} ({'never' if g['hours'] is None else str(g['hours']) + ' h'})"
-        for g in report.quiet_gateways
-    ]
-    footer = (
-        f"No session lately: {', '.join(quiet) or 'nobody'}\n"
-        f"Gateways silent: {', '.join(silent) or 'none'}\n"
-        f"Generated {report.generated_utc}"
-    )
-    fig.text(0.01, 0.01, footer, fontsize=8, va="bottom")
-    fig.subplots_adjust(bottom=0.3)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

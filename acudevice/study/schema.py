@@ -102,7 +102,71 @@ CREATE TABLE intensity_changes (
 )
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)  # 0 -> 1: gateways, withdrawals, sessions, samples, events
+SEALED = "acudevice_sealed"
+"""The schema only enrolment and unblinding reach (docs/trials.md, "Who may see what")."""
+
+_V2 = f"""
+CREATE TABLE studies (
+    name text PRIMARY KEY,
+    digest text NOT NULL,
+    registered_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE enrolments (
+    participant text PRIMARY KEY,
+    study text NOT NULL REFERENCES studies (name),
+    stratum text NOT NULL,
+    attributes jsonb NOT NULL,
+    timetable jsonb NOT NULL,
+    enrolled_at timestamptz NOT NULL DEFAULT now(),
+    enrolled_by text NOT NULL
+);
+CREATE SCHEMA {SEALED};
+REVOKE ALL ON SCHEMA {SEALED} FROM PUBLIC;
+CREATE TABLE {SEALED}.allocations (
+    participant text PRIMARY KEY,
+    study text NOT NULL,
+    stratum text NOT NULL,
+    position integer NOT NULL CHECK (position >= 1),
+    arm text NOT NULL,
+    program text NOT NULL,
+    label text NOT NULL,
+    allocated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (study, stratum, position)
+);
+CREATE TABLE {SEALED}.unblindings (
+    id bigserial PRIMARY KEY,
+    at timestamptz NOT NULL DEFAULT now(),
+    os_user text NOT NULL CHECK (length(btrim(os_user)) > 0),
+    db_user text NOT NULL,
+    scope text NOT NULL,
+    participants text[],
+    reason text NOT NULL CHECK (length(btrim(reason)) > 0)
+);
+CREATE FUNCTION {SEALED}.unblind(scope text, who text[], why text, actor text)
+RETURNS TABLE (participant text, study text, stratum text, arm text, program text,
+               label text, allocated_at timestamptz)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF why IS NULL OR length(btrim(why)) = 0 THEN
+        RAISE EXCEPTION 'unblinding needs a reason' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO {SEALED}.unblindings (os_user, db_user, scope, participants, reason)
+        VALUES (actor, session_user, scope, who, why);
+    RETURN QUERY
+        SELECT a.participant, a.study, a.stratum, a.arm, a.program, a.label, a.allocated_at
+        FROM {SEALED}.allocations a
+        WHERE who IS NULL OR a.participant = ANY (who)
+        ORDER BY a.participant;
+END
+$$;
+REVOKE ALL ON FUNCTION {SEALED}.unblind(text, text[], text, text) FROM PUBLIC
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    _V1,  # 0 -> 1: gateways, withdrawals, sessions, samples, events
+    _V2,  # 1 -> 2: studies, enrolments; sealed allocations, the unblinding log
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 TABLES = ("sessions", "samples", "faults", "comfort_events", "intensity_changes")
 

@@ -4,7 +4,9 @@ Topic `<prefix>/study/withdrawn/<ID>`, payload `{"v": 1, "participant": ID, "at"
 QoS 1, retained, so a gateway offline today reads it when it next connects. A gateway acts
 on it by `Journal.withdraw(ID)`: it deletes the participant's journal rows and queued
 records, and refuses their sessions from then on. The notice stays retained: clearing it
-would let a gateway that was away the whole time miss it.
+would let a gateway that was away the whole time miss it. The participant's study protocol
+(`<prefix>/study/participants/<ID>/protocol`, docs/trials.md), if any, is cleared with it:
+no schedule or reminder outlives a withdrawal.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import json
 import time
 from pathlib import Path
 
-from acudevice.bridge.mqtt import BrokerAddress, Credentials, MqttClient
-from acudevice.bridge.topics import withdrawn_topic
+from acudevice.bridge.mqtt import BrokerAddress, Credentials
+from acudevice.bridge.topics import protocol_topic, withdrawn_topic
 from acudevice.store.identity import check_participant
+from acudevice.study.notices import publish_retained
 
 
 def notice(participant: str, at: float | None = None) -> str:
@@ -33,10 +36,9 @@ async def announce(
     """Publish the retained notice; returns its topic. BrokerError if it could not be sent."""
     check_participant(participant)
     topic = withdrawn_topic(prefix, participant)
-    client = MqttClient(
-        address, client_id=f"acudevice-withdraw-{participant}", credentials=credentials,
+    await publish_retained(
+        address, credentials, f"acudevice-withdraw-{participant}",
+        [(topic, notice(participant)), (protocol_topic(prefix, participant), b"")],
         ca_file=ca_file,
     )  # fmt: skip
-    async with client.connect() as link:
-        await link.publish(topic, notice(participant), qos=1, retain=True)
     return topic

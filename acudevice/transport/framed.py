@@ -53,6 +53,11 @@ def number_option(url: str, options: dict[str, str], key: str, default: float) -
     return value
 
 
+LATE_TURN_S = 0.05
+"""After a write's deadline, how long a write already done (but not yet seen) may take to be
+seen: one turn of the event loop."""
+
+
 class FramedStreamTransport(ABC):
     """Shared half of `SerialTransport` and `TcpTransport`; see the module docstring."""
 
@@ -195,8 +200,7 @@ class FramedStreamTransport(ABC):
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                async with asyncio.timeout(self.write_timeout_s):
-                    await self._write(data)
+                await self._write_within(data)
             except TimeoutError:
                 reason = f"write stalled for {self.write_timeout_s:g} s"
                 self._on_lost(reason)
@@ -205,6 +209,26 @@ class FramedStreamTransport(ABC):
                 self._on_lost(f"write failed: {exc}")
                 raise TransportClosed(f"{self.url}: write failed: {exc}") from exc
             self._last_write = loop.time()
+
+    async def _write_within(self, data: bytes) -> None:
+        """`_write`, or TimeoutError if it has not finished within the write deadline.
+
+        Our own process may be what stalled (a frozen host, a busy machine): a write that
+        finished meanwhile is completed as soon as the loop turns again, after the deadline's
+        own wake-up. So a write gets one more turn of the loop before it is called stalled.
+        """
+        write = asyncio.ensure_future(self._write(data))
+        try:
+            done, _ = await asyncio.wait([write], timeout=self.write_timeout_s)
+            if not done:
+                done, _ = await asyncio.wait([write], timeout=LATE_TURN_S)
+        except BaseException:
+            write.cancel()
+            raise
+        if not done:
+            write.cancel()
+            raise TimeoutError
+        write.result()  # the write's own error, if it failed
 
     def _mark_closed(self, reason: str) -> None:
         self._state = "closed"

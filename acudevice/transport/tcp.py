@@ -88,9 +88,10 @@ class TcpTransport(FramedStreamTransport):
         task, writer = self._reader_task, self._writer
         self._reader_task, self._writer = None, None
         if task is not None and task is not asyncio.current_task():
+            # Cancel and wait without catching CancelledError: that would also eat a
+            # cancel aimed at whoever is closing us.
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task])
         if writer is not None:
             writer.close()
             with contextlib.suppress(OSError, TimeoutError):

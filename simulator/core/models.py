@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from acudevice.errors import NotFoundError
-from acudevice.files import read_toml
+from acudevice.files import parsed_once, read_toml
 from acudevice.paths import shipped_profiles_dir
 from acudevice.protocol import Capabilities, SafetyCapabilities
 
@@ -72,12 +73,17 @@ class FactoryData:
 
 
 def factory_data() -> dict[str, FactoryData]:
-    """Every shipped device profile, by name."""
+    """Every shipped device profile, by name; each file is read once (a fleet starts
+    a thousand simulated bands)."""
     found = {}
     for path in sorted((shipped_profiles_dir() / "devices").glob("*.toml")):
-        data = FactoryData.from_profile(read_toml(path))
+        data = parsed_once("sim-factory-data", path, _read_factory_data)
         found[data.name] = data
     return found
+
+
+def _read_factory_data(path: Path) -> FactoryData:
+    return FactoryData.from_profile(read_toml(path))
 
 
 @dataclass(frozen=True)
