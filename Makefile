@@ -81,9 +81,13 @@ test: lint typecheck mosquitto postgresql bids-validator
 	$(BIN)/pytest --sim-mode=pure -m model
 
 # The full safety campaign: 10,000 seeded sessions under every simulator fault, judged on
-# the true plant level (docs/simulator.md). `make test` runs a small one.
+# the true plant level; then the link campaign on each transport: 4 bands, 200 links cut
+# (about 5 minutes each). docs/simulator.md. `make test` runs a small one of each.
 campaign: install
 	$(BIN)/acudevice-sim campaign --runs 10000 --seed 0 --png campaign.png
+	$(BIN)/acudevice-sim link-campaign --transport ble --bands 4 --disconnects 200 --seed 0
+	$(BIN)/acudevice-sim link-campaign --transport pty --bands 4 --disconnects 200 --seed 0
+	$(BIN)/acudevice-sim link-campaign --transport tcp --bands 4 --disconnects 200 --seed 0
 
 bench: install mosquitto postgresql
 	@for f in bench/*.py; do case $$f in bench/mutation.py) continue;; esac; \

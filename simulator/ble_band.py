@@ -144,7 +144,13 @@ class BleBand:
         self.on_passkey = on_passkey
         self.passkeys: asyncio.Queue[int] = asyncio.Queue()
         """Every passkey the band displayed, for tests that play the user."""
-        self.stats = {"refused": 0, "refused_commands": 0, "notified": 0, "unsent": 0}
+        self.stats = {
+            "refused": 0,
+            "refused_commands": 0,
+            "notified": 0,
+            "unsent": 0,
+            "swallowed": 0,
+        }
         self.links: list[_Link] = []
         self._link: _Link | None = None
         self._silent_until = 0.0
@@ -186,6 +192,9 @@ class BleBand:
         # Bumble hands write commands to the same callback as write requests; intercept them.
         self._write_command = server.on_att_write_command
         server.on_att_write_command = self._on_write_command
+        self._write_request = server.on_att_write_request
+        server.on_att_write_request = self._on_write_request
+        self._swallow_writes = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -232,6 +241,11 @@ class BleBand:
         """Disconnect and stay silent (no advertising) for `silent_s` seconds."""
         self._silent_until = asyncio.get_running_loop().time() + silent_s
         await self.disconnect()
+
+    def swallow_next_write(self) -> None:
+        """The next write request on `control` is never answered (a stack that lost it):
+        the host's GATT write waits until its own deadline, then gives up the link."""
+        self._swallow_writes += 1
 
     async def forget_bonds(self) -> None:
         """A factory reset of the band's bond table: it no longer knows any host."""
@@ -299,7 +313,15 @@ class BleBand:
             raise att.ATT_Error(att.ATT_INSUFFICIENT_AUTHENTICATION_ERROR)
         payload = link.reassembler.feed(bytes(value))
         if payload is not None:
-            self.simulation.clock.deliver(payload)
+            self.simulation.from_host(payload)
+
+    def _on_write_request(self, bearer: att.Bearer, request: att.ATT_Write_Request) -> None:
+        if self._swallow_writes and request.attribute_handle == self.gatt.control.handle:
+            self._swallow_writes -= 1
+            self.stats["swallowed"] += 1
+            log.info("swallowed a control write: it will never be answered")
+            return
+        self._write_request(bearer, request)
 
     def _on_write_command(self, bearer: att.Bearer, request: att.ATT_Write_Command) -> None:
         if request.attribute_handle == self.gatt.control.handle:

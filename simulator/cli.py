@@ -5,6 +5,7 @@
     acudevice-sim serve --ble [HCI_PORT] ...     (docs/ble.md)
     acudevice-sim models
     acudevice-sim campaign --runs N --seed S [--json] [--png FILE] [--jobs J]
+    acudevice-sim link-campaign --transport ble|pty|tcp --bands N --disconnects K --seed S [--json]
     acudevice-sim build-core [--force]           (the core, simulator/core/, compiled with mypyc)
 
 The first line on stdout names where it serves as a device URL `acudevice` accepts, e.g.
@@ -168,6 +169,21 @@ def _parser() -> argparse.ArgumentParser:
         help="run only these host actions (repeatable): none, comfort, cap-lowered, "
         "pause-storm, host-silence",
     )
+    links = commands.add_parser(
+        "link-campaign",
+        help="bands running sessions through keepers while their links are cut (docs/simulator.md)",
+    )
+    links.add_argument(
+        "--transport", choices=("ble", "pty", "tcp"), required=True, help="how bands are reached"
+    )
+    links.add_argument("--bands", type=int, default=4, help="bands at once (default 4)")
+    links.add_argument(
+        "--disconnects", type=int, default=200, help="links cut in all (default 200)"
+    )
+    links.add_argument(
+        "--seed", type=_flag(parse_seed), default=0, help="plans the cuts (default 0)"
+    )
+    links.add_argument("--json", action="store_true", help="print one JSON object")
     core = commands.add_parser(
         "build-core", help="compile the core (simulator/core/) with mypyc (make install does it)"
     )
@@ -183,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "campaign":
         return _campaign(args)
+    if args.command == "link-campaign":
+        return _link_campaign(args)
     if args.command == "build-core":
         return _build_core(force=args.force)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
@@ -218,6 +236,22 @@ def _campaign(args: argparse.Namespace) -> int:
         )
     except AcuDeviceError as exc:
         print(f"acudevice-sim campaign: {exc}", file=sys.stderr)
+        return 2
+
+
+def _link_campaign(args: argparse.Namespace) -> int:
+    from simulator import link_campaign_cli  # imports the host library: only when asked for
+
+    try:
+        return link_campaign_cli.run(
+            transport=args.transport,
+            bands=args.bands,
+            disconnects=args.disconnects,
+            seed=args.seed,
+            as_json=args.json,
+        )
+    except AcuDeviceError as exc:
+        print(f"acudevice-sim link-campaign: {exc}", file=sys.stderr)
         return 2
 
 

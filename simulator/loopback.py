@@ -120,7 +120,7 @@ class SimTransport:
         sim = self._simulation
         loop = asyncio.get_running_loop()
         link = LinkImpairment(self.options.faults, seed=self.options.seed, clock=loop.time)
-        self._up = _Direction(link, sim.clock.deliver)
+        self._up = _Direction(link, sim.from_host)
         self._down = _Direction(link, self._inbound.put)
         self._state = "open"
         sim.attach(self)

@@ -8,10 +8,13 @@ numeric speed the firmware already spaces them), so a serial reader is not flood
 
 - PTY: `os.openpty()` in raw mode; a host opens the slave path with pyserial. The server
   keeps its own slave descriptor open, so a host closing and reopening the port is seen as
-  the same connection (as on a real UART) and reads never fail with EIO.
+  the same connection (as on a real UART) and reads never fail with EIO. Optionally behind
+  a stable symlink (a udev by-id name), which survives `hang_up`: the adapter unplugged and
+  plugged back as a new pty.
 - TCP: one client at a time; a new connection replaces the previous one and counts as a
   new connection for the firmware (HELLO and SET_LIMITS again). The device keeps running
-  between clients, so a client that vanishes mid-session trips the watchdog.
+  between clients, so a client that vanishes mid-session trips the watchdog. `reset` aborts
+  the connection (RST); `refuse` closes the port for a while.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
+import struct
 import tty
 from collections.abc import Callable
+from pathlib import Path
 
 from acudevice.protocol import Deframer, Kind, ProtocolError, decode, frame, opcode_name
 from simulator.link import DelayLine, LinkImpairment
@@ -108,31 +114,65 @@ class StreamLink:
         for payload in self._deframer.feed(data):
             if self.verbose:
                 log.info("%s -> %s", self.name, describe(payload))
-            self.sim.clock.deliver(payload)
+            self.sim.from_host(payload)
         for error in self._deframer.drain_errors():
             log.info("%s: dropped a bad frame: %s", self.name, error)
 
 
 class PtyServer:
-    def __init__(self, sim: Simulation, *, verbose: bool = False) -> None:
+    """`link_path`: a stable name for the port (a symlink to the pty, as udev makes
+    /dev/serial/by-id/... for a USB adapter), which `hang_up` keeps across a new pty."""
+
+    def __init__(
+        self, sim: Simulation, *, verbose: bool = False, link_path: Path | None = None
+    ) -> None:
         self.sim = sim
         self.verbose = verbose
+        self.link_path = link_path
         self._master = -1
         self._slave = -1
         self.path = ""
+        """What a host opens: `link_path` if given, else the pty's own name."""
+        self.tty = ""
         self._link: StreamLink | None = None
+        self._reopen: asyncio.TimerHandle | None = None
         self.overruns = 0
+        self.hang_ups = 0
 
     async def start(self) -> str:
+        self._open_pty()
+        self.sim.start()
+        return self.path
+
+    def _open_pty(self) -> None:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
+        self.tty = os.ttyname(self._slave)
+        self.path = self.tty
+        if self.link_path is not None:
+            temporary = self.link_path.with_name(self.link_path.name + ".new")
+            temporary.unlink(missing_ok=True)
+            temporary.symlink_to(self.tty)
+            temporary.replace(self.link_path)  # atomic: a host never sees it half made
+            self.path = str(self.link_path)
         self._link = StreamLink(self.sim, self._write, name="pty", verbose=self.verbose)
         self.sim.attach(self._link)
         asyncio.get_running_loop().add_reader(self._master, self._readable)
-        self.sim.start()
-        return self.path
+
+    def hang_up(self, for_s: float) -> None:
+        """The port goes away (a USB adapter unplugged or reset: the host's reads fail with
+        EIO and `link_path` is gone) and comes back as a new pty behind `link_path` after
+        `for_s` seconds. The firmware keeps running meanwhile, watchdog and all."""
+        self.hang_ups += 1
+        self._close_pty("hung up")
+        if self.link_path is not None:
+            self.link_path.unlink(missing_ok=True)
+        self._reopen = asyncio.get_running_loop().call_later(for_s, self._reopen_pty)
+
+    def _reopen_pty(self) -> None:
+        self._reopen = None
+        self._open_pty()
 
     def _readable(self) -> None:
         try:
@@ -146,6 +186,8 @@ class PtyServer:
             self._link.from_host(data)
 
     def _write(self, data: bytes) -> None:
+        if self._master < 0:
+            return
         # Like a UART with nobody reading: when the terminal's buffer is full, bytes are lost.
         try:
             written = os.write(self._master, data)
@@ -157,17 +199,26 @@ class PtyServer:
         if written < len(data):
             self.overruns += 1
 
-    async def close(self) -> None:
+    def _close_pty(self, why: str) -> None:
         if self._master >= 0:
             asyncio.get_running_loop().remove_reader(self._master)
-        if self._link is not None:
-            self._link.lose("server closing")
-            self.sim.detach(self._link)
+        link, self._link = self._link, None
+        if link is not None:
+            link.lose(why)
+            self.sim.detach(link)
         for fd in (self._master, self._slave):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._master = self._slave = -1
+
+    async def close(self) -> None:
+        if self._reopen is not None:
+            self._reopen.cancel()
+            self._reopen = None
+        self._close_pty("server closing")
+        if self.link_path is not None:
+            self.link_path.unlink(missing_ok=True)
 
 
 class TcpServer:
@@ -178,12 +229,47 @@ class TcpServer:
         self._server: asyncio.Server | None = None
         self._current: tuple[StreamLink, asyncio.StreamWriter] | None = None
         self._clients = 0
+        self._closed = False
+        self.resets = 0
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self._listen()
         self.sim.start()
         return self.port
+
+    async def _listen(self) -> None:
+        # The same port again after `refuse`: asyncio sets SO_REUSEADDR on POSIX.
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def reset(self) -> bool:
+        """Abort the current connection with a TCP reset (SO_LINGER 0: RST, not FIN), as a
+        NAT or a rebooted bridge does; the host's next read fails. False: no connection."""
+        current, self._current = self._current, None
+        if current is None:
+            return False
+        link, writer = current
+        link.lose("reset")
+        self.sim.detach(link)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+        self.resets += 1
+        return True
+
+    async def refuse(self, for_s: float) -> None:
+        """Reset the current connection and refuse new ones (nothing listens on the port)
+        for `for_s` seconds, then listen on the same port again."""
+        self.reset()
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+        await asyncio.sleep(for_s)
+        if not self._closed:
+            await self._listen()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._clients += 1
@@ -210,6 +296,7 @@ class TcpServer:
             writer.close()
 
     async def close(self) -> None:
+        self._closed = True
         if self._current is not None:
             link, writer = self._current
             self._current = None

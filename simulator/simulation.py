@@ -1,8 +1,11 @@
 """A simulated device running on the current event loop, with one link to a host at a time.
 
 A link is anything with `from_device(payload)` and `lose(why)`: the in-process transport
-(`simulator.loopback`) or a byte-stream server (`simulator.server`). A new link replaces the
+(`simulator.loopback`), a byte-stream server (`simulator.server`) or the BLE band
+(`simulator.ble_band`); each hands what the host sent to `from_host`. A new link replaces the
 previous one and counts as a new connection for the firmware (HELLO and SET_LIMITS again).
+`silence(for_s)` makes whatever link there is carry nothing either way for a while, as a
+hung radio or USB bridge does while both ends still believe in the link.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from simulator.core.models import SimModel
 from simulator.options import SimOptions
 
 log = logging.getLogger(__name__)
+_NEVER = float("-inf")
 
 
 class DeviceLink(Protocol):
@@ -42,6 +46,7 @@ class Simulation:
         self.clock = Clock(self.device, speed=opts.speed, send=self._to_host)
         self._task: asyncio.Task[None] | None = None
         self._link: DeviceLink | None = None
+        self._silent_until = _NEVER
 
     @property
     def link(self) -> DeviceLink | None:
@@ -95,6 +100,21 @@ class Simulation:
         if self._link is link:
             self._link = None
 
+    def silence(self, for_s: float) -> None:
+        """Nothing crosses any link, either way, for `for_s` seconds of the loop's clock (the
+        firmware neither hears the host, so its watchdog runs, nor is heard)."""
+        self._silent_until = asyncio.get_running_loop().time() + for_s
+
+    @property
+    def silent(self) -> bool:
+        until = self._silent_until
+        return until > _NEVER and asyncio.get_running_loop().time() < until
+
+    def from_host(self, payload: bytes) -> None:
+        """A payload the host sent, as it reaches the firmware (unless the line is silent)."""
+        if not self.silent:
+            self.clock.deliver(payload)
+
     def _to_host(self, payload: bytes) -> None:
-        if self._link is not None:
+        if self._link is not None and not self.silent:
             self._link.from_device(payload)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pytest
 from bleak import BleakClient
@@ -23,6 +24,7 @@ from acudevice.store.paired import PairedDevices
 from acudevice.transport import TransportError
 from acudevice.transport.ble import BleTransport, radio_config
 from simulator.ble_radio import HciServer, VirtualRadio
+from simulator.link_bands import BleServedBand, served_bands
 from tests.ble_helpers import ble_rig, bonds_in
 
 pytestmark = pytest.mark.wire
@@ -149,3 +151,102 @@ async def test_over_tcp_hci_a_host_may_reattach_at_once() -> None:
                     await client.disconnect()
         finally:
             await server.close()
+
+
+@pytest.mark.looptime
+async def test_bands_connecting_at_once_on_one_radio_take_turns(tmp_path: Path) -> None:
+    """A controller takes one connection attempt at a time: a gateway's bands connecting
+    together on one dongle all get their link (Bumble refused the second as "connection
+    already pending", which killed that band's keeper)."""
+    async with served_bands("ble", 3, tmp_path) as bands:
+        transports = [BleTransport(band.url) for band in bands]
+        await asyncio.gather(*(t.connect() for t in transports))
+        try:
+            assert all(t.subscriptions == 1 for t in transports)
+        finally:
+            for transport in transports:
+                await transport.close()
+
+
+@pytest.mark.looptime
+async def test_a_bonded_band_out_of_range_times_out_without_wedging_a_shared_radio(
+    tmp_path: Path,
+) -> None:
+    """Connecting to a bonded band first scans to resolve its address: the controller holds
+    no connect to cancel at the deadline. That once marked the radio wedged; shared by a
+    gateway's other bands, it was never reset, and no band could reconnect again."""
+    async with served_bands("ble", 2, tmp_path) as [gone, near]:
+        assert isinstance(gone, BleServedBand)
+        hci_spec = gone.air.hci
+        async with radios.use(hci_spec, radio_config()) as radio:  # held, as by other links
+            holder = BleTransport(near.url)
+            await holder.connect()
+            lost = BleTransport(gone.url)
+            await lost.connect()
+            await gone.band.drop_link(60.0)  # the link lost, and not advertising: out of range
+            await lost.close()
+            with pytest.raises(BleNotFound):
+                await BleTransport(gone.url).connect()
+            assert not radio.wedged
+            await holder.close()
+            again = BleTransport(near.url)
+            await again.connect()  # the shared radio still connects
+            await again.close()
+
+
+@pytest.mark.looptime
+async def test_a_link_made_just_as_its_connect_gives_up_is_dropped_not_leaked() -> None:
+    """The band comes back in range just as the host's deadline passes: the link is made at
+    the controller as the host gives up. Bumble's handler failed on it, nobody owned it, and
+    the band, holding it, never advertised again. It is dropped now, and the radio stays
+    usable."""
+    async with ble_rig() as rig:
+        await rig.pair()
+        outcomes = set()
+        async with radios.use(rig.hci, radio_config()) as radio:
+            for step in range(12):  # back 0.974 .. 0.985 s later: around the 1 s deadline
+                first = BleTransport(rig.url(timeout_s=5, attempts=1))
+                await first.connect()  # the band is there (and the last link was dropped)
+                await rig.band.drop_link(silent_s=0.974 + step * 0.001)
+                await first.close()
+                late = BleTransport(rig.url(timeout_s=1, attempts=1))
+                try:
+                    await late.connect()
+                    outcomes.add("connected")
+                except BleNotFound:
+                    outcomes.add("gave up")
+                await late.close()
+                await asyncio.sleep(0.2)
+                assert not radio.wedged and not rig.band.device.connections, step
+        assert outcomes == {"connected", "gave up"}, "the sweep crossed the deadline"
+
+
+@pytest.mark.looptime
+async def test_a_link_nobody_owns_is_dropped_before_the_next_connect() -> None:
+    """However a late link comes about (Bumble's device fails on one that completes just as
+    its connect task is cancelled), the band holding it would never advertise again: the
+    radio drops it before its next connect, and the band can be reached."""
+    async with ble_rig() as rig:
+        await rig.pair()
+        async with radios.use(rig.hci, radio_config()) as radio:
+            for step in range(12):  # as in the test above, but cancelling Bumble's task
+                first = BleTransport(rig.url(timeout_s=5, attempts=1))
+                await first.connect()
+                await rig.band.drop_link(silent_s=0.974 + step * 0.001)
+                await first.close()
+                peer = radio.peer_address(rig.band.address)
+                attempt = asyncio.ensure_future(radio.device.connect(peer, timeout=None))
+                done, _ = await asyncio.wait({attempt}, timeout=1.0)
+                if done:
+                    await attempt.result().disconnect()
+                    continue
+                attempt.cancel()
+                await asyncio.wait({attempt})
+                await asyncio.sleep(0.2)
+                if rig.band.device.connections:
+                    break  # a link nobody owns: the band holds it
+            else:
+                pytest.fail("the sweep never left a link behind: Bumble changed?")
+            again = BleTransport(rig.url(timeout_s=3, attempts=1))
+            await again.connect()
+            await again.close()

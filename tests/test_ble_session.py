@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from acudevice.device.keeper import ReconnectPolicy
 from acudevice.session.runner import Session
 from acudevice.store import Journal
 from acudevice.transport.ble import BleTransport
+from simulator.link_bands import BleServedBand, served_bands
 from tests.ble_helpers import NAUSEA, Progress, ble_rig
 
 # The loop clock is virtual (looptime): the band's 3 s watchdog passes at once.
@@ -69,3 +71,25 @@ async def test_a_band_side_drop_mid_hold_vents_then_the_host_reconnects_fresh_fr
     assert new is not transports[0] and new.subscriptions == 1 and band_link.subscriptions == 1
     assert new.notifications == band_link.notified > 0, "each notification arrived once"
     assert "link-lost" in " ".join(result.faults)
+
+
+async def test_a_control_write_never_answered_mid_hold_is_recovered_as_a_lost_link(
+    tmp_path: Path,
+) -> None:
+    """The band's stack loses one write request: the host's writes wait behind it, the band
+    hears nothing and its watchdog vents it (its notifications still arrive), then the
+    host's 3 s write deadline gives the link up. The session reconnects and restarts the
+    repeat from its ramp rather than ending faulted."""
+    async with served_bands("ble", 1, tmp_path) as [band]:
+        assert isinstance(band, BleServedBand)
+        watch = Progress()
+        runner = watch.follow(Session(NAUSEA, [band.url]))
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: watch.phases[-1:] == ["hold"], within_s=20)
+        band.swallow_next_write()
+        await watch.until(lambda: any("restarting repeat" in n for n in watch.notes), within_s=30)
+        runner.stop()
+        result = await asyncio.wait_for(task, 30)
+    assert band.band.stats["swallowed"] == 1
+    assert result.outcome == "stopped"
+    assert [f.split(":")[0] for f in result.faults] == ["link-lost", "device-watchdog"]

@@ -70,7 +70,8 @@ MAY_IMPORT = {name: _closure(name) for name, _, _ in LAYERS}
 # front ends around it, so what a compiled build is made from stays this short list (see
 # simulator/compiled.py). It implements no transport: `simulator.loopback`, around it, does.
 # The front ends around it (clock, links, servers) may also use the transport interface;
-# the CLI and the campaigns drive the host's Session, so they may use anything.
+# the CLI and the campaigns drive the host's Session (the link campaign its Keeper, through
+# bands served on real transports: `simulator.link_bands`), so they may use anything.
 SIMULATOR_CORE = "simulator.core"
 CORE_MAY_IMPORT = (
     "simulator.core",
@@ -86,6 +87,11 @@ SIMULATOR_FRONT_ENDS = (
     "simulator.campaign",
     "simulator.campaign_cli",
     "simulator.campaign_report",
+    "simulator.link_bands",
+    "simulator.link_campaign",
+    "simulator.link_campaign_cli",
+    "simulator.link_campaign_report",
+    "simulator.link_cuts",
 )
 
 

@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from acudevice.device import Device, RequestRefused
 from acudevice.device.device import AUTO_BATCH_MS
-from acudevice.device.keeper import Keeper
+from acudevice.device.keeper import Keeper, ReconnectPolicy
 from acudevice.plan.schedule import PhaseKind, Schedule
-from acudevice.protocol import EventCode, FaultCode, FirmwareState, Kind, Result, Stop
+from acudevice.protocol import (
+    Deframer,
+    EventCode,
+    FaultCode,
+    FirmwareState,
+    Kind,
+    Opcode,
+    Reason,
+    Result,
+    Stop,
+    frame,
+)
 from acudevice.protocol.messages import FaultRaised
 from acudevice.safety.compiler import compile_program
 from acudevice.safety.findings import PlanRefused
 from acudevice.safety.limits import effective_limits
-from acudevice.session.events import CapLowered
+from acudevice.session.events import CapLowered, Note
 from acudevice.session.runner import Session
 from acudevice.store import Journal
-from simulator.loopback import SimTransport
+from simulator.link_bands import served_bands
+from simulator.loopback import SimTransport, Simulation
+from tests.keeper_helpers import Tap
 from tests.plan_helpers import hand_made_ramp
 from tests.session_helpers import NAUSEA, Watch, connector, session, simulated
 
@@ -153,6 +167,80 @@ async def test_link_drop_mid_hold_reconnects_and_restarts_the_repeat_vented(
     assert "link-lost" in codes and "device-watchdog" in codes
 
 
+async def test_a_band_back_before_its_watchdog_is_vented_then_the_repeat_restarts(
+    journal: Journal,
+) -> None:
+    """The band's side drops the link mid-hold and takes the next connect at once, before its
+    3 s watchdog: the band was still running at pressure, on the new link's heartbeats. It
+    is vented (ESTOP) first; then the repeat restarts from its ramp and the session ends
+    completed. (It once waited for a vent that never came, and ended faulted.)"""
+    async with simulated("sim://?speed=20&seed=3") as sim:
+        tap = Tap(sim)
+        watch = Watch()
+        runner = session(sim, journal, watch)
+        levels_at_restart: list[float] = []
+        runner.subscribe(
+            lambda e: (
+                levels_at_restart.append(sim.device.true_level)
+                if isinstance(e, Note) and "restarting repeat" in e.message
+                else None
+            )
+        )
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
+        assert sim.link is not None and sim.device.true_level > 10_000
+        sim.link.lose("the band dropped the link")
+        result = await asyncio.wait_for(task, 120)
+    assert result.outcome == "completed" and result.repeats_done == 4
+    assert [f.split(":")[0] for f in result.faults] == ["link-lost"]
+    assert tap.reasons == [Reason.HOST_ESTOP, Reason.SCHEDULE_DONE], "vented at the reconnect"
+    assert levels_at_restart and levels_at_restart[0] < 2_000, "restarted from a ramp"
+
+
+@pytest.mark.parametrize("silent_s", [2.0, 2.6])
+async def test_a_silence_that_trips_the_bands_watchdog_is_recovered_as_a_lost_link(
+    journal: Journal, silent_s: float
+) -> None:
+    """A line silent for a couple of seconds: the band's watchdog vents it before the host
+    calls the link lost. Its WATCHDOG fault (the event, or FAULT in telemetry with the event
+    lost in the silence) means our frames stopped reaching it: the session reconnects and
+    restarts the repeat, as for any lost link, instead of ending faulted."""
+    async with simulated("sim://?speed=20&seed=3") as sim:
+        watch = Watch()
+        task = asyncio.create_task(session(sim, journal, watch).run())
+        await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
+        sim.silence(silent_s)
+        result = await asyncio.wait_for(task, 120)
+    assert (result.outcome, result.repeats_done) == ("completed", 4), result.detail
+    assert [f.split(":")[0] for f in result.faults] == ["link-lost", "device-watchdog"]
+    assert "stopped hearing us" in journal.faults(result.session_id)[0].message
+
+
+async def test_a_band_still_venting_when_the_host_is_back_is_cleared_once_vented(
+    tmp_path: Path, journal: Journal
+) -> None:
+    """A real band (speed 1) takes seconds to vent after its watchdog trips. A host back
+    sooner found it in FAULT, still venting; its STOP to clear the fault was refused (the
+    band clears it only once vented) and the session ended faulted. It now waits for the
+    vent, clears the fault and restarts the repeat from its ramp."""
+    async with served_bands("sim", 1, tmp_path, url="sim://?speed=1&seed=3") as [band]:
+        policy = ReconnectPolicy(initial_s=0.5, maximum_s=1.0)
+        async with Keeper(band.url, policy=policy, connect=band.connect) as keeper:
+            watch = Watch()
+            runner = watch.follow(Session(NAUSEA, [keeper], journal=journal))
+            task = asyncio.create_task(runner.run())
+            await watch.until(lambda: band.sim.device.true_level > 10_000, within_s=120)
+            await band.go_away(3.5)  # past its 3 s watchdog, back before its vent is done
+            restarted = lambda: any("restarting repeat" in n for n in watch.notes)  # noqa: E731
+            await watch.until(lambda: restarted() or task.done(), 60)
+            assert not task.done(), task.result().detail
+            assert band.sim.device.true_level < 2_000, "restarted from a ramp, never at pressure"
+            runner.stop()
+            result = await asyncio.wait_for(task, 60)
+    assert result.outcome == "stopped", result.detail
+    assert [f.split(":")[0] for f in result.faults] == ["link-lost", "device-watchdog"]
+
+
 async def test_a_busy_device_refuses_a_second_program() -> None:
     async with simulated("sim://?speed=20") as sim, connector(sim)("sim://") as band:
         schedule = compile_program(
@@ -233,7 +321,7 @@ async def test_a_link_that_drops_after_every_reconnect_ends_the_session(journal:
     async with simulated("sim://?speed=20&fault=drop:1500") as sim:
         runner = session(sim, journal, Watch(), link_losses_allowed=2)
         result = await asyncio.wait_for(runner.run(), timeout=600)
-        assert result.outcome == "link-lost"
+        assert result.outcome == "link-lost" and result.repeats_done < 4, "ended, not finished"
         assert "3 times" in result.detail
     codes = [f.code for f in journal.faults(result.session_id)]
     assert codes.count("link-lost") == 3
@@ -303,3 +391,98 @@ async def test_a_band_that_stops_mid_program_without_being_asked_ends_the_sessio
     assert result.outcome == "faulted"
     assert "stopped-unannounced" in result.detail
     assert [f.code for f in journal.faults(result.session_id)] == ["stopped-unannounced"]
+
+
+@dataclass
+class _Damage:
+    """Which one frame to damage: the first carrying `opcode`, one way, after `links` links."""
+
+    opcode: Opcode
+    request: bool
+    """True: the request on its way to the band; False: the band's reply."""
+    after_links: int = 0
+    links: int = 0
+    rejected: int = 0
+
+
+class _DamagesOneFrame(SimTransport):
+    """A link that damages exactly one chosen frame; the far end's CRC throws it away."""
+
+    def __init__(self, url: str, *, simulation: Simulation, damage: _Damage) -> None:
+        super().__init__(url, simulation=simulation)
+        self.damage = damage
+        damage.links += 1
+
+    def _survives(self, payload: bytes, kind: Kind) -> bool:
+        d = self.damage
+        if d.rejected or d.links <= d.after_links or payload[1] != kind or payload[4] != d.opcode:
+            return True
+        damaged = bytearray(frame(payload))
+        damaged[len(damaged) // 2] ^= 0x5A
+        deframer = Deframer()
+        assert deframer.feed(bytes(damaged)) == [] and deframer.error_count == 1
+        d.rejected += 1
+        return False
+
+    async def send(self, payload: bytes) -> None:
+        if self._survives(payload, Kind.REQUEST) or not self.damage.request:
+            await super().send(payload)
+
+    def from_device(self, payload: bytes) -> None:
+        if self.damage.request or self._survives(payload, Kind.RESPONSE):
+            super().from_device(payload)
+
+
+@pytest.mark.parametrize("upward", [True, False], ids=["request", "reply"])
+@pytest.mark.parametrize("opcode", [Opcode.LOAD_SEGMENT, Opcode.START])
+async def test_one_damaged_frame_while_starting_is_sent_again_and_the_session_completes(
+    journal: Journal, opcode: Opcode, upward: bool
+) -> None:
+    """One lost LOAD step or START, either way, used to end the session before it began
+    ("no answer within 2 s"): every request is sent again, byte for byte, and a band that
+    acted on the first answers the copy from its memory without acting twice."""
+    damage = _Damage(opcode, upward)
+    async with simulated("sim://?speed=max&seed=8") as sim:
+        runner = session(
+            sim,
+            journal,
+            Watch(),
+            connect=lambda url: Device(_DamagesOneFrame(url, simulation=sim, damage=damage)),
+        )
+        result = await asyncio.wait_for(runner.run(), timeout=120)
+    assert damage.rejected == 1
+    assert (result.outcome, result.repeats_done, result.faults) == ("completed", 4, ())
+
+
+@pytest.mark.parametrize("upward", [True, False], ids=["request", "reply"])
+async def test_one_damaged_status_while_recovering_a_link_is_sent_again_and_the_session_completes(
+    journal: Journal, upward: bool
+) -> None:
+    """STATUS is what a reconnect asks first (is the band still moving? did it vent?): a
+    damaged one is sent again, and the session starts its repeat again and completes."""
+    damage = _Damage(Opcode.STATUS, upward, after_links=1)
+    async with simulated("sim://?speed=20&seed=9") as sim:
+        watch = Watch()
+        runner = session(
+            sim,
+            journal,
+            watch,
+            connect=lambda url: Device(_DamagesOneFrame(url, simulation=sim, damage=damage)),
+        )
+        task = asyncio.create_task(runner.run())
+        await watch.until(lambda: any(phase == "hold" for _, phase, _, _ in watch.views))
+        assert sim.link is not None
+        sim.link.lose("the band dropped the link")
+        result = await asyncio.wait_for(task, 120)
+    assert damage.rejected == 1 and damage.links == 2
+    assert (result.outcome, result.repeats_done) == ("completed", 4)
+    assert [f.split(":")[0] for f in result.faults] == ["link-lost"]
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+async def test_a_line_that_damages_one_frame_in_fifty_still_completes_sessions(
+    journal: Journal, seed: int
+) -> None:
+    async with simulated(f"sim://?speed=20&seed={seed}&fault=corrupt:0.02") as sim:
+        result = await asyncio.wait_for(session(sim, journal, Watch()).run(), timeout=600)
+    assert (result.outcome, result.repeats_done) == ("completed", 4), result.detail

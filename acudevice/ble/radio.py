@@ -26,11 +26,12 @@ import os
 import secrets
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bumble import hci, pairing
 from bumble.controller import Controller
+from bumble.core import PhysicalTransport
 from bumble.device import Connection, Device
 from bumble.host import Host
 from bumble.keys import JsonKeyStore, KeyStore, MemoryKeyStore, PairingKeys
@@ -50,6 +51,8 @@ log = logging.getLogger("acudevice.ble")
 PREFERRED_MTU = 247
 CANCEL_GRACE_S = 1.0
 """How long a controller gets to confirm a cancelled connection attempt."""
+SETTLE_S = 0.1
+"""How long an attempt the controller no longer holds gets to end by itself."""
 
 PasskeySource = Callable[[], Awaitable[int | None]]
 """Asked for the passkey the peer displays; None refuses the pairing."""
@@ -116,6 +119,9 @@ class Radio:
         """Address type of each advertiser seen, so a later connect uses the right one."""
         self.device: Device = self._make_device()
         self.wedged = False
+        self._connecting = asyncio.Lock()
+        """A controller takes one LE connection attempt at a time (Bumble refuses a second
+        with "connection already pending"): the bands of a gateway wait their turn."""
 
     def _make_device(self) -> Device:
         address = hci.Address(self.config.identity.address, hci.Address.RANDOM_DEVICE_ADDRESS)
@@ -202,42 +208,44 @@ class Radio:
     async def connect(self, address: str, timeout_s: float) -> Connection:
         """A link to `address` within `timeout_s`; a late link is dropped, never leaked.
 
-        On the deadline the attempt is cancelled with LE Create Connection Cancel and the
-        controller's confirmation awaited briefly: a controller that never confirms (Bumble's
-        virtual one, when the address does not exist) would otherwise refuse every later
-        connect, so the radio is marked wedged and reopened by its next user.
+        On the deadline the attempt is cancelled at the controller (LE Create Connection
+        Cancel) and left to end there, in Bumble's own hands: cancelling Bumble's task instead
+        leaves a link that completes just then with nobody to own it (Bumble's handler fails
+        on it), and the band, holding that link, never advertises for us again. A controller
+        that never confirms the cancel (Bumble's virtual one, when the address does not
+        exist) would refuse every later connect, so the radio is marked wedged and reopened
+        by its next user.
         """
-        if self.wedged:
-            raise BleakRadioResetting(f"the radio at {self.spec!r} is being reset")
         peer = self.peer_address(address)
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await self.device.connect(peer, timeout=None)
-        except TimeoutError:
-            await self._cancel_connect(peer)
-            raise BleakConnectTimeout(address, timeout_s) from None
+        async with self._connecting:  # the wait for our turn is not the attempt's deadline
+            if self.wedged:
+                raise BleakRadioResetting(f"the radio at {self.spec!r} is being reset")
+            await self._drop_unowned_links()
+            attempt = asyncio.ensure_future(self.device.connect(peer, timeout=None))
+            try:
+                done, _ = await asyncio.wait({attempt}, timeout=timeout_s)
+            except BaseException:  # our caller gave up: so does the controller
+                await self._give_up(attempt)
+                raise
+            if done:
+                return attempt.result()
+            await self._give_up(attempt)
+            raise BleakConnectTimeout(address, timeout_s)
 
-    async def _cancel_connect(self, peer: hci.Address) -> None:
-        loop = asyncio.get_running_loop()
-        settled: asyncio.Future[Connection | None] = loop.create_future()
-
-        def on_connection(connection: Connection) -> None:
-            if connection.peer_address == peer and not settled.done():
-                settled.set_result(connection)
-
-        def on_failure(_error: object) -> None:
-            if not settled.done():
-                settled.set_result(None)
-
-        self.device.on(Device.EVENT_CONNECTION, on_connection)
-        self.device.on(Device.EVENT_CONNECTION_FAILURE, on_failure)
+    async def _give_up(self, attempt: asyncio.Future[Connection]) -> None:
+        """End a connection attempt: cancel it at the controller and let it end there; one
+        not yet at the controller (still scanning to resolve a bonded band's address) is
+        cancelled here. A link that made it meanwhile is dropped."""
         try:
             async with asyncio.timeout(CANCEL_GRACE_S):
-                await self.device.send_sync_command(hci.HCI_LE_Create_Connection_Cancel_Command())
-                late = await settled
-            if late is not None:  # it connected just as we gave up: do not leak the link
-                with contextlib.suppress(Exception):
-                    await late.disconnect()
+                if not await self._cancel_pending():
+                    # Nothing pending at the controller: the attempt has just ended (its
+                    # event is already in), or it has not got that far.
+                    await asyncio.wait({attempt}, timeout=SETTLE_S)
+                    if not attempt.done():
+                        attempt.cancel()
+                        await self._cancel_pending()  # in case it got there just now
+                await asyncio.wait({attempt})
         except (TimeoutError, hci.HCI_Error) as exc:
             log.warning(
                 "%s: the controller did not confirm the cancelled connect (%s); "
@@ -246,9 +254,39 @@ class Radio:
                 type(exc).__name__,
             )
             self.wedged = True
-        finally:
-            self.device.remove_listener(Device.EVENT_CONNECTION, on_connection)
-            self.device.remove_listener(Device.EVENT_CONNECTION_FAILURE, on_failure)
+            attempt.cancel()
+            return
+        if not attempt.cancelled() and attempt.exception() is None:
+            late = attempt.result()  # it connected just as we gave up: do not leak the link
+            with contextlib.suppress(Exception):
+                await late.disconnect()
+
+    async def _drop_unowned_links(self) -> None:
+        """Drop links the controller made that Bumble's device never took: it fails on a link
+        that completes just as its connect was given up, and the band holding such a link
+        never advertises again. Cheap: a look at two tables, before every connect."""
+        host = self.device.host
+        owned = self.device.connections
+        for handle, link in list(host.connections.items()):
+            if handle not in owned and link.transport == PhysicalTransport.LE:
+                log.warning("%s: dropping a link nobody owns (to %s)", self.spec, link.peer_address)
+                with contextlib.suppress(Exception):
+                    await self.device.send_command(
+                        hci.HCI_Disconnect_Command(
+                            connection_handle=handle,
+                            reason=hci.HCI_ErrorCode.REMOTE_USER_TERMINATED_CONNECTION_ERROR,
+                        )
+                    )
+
+    async def _cancel_pending(self) -> bool:
+        """LE Create Connection Cancel; False when the controller had none pending."""
+        try:
+            await self.device.send_sync_command(hci.HCI_LE_Create_Connection_Cancel_Command())
+        except hci.HCI_Error as exc:
+            if exc.error_code == hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR:
+                return False
+            raise
+        return True
 
 
 def _power_on_error(spec: str, exc: Exception) -> BleakRadioError:
@@ -274,6 +312,9 @@ def _key(address: str) -> str:
 class _Entry:
     radio: Radio
     users: int = 0
+    opened: bool = False
+    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Users arriving together share one `open()` (two would power the controller on twice)."""
 
 
 class Radios:
@@ -314,11 +355,13 @@ class Radios:
         opened = self._open.setdefault(asyncio.get_running_loop(), {})
         entry = opened.get(spec)
         if entry is None or (entry.radio.wedged and entry.users == 0):
-            radio = Radio(spec, config, self._controller_for(spec))
-            await radio.open()
-            entry = opened[spec] = _Entry(radio)
+            entry = opened[spec] = _Entry(Radio(spec, config, self._controller_for(spec)))
         entry.users += 1
         try:
+            async with entry.opening:
+                if not entry.opened:
+                    await entry.radio.open()
+                    entry.opened = True
             yield entry.radio
         finally:
             entry.users -= 1

@@ -10,7 +10,9 @@ One object owns "keep a band connected" (aioesphomeapi's ReconnectLogic): one st
 setter, listeners told of every change, one reconnect policy. A fresh `Device` is opened for
 every connection (STYLE: callbacks never outlive their link), so a lease holder asks
 `keeper.device` again after a loss. A band lost during a lease is left to its watchdog: the
-disconnect path writes nothing.
+disconnect path writes nothing. If the keeper has it back before the watchdog vented it, the
+keeper vents it (ESTOP) before it says READY: the new link's heartbeats must not keep a
+program running that nobody watches any more.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from acudevice.device.device import Device, connect
 from acudevice.device.errors import DeviceDisconnected, DeviceError
 from acudevice.device.link import reap
 from acudevice.errors import TransportError
+from acudevice.protocol import FirmwareState
 
 log = logging.getLogger("acudevice.device")
+_MOVING = (FirmwareState.RUNNING, FirmwareState.PAUSED)
 
 
 class KeeperState(enum.Enum):
@@ -99,6 +103,8 @@ class Keeper:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._leased = False
+        self._orphaned = False
+        """The link was lost during a lease: the band may still run what the lessee started."""
         self.last_error: Exception | None = None
         self.gave_up: str | None = None
         """Why the keeper stopped trying (its budget ran out), or None."""
@@ -238,16 +244,32 @@ class Keeper:
             await self._leave_stopped(vent=vent)
 
     async def _leave_stopped(self, *, vent: bool) -> None:
-        """On the current connection, best effort; a lost band is left to its watchdog."""
-        if not self.ready:
-            return
+        """On the current connection, best effort; a lost band is left to its watchdog, and
+        vented by the keeper if it gets the band back first (a lessee may leave before the
+        keeper's task has seen the loss, so the lease's end says so too)."""
         device = self._device
-        assert device is not None
+        if not self.ready or device is None:
+            self._orphaned = True
+            return
         with contextlib.suppress(DeviceError):
             # Shielded: a cancel that ends the lease must not also cancel the ESTOP it sends.
             await asyncio.shield(device.leave_stopped(vent=vent))
+        if not device.connected:  # lost on the way: whether the band heard it is unknown
+            self._orphaned = True
 
     # ---------------------------------------------------------------- keeping
+
+    async def _vent_orphan(self, device: Device) -> None:
+        """On a new link to a band lost during a lease: vent it if it still runs that lease's
+        program (its watchdog has not yet), before anyone can heartbeat it along."""
+        try:
+            if (await device.status()).state in _MOVING:
+                log.warning("%s: back before its watchdog vented it; venting it now", self.url)
+                await device.estop()
+        except BaseException:
+            await device.close(vent=True)
+            raise
+        self._orphaned = False
 
     async def _keep(self) -> None:
         policy = self.policy
@@ -260,6 +282,8 @@ class Keeper:
                 device = self._connect(self.url)  # a bad URL or alias fails here
                 async with self._connecting or contextlib.nullcontext():
                     await device.open()
+                if self._orphaned:
+                    await self._vent_orphan(device)
             except (DeviceError, TransportError) as exc:
                 failures += 1
                 self.last_error = exc
@@ -280,6 +304,7 @@ class Keeper:
             self._set_state(KeeperState.READY)
             # A cancel here is close(): it leaves this device stopped and closes it itself.
             await device.wait_disconnected()
+            self._orphaned = self._orphaned or self._leased
             self._device = None
             await device.close()  # the link is gone: this writes nothing
             why = device.link.close_reason or "link lost"

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from acudevice.device import DeviceDisconnected
+from acudevice.device import DeviceDisconnected, DeviceError
+from acudevice.device.stopping import vent_and_clear
 from acudevice.plan.schedule import Schedule
-from acudevice.protocol import FirmwareState
+from acudevice.protocol import FaultCode, FirmwareState
 from acudevice.protocol.messages import (
     Event,
     FaultRaised,
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 STALL_S = 3.0
 """A band silent this long (wall time) is treated as lost: reconnect rather than guess."""
+BAND_LOST_US = "the band stopped hearing us: its watchdog vented it"
+"""A WATCHDOG fault is a lost link seen from the band's side (our frames stopped reaching it
+while its own still came): recovered as one, not ended as a broken band."""
 RAISE_REFUSED = "intensity can only be lowered during a session; start a new session for more"
 
 
@@ -87,13 +91,18 @@ class Watch:
                             last_seen[i] = now()
                             inbox.put(LinkDown(i, bands.generation, f"silent for {STALL_S:g} s"))
                 continue
+            ending: Ending | None = None
             if isinstance(entry, FromBand):
                 if entry.generation != bands.generation:
                     continue  # from a link we have already replaced
                 channel, item = entry.channel, entry.item
                 last_seen[channel] = now()
-                ending = await self._from_band(channel, item, done)
-            elif isinstance(entry, LinkDown):
+                said = await self._from_band(channel, item, done)
+                if isinstance(said, LinkDown):
+                    entry = said  # the band stopped hearing us: a lost link, handled below
+                else:
+                    ending = said
+            if isinstance(entry, LinkDown):
                 if entry.generation != bands.generation:
                     continue
                 ending = await self._recover(entry.channel, entry.why)
@@ -101,7 +110,7 @@ class Watch:
                 done.clear()
             elif isinstance(entry, UserCommand):
                 ending = await self._command(entry)
-            else:
+            elif isinstance(entry, IntensityRequest):
                 ending = await self._lower_intensity(entry)
             if ending is not None:
                 return ending
@@ -112,7 +121,8 @@ class Watch:
 
     async def _from_band(
         self, channel: int, item: Telemetry | TelemetryBatch | Event, done: set[int]
-    ) -> Ending | None:
+    ) -> Ending | LinkDown | None:
+        """How the session ends after `item`, a lost link, or None to go on."""
         monitor = self.monitors[channel]
         finished = isinstance(item, ScheduleDone)
         if isinstance(item, Telemetry | TelemetryBatch):
@@ -124,16 +134,29 @@ class Watch:
                 alarm = self._stopped_unannounced(monitor)
                 finished = alarm is None
             if alarm is not None:
+                if alarm.code == "device-fault" and await self._watchdog_tripped(channel):
+                    return LinkDown(channel, self.bands.generation, BAND_LOST_US)
                 return await self._alarm(alarm, channel)
         elif isinstance(item, SegmentStarted):
             self.session.record.segment_started(channel, item.elapsed_ms)
         elif isinstance(item, FaultRaised):
+            if item.fault == FaultCode.WATCHDOG:
+                return LinkDown(channel, self.bands.generation, BAND_LOST_US)
             return await self._alarm(
                 Alarm("device-fault", f"device fault {item.fault.name}"), channel
             )
         if finished:
             done.add(channel)
         return None
+
+    async def _watchdog_tripped(self, channel: int) -> bool:
+        """A band seen faulted in its telemetry, its FAULT_RAISED lost (a line silent for a
+        while loses events too): asked, it says whether it was its watchdog."""
+        try:
+            status = await self.bands.devices[channel].status()
+        except DeviceError:
+            return False
+        return status.fault == FaultCode.WATCHDOG
 
     def _samples(
         self, channel: int, samples: tuple[Telemetry, ...], monitor: ChannelMonitor
@@ -259,7 +282,9 @@ class Watch:
         url = bands.urls[channel]
         session._set_state(SessionState.RECOVERING, why)
         session._emit(LinkLost(channel, url, why))
-        session.record.fault(channel, "link-lost", f"lost the link to {url} in repeat {repeat + 1}")
+        session.record.fault(
+            channel, "link-lost", f"lost the link to {url} in repeat {repeat + 1}: {why}"
+        )
         await bands.stop(but=channel)
         if link.end_on_link_loss:
             return Ending("link-lost", f"lost the link to {url}; ending as asked")
@@ -274,14 +299,21 @@ class Watch:
             device = await bands.reopen(channel, link.reopen_within_s)
         except DeviceDisconnected as exc:
             return Ending("link-lost", f"could not reconnect to {url}: {exc}")
-        status = await device.status()
-        if status.state == FirmwareState.FAULT:
+        # A band that vented on its own clears its fault only once vented: its vent may
+        # still be under way (seconds, on a real band), so wait for it, then clear.
+        found, now = await vent_and_clear(device)
+        if found.state == FirmwareState.FAULT:
             session.record.fault(
                 channel,
-                f"device-{status.fault.name.lower()}",
+                f"device-{found.fault.name.lower()}",
                 "the band vented on its own while the link was down",
             )
-            await device.stop()  # clears the latched fault
+        if now.state != FirmwareState.IDLE:
+            return Ending(
+                "faulted",
+                f"{url} is not back at rest after the lost link "
+                f"({now.state.name}, fault {now.fault.name}); it needs attention",
+            )
         await bands.wait_vented()
         remaining = self.schedule.from_repeat(repeat)
         self._offset_ms += next(s.start_ms for s in self.schedule.segments if s.repeat == repeat)
